@@ -1,0 +1,220 @@
+"""Labels, mini-batches and train/dev/test splits.
+
+Everything is batch-first: ``X`` is ``(m, ...)`` and ``Y`` is ``(m, ...)``; example ``i``
+is ``X[i]`` with label ``Y[i]``. Randomness comes only from the ``key`` argument.
+
+The shuffling convention (a contract other modules, the grader and the fused training
+loop in :mod:`jaxdl.train` rely on)::
+
+    perm = jax.random.permutation(key, m)
+    batch k = (X[perm][k*batch_size:(k+1)*batch_size], Y[perm][k*batch_size:(k+1)*batch_size])
+
+for ``k = 0 .. ceil(m / batch_size) - 1``. ``X`` and ``Y`` are indexed with the *same*
+``perm``, so pairs stay together; every example appears exactly once per epoch; the last
+batch is smaller (``m % batch_size`` examples) when ``m`` is not a multiple of
+``batch_size``. This is the course's ``random_mini_batches`` with ``np.random.permutation``
+replaced by ``jax.random.permutation``. :func:`minibatch_indices` gives the same batches
+as fixed-shape index/mask arrays, for use inside ``jit``/``lax.scan``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxdl import _validate as v
+
+__all__ = [
+    "one_hot",
+    "num_minibatches",
+    "minibatch_indices",
+    "random_minibatches",
+    "train_dev_test_split",
+]
+
+
+def one_hot(labels: Any, num_classes: int) -> jax.Array:
+    """One-hot encode integer class labels.
+
+    Args:
+      labels: integer array of class ids, shape ``(m,)`` (any shape works: a scalar label
+        gives ``(num_classes,)``, as the course's ``one_hot_matrix``).
+      num_classes: the number of classes ``C`` (a positive Python int).
+
+    Returns:
+      float32 array of shape ``labels.shape + (C,)`` with
+      ``out[i, c] = 1.0 if labels[i] == c else 0.0`` (the rows of ``eye(C)[labels]``).
+
+    Raises:
+      TypeError: ``labels`` is not an integer array, ``num_classes`` not an int.
+      ValueError: a concrete label lies outside ``[0, C)``. Under ``jit`` the labels are
+        not known, so an out-of-range label gives an all-zero row instead.
+
+    Example::
+
+        >>> one_hot(jnp.array([0, 2, 1]), 3)
+        Array([[1., 0., 0.],
+               [0., 0., 1.],
+               [0., 1., 0.]], dtype=float32)
+    """
+    v.check_positive_int("num_classes", num_classes)
+    if isinstance(labels, (list, tuple)):
+        labels = np.asarray(labels)
+    v.check_array("labels", labels)
+    dtype = jnp.result_type(labels)
+    if not jnp.issubdtype(dtype, jnp.integer) or jnp.issubdtype(dtype, jnp.bool_):
+        raise TypeError(
+            f"labels must be an integer array of class ids, got dtype {dtype} and shape {v.shape_of(labels)}"
+        )
+    if not isinstance(labels, jax.core.Tracer):
+        concrete = np.asarray(labels)
+        if concrete.size and (concrete.min() < 0 or concrete.max() >= num_classes):
+            raise ValueError(
+                f"labels must lie in [0, num_classes) = [0, {num_classes}), got values in "
+                f"[{concrete.min()}, {concrete.max()}] (labels shape {concrete.shape})"
+            )
+    labels = jnp.asarray(labels)
+    classes = jnp.arange(num_classes, dtype=labels.dtype).reshape((1,) * labels.ndim + (num_classes,))
+    return (labels[..., None] == classes).astype(jnp.float32)
+
+
+def num_minibatches(m: int, batch_size: int) -> int:
+    """``ceil(m / batch_size)``: how many mini-batches one epoch over ``m`` examples has."""
+    v.check_positive_int("m", m)
+    v.check_positive_int("batch_size", batch_size)
+    return -(-m // batch_size)
+
+
+def minibatch_indices(key: Any, m: int, batch_size: int = 64) -> tuple[jax.Array, jax.Array]:
+    """The batches of :func:`random_minibatches` as fixed-shape index and mask arrays.
+
+    Args:
+      key: PRNG key (``jax.random.key`` or ``jax.random.PRNGKey``); may be traced.
+      m: number of examples (static Python int).
+      batch_size: examples per batch (static Python int, > 0).
+
+    Returns:
+      ``(idx, mask)``, both of shape ``(num_batches, batch_size)`` with
+      ``num_batches = ceil(m / batch_size)``: ``idx`` int32, ``mask`` bool. Row ``k`` holds
+      ``perm[k*batch_size:(k+1)*batch_size]`` with ``perm = jax.random.permutation(key, m)``;
+      the last row is padded with index 0 and ``mask=False`` when ``m % batch_size != 0``.
+      So ``X[idx[k][mask[k]]]`` is exactly batch ``k`` of ``random_minibatches(key, X, Y,
+      batch_size)``, and a masked loss
+      (``jnp.sum(jnp.where(mask[k], loss, 0.0)) / jnp.sum(mask[k], dtype=loss.dtype)``) over
+      ``X[idx[k]]`` gives the same mean as the unpadded batch.
+
+    Works under ``jit`` (shapes depend only on ``m`` and ``batch_size``), e.g. as the
+    ``xs`` of a ``lax.scan`` over one epoch.
+
+    Example (m=5, batch_size=2)::
+
+        idx, mask = minibatch_indices(jax.random.key(0), 5, 2)   # shapes (3, 2)
+        mask  ->  [[True, True], [True, True], [True, False]]
+    """
+    v.check_key("key", key)
+    n_batches = num_minibatches(m, batch_size)
+    perm = jax.random.permutation(key, m).astype(jnp.int32)
+    pad = n_batches * batch_size - m
+    idx = jnp.concatenate([perm, jnp.zeros((pad,), jnp.int32)]).reshape(n_batches, batch_size)
+    mask = (jnp.arange(n_batches * batch_size) < m).reshape(n_batches, batch_size)
+    return idx, mask
+
+
+def random_minibatches(key: Any, X: Any, Y: Any, batch_size: int = 64) -> list[tuple[jax.Array, jax.Array]]:
+    """Shuffle ``(X, Y)`` with ``key`` and cut it into mini-batches (one epoch).
+
+    Args:
+      key: PRNG key; use a fresh one per epoch (e.g. ``jax.random.fold_in(key, epoch)``).
+      X: inputs, shape ``(m, ...)`` (batch-first).
+      Y: labels/targets, shape ``(m, ...)``; same ``m`` as ``X``.
+      batch_size: examples per batch (Python int > 0; course default 64).
+
+    Returns:
+      A list of ``ceil(m / batch_size)`` pairs ``(X_batch, Y_batch)``. With
+      ``perm = jax.random.permutation(key, m)``, batch ``k`` is
+      ``(X[perm][k*bs:(k+1)*bs], Y[perm][k*bs:(k+1)*bs])``: X and Y share the permutation,
+      every example occurs exactly once, and the last batch holds ``m % bs`` examples when
+      ``m`` is not a multiple of ``bs``. Same key, same batches.
+
+    Example (the course's sanity check)::
+
+        >>> X = jnp.zeros((148, 3)); Y = jnp.zeros((148,))
+        >>> [b[0].shape[0] for b in random_minibatches(jax.random.key(0), X, Y, 64)]
+        [64, 64, 20]
+    """
+    v.check_key("key", key)
+    v.check_array("X", X)
+    v.check_array("Y", Y)
+    v.check_same_leading(("X", "Y"), X, Y)
+    v.check_positive_int("batch_size", batch_size)
+    m = v.shape_of(X)[0]
+    if m == 0:
+        return []
+    perm = jax.random.permutation(key, m)
+    Xs = jnp.take(jnp.asarray(X), perm, axis=0)
+    Ys = jnp.take(jnp.asarray(Y), perm, axis=0)
+    return [
+        (Xs[start : start + batch_size], Ys[start : start + batch_size]) for start in range(0, m, batch_size)
+    ]
+
+
+def _check_fractions(fractions: Any) -> tuple[float, float, float]:
+    if not isinstance(fractions, Sequence) or isinstance(fractions, str) or len(fractions) != 3:
+        raise ValueError(
+            f"fractions must be a sequence of three numbers (train, dev, test), got {fractions!r}"
+        )
+    out = []
+    for name, f in zip(("train", "dev", "test"), fractions):
+        if isinstance(f, bool) or not isinstance(f, (numbers.Real, np.floating, np.integer)):
+            raise TypeError(f"fractions ({name}) must be a number, got {type(f).__name__} {f!r}")
+        if not (float(f) > 0.0):
+            raise ValueError(f"fractions must all be > 0, got {name} = {f!r} in {tuple(fractions)!r}")
+        out.append(float(f))
+    if abs(sum(out) - 1.0) > 1e-6:
+        raise ValueError(f"fractions must sum to 1, got {tuple(fractions)!r} (sum {sum(out)!r})")
+    return out[0], out[1], out[2]
+
+
+def train_dev_test_split(key: Any, X: Any, Y: Any, fractions: Sequence[float]):
+    """Shuffle ``(X, Y)`` with ``key`` and split it into train, dev and test sets.
+
+    Args:
+      key: PRNG key.
+      X: inputs ``(m, ...)``; Y: labels ``(m, ...)`` (same ``m``).
+      fractions: ``(f_train, f_dev, f_test)``, each > 0, summing to 1; e.g. the
+        small-data ``(0.6, 0.2, 0.2)`` or the big-data ``(0.98, 0.01, 0.01)``.
+
+    Sizes: ``n_dev = floor(f_dev * m)``, ``n_test = floor(f_test * m)`` (a 1e-9 slack
+    absorbs float rounding, so ``0.29 * 100`` counts as 29) and the remainder
+    ``n_train = m - n_dev - n_test`` goes to train. With
+    ``perm = jax.random.permutation(key, m)``, train is ``perm[:n_train]``, dev the next
+    ``n_dev`` and test the last ``n_test`` examples: disjoint, together all of ``X``.
+
+    Returns:
+      ``((X_train, Y_train), (X_dev, Y_dev), (X_test, Y_test))``.
+
+    Example::
+
+        >>> (tr, dev, te) = train_dev_test_split(jax.random.key(0), X, Y, (0.6, 0.2, 0.2))
+        >>> # m = 10 -> 6 / 2 / 2 examples
+    """
+    v.check_key("key", key)
+    v.check_array("X", X)
+    v.check_array("Y", Y)
+    v.check_same_leading(("X", "Y"), X, Y)
+    _, f_dev, f_test = _check_fractions(fractions)
+    m = v.shape_of(X)[0]
+    n_dev = math.floor(f_dev * m + 1e-9)
+    n_test = math.floor(f_test * m + 1e-9)
+    n_train = m - n_dev - n_test
+    perm = jax.random.permutation(key, m)
+    Xs = jnp.take(jnp.asarray(X), perm, axis=0)
+    Ys = jnp.take(jnp.asarray(Y), perm, axis=0)
+    cuts = (0, n_train, n_train + n_dev, m)
+    return tuple((Xs[a:b], Ys[a:b]) for a, b in zip(cuts[:-1], cuts[1:]))

@@ -1,0 +1,198 @@
+"""Parameter initializers (course week 1, "Initialization").
+
+Every initializer takes an explicit PRNG key first (typed ``jax.random.key(seed)`` or raw
+``jax.random.PRNGKey(seed)``) and returns a float32 array. Dense weights are batch-first,
+``W`` of shape ``(n_in, n_out)``, so ``fan_in = shape[0]`` and ``fan_out = shape[1]``.
+
+All random initializers here draw a *plain* (untruncated) normal,
+``jax.random.normal(key, shape, float32) * std``, exactly as the course's NumPy code does
+with ``np.random.randn(...) * std``. This differs from ``jax.nn.initializers.he_normal`` /
+``glorot_normal`` (and Keras' ``HeNormal`` / ``GlorotNormal``), which draw a normal truncated
+at two standard deviations and rescaled; same target std, different samples and tails.
+
+Example::
+
+    >>> import jax
+    >>> from jaxdl import init
+    >>> params = init.init_mlp(jax.random.key(0), [2, 10, 5, 1], method="he")
+    >>> sorted(params), params["W1"].shape, params["b3"].shape
+    (['W1', 'W2', 'W3', 'b1', 'b2', 'b3'], (2, 10), (1,))
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+
+from jaxdl import _validate as v
+
+__all__ = ["zeros", "normal", "he_normal", "glorot_normal", "init_mlp", "METHODS"]
+
+#: Methods accepted by :func:`init_mlp`.
+METHODS = ("zeros", "random", "he", "xavier", "glorot")
+
+_DEFAULT_RANDOM_SCALE = 10.0
+
+
+def _check_shape_arg(name: str, shape: Any, *, ndim: int | None = None) -> tuple[int, ...]:
+    """``shape`` must be a tuple/list of non-negative Python ints (of rank ``ndim`` if given)."""
+    if isinstance(shape, (int,)) and not isinstance(shape, bool):
+        shape = (shape,)
+    if not isinstance(shape, (tuple, list)):
+        raise TypeError(f"{name} must be a tuple of ints, got {type(shape).__name__} {shape!r}")
+    for i, s in enumerate(shape):
+        try:
+            v.check_positive_int(f"{name}[{i}]", s, allow_zero=True)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"{e} (in {name}={tuple(shape)!r})") from None
+    shape = tuple(int(s) for s in shape)
+    if ndim is not None and len(shape) != ndim:
+        raise ValueError(
+            f"{name} must have {ndim} entries (n_in, n_out) for a dense weight, got {shape}"
+        )
+    return shape
+
+
+def zeros(key: Any, shape: Sequence[int]) -> jax.Array:
+    """All-zeros float32 array of ``shape``; ``key`` is checked but unused.
+
+    Takes a key only so every initializer has the same signature ``f(key, shape)``.
+
+    >>> zeros(jax.random.key(0), (2, 3)).sum()
+    Array(0., dtype=float32)
+    """
+    v.check_key("key", key)
+    shape = _check_shape_arg("shape", shape)
+    return jnp.zeros(shape, jnp.float32)
+
+
+def normal(key: Any, shape: Sequence[int], scale: float = 0.01) -> jax.Array:
+    """Plain normal ``scale * N(0, 1)``, float32 (course: ``np.random.randn(*shape) * 0.01``).
+
+    >>> normal(jax.random.key(0), (3, 2), scale=10.0).shape
+    (3, 2)
+    """
+    v.check_key("key", key)
+    shape = _check_shape_arg("shape", shape)
+    v.check_range("scale", scale, 0.0)
+    return jax.random.normal(key, shape, jnp.float32) * scale
+
+
+def he_normal(key: Any, shape: Sequence[int]) -> jax.Array:
+    """He initialization: ``N(0, 1) * sqrt(2 / fan_in)`` with ``fan_in = shape[0]``, float32.
+
+    ``shape`` is ``(n_in, n_out)`` (batch-first dense weight). This is a *plain* normal, as in
+    the course (``np.random.randn(n_in, n_out) * np.sqrt(2 / n_in)``). Note that
+    ``jax.nn.initializers.he_normal()`` is a *truncated* normal (cut at 2 std, rescaled to the
+    same variance), so it gives different numbers from the same key and has no tails.
+
+    >>> W = he_normal(jax.random.key(0), (400, 300))
+    >>> bool(abs(float(W.std()) - (2 / 400) ** 0.5) < 0.002)
+    True
+    """
+    v.check_key("key", key)
+    shape = _check_shape_arg("shape", shape, ndim=2)
+    if shape[0] == 0:
+        raise ValueError(f"shape[0] (fan_in) must be > 0, got shape {shape}")
+    return jax.random.normal(key, shape, jnp.float32) * math.sqrt(2.0 / shape[0])
+
+
+def glorot_normal(key: Any, shape: Sequence[int]) -> jax.Array:
+    """Glorot (Xavier) normal: ``N(0, 1) * sqrt(2 / (fan_in + fan_out))``, float32.
+
+    ``shape`` is ``(fan_in, fan_out)``. A *plain* normal: same standard deviation as
+    ``tf.keras.initializers.GlorotNormal`` / ``jax.nn.initializers.glorot_normal``, but those
+    draw a truncated normal, so the samples do not match them.
+
+    >>> glorot_normal(jax.random.key(0), (4, 3)).dtype
+    dtype('float32')
+    """
+    v.check_key("key", key)
+    shape = _check_shape_arg("shape", shape, ndim=2)
+    if shape[0] + shape[1] == 0:
+        raise ValueError(f"shape must have fan_in + fan_out > 0, got shape {shape}")
+    return jax.random.normal(key, shape, jnp.float32) * math.sqrt(2.0 / (shape[0] + shape[1]))
+
+
+def _weight_std(method: str, n_in: int, n_out: int, scale: float) -> float:
+    if method == "random":
+        return scale
+    if method == "he":
+        return math.sqrt(2.0 / n_in)
+    if method == "xavier":
+        return math.sqrt(1.0 / n_in)
+    if method == "glorot":
+        return math.sqrt(2.0 / (n_in + n_out))
+    raise AssertionError(method)  # pragma: no cover
+
+
+def init_mlp(
+    key: Any,
+    layer_sizes: Sequence[int],
+    method: str = "he",
+    scale: float | None = None,
+) -> dict[str, jax.Array]:
+    """Initialize an MLP: ``{"W1", "b1", ..., "WL", "bL"}`` (float32, biases zero).
+
+    ``layer_sizes = [n_0, n_1, ..., n_L]`` (``n_0`` = input features); ``W_l`` has shape
+    ``(n_{l-1}, n_l)`` and ``b_l`` shape ``(n_l,)``. Weight std per ``method``:
+
+    ========  ===============================================================
+    zeros     all weights 0 (breaks symmetry: don't)
+    random    ``N(0,1) * 10`` (the course's "large random"); ``scale`` overrides 10
+    he        ``N(0,1) * sqrt(2 / n_{l-1})``  (same draw as :func:`he_normal`)
+    xavier    ``N(0,1) * sqrt(1 / n_{l-1})``  (the course's Xavier)
+    glorot    ``N(0,1) * sqrt(2 / (n_{l-1} + n_l))``  (same draw as :func:`glorot_normal`)
+    ========  ===============================================================
+
+    ``scale`` is only meaningful for ``"random"``; passing it with another method raises.
+
+    Key convention: ``keys = jax.random.split(key, L)``; layer ``l`` (1-based) draws
+    ``W_l = jax.random.normal(keys[l-1], (n_{l-1}, n_l), float32) * std``. Hence
+    ``init_mlp(key, sizes, "he")["W2"] == he_normal(jax.random.split(key, L)[1], sizes[1:3])``.
+
+    >>> p = init_mlp(jax.random.key(0), [2, 4, 1], method="random", scale=5.0)
+    >>> p["W1"].shape, p["b1"].shape, p["W2"].shape, float(p["b2"][0])
+    ((2, 4), (4,), (4, 1), 0.0)
+    """
+    v.check_key("key", key)
+    if not isinstance(layer_sizes, (list, tuple)):
+        raise TypeError(
+            f"layer_sizes must be a list of ints [n_x, n_1, ..., n_L], got {type(layer_sizes).__name__}"
+        )
+    if len(layer_sizes) < 2:
+        raise ValueError(
+            f"layer_sizes must have at least 2 entries [n_x, ..., n_L], got {list(layer_sizes)!r}"
+        )
+    for i, n in enumerate(layer_sizes):
+        try:
+            v.check_positive_int(f"layer_sizes[{i}]", n)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"{e} (in layer_sizes={list(layer_sizes)!r})") from None
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if scale is not None:
+        if method != "random":
+            raise ValueError(f"scale only applies to method='random', got scale={scale!r} with method={method!r}")
+        v.check_range("scale", scale, 0.0)
+        scale = float(scale)
+    else:
+        scale = _DEFAULT_RANDOM_SCALE
+
+    sizes = [int(n) for n in layer_sizes]
+    num_layers = len(sizes) - 1
+    keys = jax.random.split(key, num_layers)
+    params: dict[str, jax.Array] = {}
+    for l in range(1, num_layers + 1):
+        n_in, n_out = sizes[l - 1], sizes[l]
+        if method == "zeros":
+            W = jnp.zeros((n_in, n_out), jnp.float32)
+        else:
+            std = _weight_std(method, n_in, n_out, scale)
+            W = jax.random.normal(keys[l - 1], (n_in, n_out), jnp.float32) * std
+        params[f"W{l}"] = W
+        params[f"b{l}"] = jnp.zeros((n_out,), jnp.float32)
+    return params

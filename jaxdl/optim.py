@@ -1,0 +1,440 @@
+r"""Optimizers written from scratch, as ``optax.GradientTransformation`` pairs.
+
+Every optimizer here is a pair of pure functions, ``init(params) -> state`` and
+``update(grads, state, params=None) -> (updates, new_state)``, packed in an
+:class:`optax.GradientTransformation`. The state is a ``NamedTuple`` of arrays that you pass
+in and get back; nothing is hidden. ``updates`` already carry the minus sign and the learning
+rate, so a step is ``params = apply_updates(params, updates)``. Because they are ordinary
+optax transformations they compose with optax::
+
+    opt = optax.chain(optax.clip_by_global_norm(1.0), jaxdl.optim.adam(1e-3))
+
+Only optax's *types* are used: the arithmetic is written out below, in the same order as
+optax's own transforms, so ``adam``/``sgd``/``momentum`` reproduce optax bit for bit.
+
+``learning_rate`` is a non-negative float or a schedule ``step -> lr`` (see
+:mod:`jaxdl.schedules`). A schedule is called with the state's ``count`` *before* it is
+incremented, so the first update uses ``schedule(0)``, exactly like
+``optax.scale_by_learning_rate``.
+
+Course notation (t counts updates and starts at 1, g is the gradient of one parameter):
+
+=========  ==========================================================================
+sgd        ``u = -lr * g``
+momentum   ``v = beta * v + (1 - beta) * g``;  ``u = -lr * v``
+rmsprop    ``s = beta * s + (1 - beta) * g**2``;  ``u = -lr * g / (sqrt(s) + eps)``
+adam       ``v = b1 * v + (1 - b1) * g``;  ``s = b2 * s + (1 - b2) * g**2``;
+           ``v_hat = v / (1 - b1**t)``;  ``s_hat = s / (1 - b2**t)``;
+           ``u = -lr * v_hat / (sqrt(s_hat) + eps)``
+=========  ==========================================================================
+
+Bad hyperparameters (negative or NaN learning rate, betas outside ``[0, 1)``, negative
+``eps``) raise when the optimizer is built; ``grads`` whose tree structure or leaf shapes
+differ from the state (or from ``params``) raise a ``ValueError`` naming both, at trace time.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple, Union
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxdl import _validate
+
+__all__ = [
+    "SgdState",
+    "MomentumState",
+    "RMSPropState",
+    "AdamState",
+    "sgd",
+    "momentum",
+    "rmsprop",
+    "adam",
+    "apply_updates",
+]
+
+ScalarOrSchedule = Union[float, jax.Array, Callable[[jax.Array], jax.Array]]
+
+
+# --------------------------------------------------------------------------- states
+
+
+class SgdState(NamedTuple):
+    """State of :func:`sgd`.
+
+    Attributes:
+      count: int32 scalar, number of updates done so far (the schedule's step).
+    """
+
+    count: jax.Array
+
+
+class MomentumState(NamedTuple):
+    """State of :func:`momentum`.
+
+    Attributes:
+      count: int32 scalar, number of updates done so far (the schedule's step).
+      v: exponential moving average of the gradients (the course's "velocity"), a pytree
+        shaped like ``params``; starts at zeros.
+    """
+
+    count: jax.Array
+    v: Any
+
+
+class RMSPropState(NamedTuple):
+    """State of :func:`rmsprop`.
+
+    Attributes:
+      count: int32 scalar, number of updates done so far (the schedule's step).
+      s: exponential moving average of the squared gradients, a pytree shaped like
+        ``params``; starts at zeros (optax's ``nu``).
+    """
+
+    count: jax.Array
+    s: Any
+
+
+class AdamState(NamedTuple):
+    """State of :func:`adam` (course names; optax calls them ``mu`` and ``nu``).
+
+    Attributes:
+      count: int32 scalar, number of updates done so far; the update being computed is
+        number ``t = count + 1`` in the bias correction.
+      v: first moment, moving average of the gradients (optax's ``mu``), not bias-corrected.
+      s: second moment, moving average of the squared gradients (optax's ``nu``), not
+        bias-corrected.
+    """
+
+    count: jax.Array
+    v: Any
+    s: Any
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _check_hyper(
+    name: str, value: Any, low: float, high: float | None = None, *, high_inclusive: bool = True
+) -> None:
+    """A hyperparameter is a real number (not a bool) in range; traced values pass unchecked."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be a number, got bool {value!r}")
+    _validate.check_range(name, value, low, high, high_inclusive=high_inclusive)
+
+
+def _check_learning_rate(learning_rate: Any) -> None:
+    if callable(learning_rate):
+        return
+    _check_hyper("learning_rate", learning_rate, 0.0)
+
+
+def _check_beta(name: str, value: Any) -> None:
+    _check_hyper(name, value, 0.0, 1.0, high_inclusive=False)
+
+
+def _check_state(state: Any, cls: type, fn: str) -> None:
+    if not isinstance(state, cls):
+        raise TypeError(
+            f"state must be the {cls.__name__} returned by {fn}(...).init(params), "
+            f"got {type(state).__name__}"
+        )
+
+
+def _check_trees(updates: Any, state_name: str, state_tree: Any, params: Any) -> None:
+    _validate.check_same_structure(("updates", state_name), updates, state_tree)
+    if params is not None:
+        _validate.check_same_structure(("updates", "params"), updates, params)
+
+
+def _zeros_like(params: Any) -> Any:
+    return jax.tree.map(jnp.zeros_like, params)
+
+
+def _init_count() -> jax.Array:
+    return jnp.zeros([], jnp.int32)
+
+
+def _safe_increment(count: jax.Array) -> jax.Array:
+    """``count + 1``, saturating at the int32 maximum instead of wrapping around."""
+    max_value = jnp.array(jnp.iinfo(count.dtype).max, count.dtype)
+    return jnp.where(count < max_value, count + jnp.array(1, count.dtype), max_value)
+
+
+def _ema(new: Any, old: Any, decay: Any) -> Any:
+    """``(1 - decay) * new + decay * old`` leaf by leaf (optax's operand order)."""
+    return jax.tree.map(lambda g, t: (1 - decay) * g + decay * t, new, old)
+
+
+def _ema_sq(new: Any, old: Any, decay: Any) -> Any:
+    """``(1 - decay) * new**2 + decay * old`` leaf by leaf."""
+    return jax.tree.map(lambda g, t: (1 - decay) * (g**2) + decay * t, new, old)
+
+
+def _bias_correction(moment: Any, decay: Any, t: jax.Array) -> Any:
+    """``moment / (1 - decay**t)``.
+
+    ``decay**t`` is computed in the default float type (float32 unless x64 is on) with an
+    integer exponent, like optax, then cast to each leaf's dtype for the division (so a
+    bfloat16 moment never sees ``decay**t`` rounded to 1).
+    """
+    base = jnp.asarray(decay, dtype=jax.dtypes.canonicalize_dtype(jnp.float64))
+    correction = 1 - jax.lax.pow(base, t)
+    return jax.tree.map(lambda m: m / correction.astype(m.dtype), moment)
+
+
+def _scale_by_learning_rate(updates: Any, learning_rate: ScalarOrSchedule, count: jax.Array) -> Any:
+    """``-lr * u``; a schedule is evaluated at ``count`` (before this step's increment)."""
+    if callable(learning_rate):
+        step_size = -1 * learning_rate(count)
+        return jax.tree.map(lambda g: jnp.array(step_size, dtype=g.dtype) * g, updates)
+    step_size = -1 * learning_rate
+    return jax.tree.map(lambda g: step_size * g, updates)
+
+
+# --------------------------------------------------------------------------- optimizers
+
+
+def sgd(learning_rate: ScalarOrSchedule) -> optax.GradientTransformation:
+    r"""Plain (mini-batch) gradient descent.
+
+    .. math::
+        u_t = -\eta_t \, g_t
+
+    where :math:`\eta_t` is ``learning_rate`` (or ``learning_rate(count)`` for a schedule).
+    Same numbers as ``optax.sgd(learning_rate)``.
+
+    Args:
+      learning_rate: a float ``>= 0`` or a schedule ``step -> lr``.
+
+    Returns:
+      An ``optax.GradientTransformation``; its state is :class:`SgdState` (``count`` only).
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from jaxdl import optim
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> loss = lambda p: jnp.sum(p["w"] ** 2)
+      >>> opt = optim.sgd(0.1)
+      >>> state = opt.init(params)
+      >>> for _ in range(3):
+      ...     updates, state = opt.update(jax.grad(loss)(params), state, params)
+      ...     params = optim.apply_updates(params, updates)
+      >>> print([round(float(x), 4) for x in params["w"]], int(state.count))
+      [0.512, -1.024] 3
+    """
+    _check_learning_rate(learning_rate)
+
+    def init_fn(params: Any) -> SgdState:
+        del params
+        return SgdState(count=_init_count())
+
+    def update_fn(updates: Any, state: SgdState, params: Any = None) -> tuple[Any, SgdState]:
+        _check_state(state, SgdState, "sgd")
+        if params is not None:
+            _validate.check_same_structure(("updates", "params"), updates, params)
+        updates = _scale_by_learning_rate(updates, learning_rate, state.count)
+        return updates, SgdState(count=_safe_increment(state.count))
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+def momentum(learning_rate: ScalarOrSchedule, beta: float = 0.9) -> optax.GradientTransformation:
+    r"""Gradient descent with momentum, in the course's moving-average form.
+
+    .. math::
+        v_t &= \beta \, v_{t-1} + (1 - \beta) \, g_t, \qquad v_0 = 0 \\
+        u_t &= -\eta_t \, v_t
+
+    This is ``optax.chain(optax.ema(beta, debias=False), optax.scale_by_learning_rate(lr))``
+    (same numbers, bit for bit). Note ``optax.sgd(lr, momentum=beta)`` is a different
+    method: it accumulates ``v = beta * v + g`` without the ``(1 - beta)`` factor.
+
+    Args:
+      learning_rate: a float ``>= 0`` or a schedule ``step -> lr``.
+      beta: momentum coefficient in ``[0, 1)``; ``beta = 0`` is plain gradient descent.
+
+    Returns:
+      An ``optax.GradientTransformation``; its state is :class:`MomentumState`
+      (``count``, and the velocity ``v`` shaped like ``params``).
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from jaxdl import optim
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> opt = optim.momentum(0.1, beta=0.9)
+      >>> state = opt.init(params)
+      >>> grads = {"w": jnp.array([1.0, 1.0])}
+      >>> updates, state = opt.update(grads, state, params)
+      >>> print([round(float(x), 4) for x in state.v["w"]], [round(float(x), 4) for x in updates["w"]])
+      [0.1, 0.1] [-0.01, -0.01]
+    """
+    _check_learning_rate(learning_rate)
+    _check_beta("beta", beta)
+
+    def init_fn(params: Any) -> MomentumState:
+        return MomentumState(count=_init_count(), v=_zeros_like(params))
+
+    def update_fn(updates: Any, state: MomentumState, params: Any = None) -> tuple[Any, MomentumState]:
+        _check_state(state, MomentumState, "momentum")
+        _check_trees(updates, "state.v", state.v, params)
+        v = _ema(updates, state.v, beta)
+        updates = _scale_by_learning_rate(v, learning_rate, state.count)
+        return updates, MomentumState(count=_safe_increment(state.count), v=v)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+def rmsprop(
+    learning_rate: ScalarOrSchedule, beta: float = 0.9, eps: float = 1e-8
+) -> optax.GradientTransformation:
+    r"""RMSprop: divide the gradient by a moving root-mean-square of past gradients.
+
+    .. math::
+        s_t &= \beta \, s_{t-1} + (1 - \beta) \, g_t^2, \qquad s_0 = 0 \\
+        u_t &= -\eta_t \, \frac{g_t}{\sqrt{s_t} + \epsilon}
+
+    ``eps`` is added *outside* the square root, as in the course. The optax equivalent is
+    ``optax.rmsprop(lr, decay=beta, eps=eps, eps_in_sqrt=False)`` (optax's default puts eps
+    inside the root); it computes ``g * (1 / (sqrt(s) + eps))`` rather than a division, so
+    the two agree to float32 rounding rather than bit for bit.
+
+    Args:
+      learning_rate: a float ``>= 0`` or a schedule ``step -> lr``.
+      beta: decay of the moving average of squared gradients, in ``[0, 1)``.
+      eps: ``>= 0``, keeps the division finite when ``s`` is zero.
+
+    Returns:
+      An ``optax.GradientTransformation``; its state is :class:`RMSPropState`
+      (``count``, and ``s`` shaped like ``params``).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxdl import optim
+      >>> params = {"w": jnp.array([1.0, -2.0])}
+      >>> opt = optim.rmsprop(0.01, beta=0.9)
+      >>> state = opt.init(params)
+      >>> updates, state = opt.update({"w": jnp.array([3.0, -0.5])}, state)
+      >>> print([round(float(x), 4) for x in updates["w"]])  # first step: -lr * sign(g) / sqrt(0.1)
+      [-0.0316, 0.0316]
+    """
+    _check_learning_rate(learning_rate)
+    _check_beta("beta", beta)
+    _check_hyper("eps", eps, 0.0)
+
+    def init_fn(params: Any) -> RMSPropState:
+        return RMSPropState(count=_init_count(), s=_zeros_like(params))
+
+    def update_fn(updates: Any, state: RMSPropState, params: Any = None) -> tuple[Any, RMSPropState]:
+        _check_state(state, RMSPropState, "rmsprop")
+        _check_trees(updates, "state.s", state.s, params)
+        s = _ema_sq(updates, state.s, beta)
+        scaled = jax.tree.map(lambda g, si: g / (jnp.sqrt(si) + eps), updates, s)
+        updates = _scale_by_learning_rate(scaled, learning_rate, state.count)
+        return updates, RMSPropState(count=_safe_increment(state.count), s=s)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+def adam(
+    learning_rate: ScalarOrSchedule,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+) -> optax.GradientTransformation:
+    r"""Adam: momentum and RMSprop together, with bias correction.
+
+    With :math:`t` the update number (``count + 1``, so the first update has :math:`t = 1`):
+
+    .. math::
+        v_t &= \beta_1 \, v_{t-1} + (1 - \beta_1) \, g_t, \qquad v_0 = 0 \\
+        s_t &= \beta_2 \, s_{t-1} + (1 - \beta_2) \, g_t^2, \qquad s_0 = 0 \\
+        \hat v_t &= v_t / (1 - \beta_1^t), \qquad \hat s_t = s_t / (1 - \beta_2^t) \\
+        u_t &= -\eta_t \, \frac{\hat v_t}{\sqrt{\hat s_t} + \epsilon}
+
+    ``eps`` is outside the square root. Same numbers, bit for bit, as
+    ``optax.adam(learning_rate, b1=beta1, b2=beta2, eps=eps)``.
+
+    Args:
+      learning_rate: a float ``>= 0`` or a schedule ``step -> lr`` (evaluated at ``count``,
+        i.e. ``t - 1``).
+      beta1: decay of the first moment, in ``[0, 1)``.
+      beta2: decay of the second moment, in ``[0, 1)``.
+      eps: ``>= 0``, added to the denominator.
+
+    Returns:
+      An ``optax.GradientTransformation``; its state is :class:`AdamState`
+      (``count``, first moment ``v`` and second moment ``s``, shaped like ``params``).
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from jaxdl import optim
+      >>> params = {"W": jnp.ones((2, 2)), "b": jnp.zeros((2,))}
+      >>> opt = optim.adam(1e-3)
+      >>> state = opt.init(params)
+      >>> grads = jax.tree.map(lambda p: 2.0 * p + 1.0, params)
+      >>> updates, state = opt.update(grads, state, params)
+      >>> params = optim.apply_updates(params, updates)
+      >>> print(round(float(params["W"][0, 0]), 6), round(float(params["b"][0]), 6))  # -lr*sign(g)
+      0.999 -0.001
+    """
+    _check_learning_rate(learning_rate)
+    _check_beta("beta1", beta1)
+    _check_beta("beta2", beta2)
+    _check_hyper("eps", eps, 0.0)
+
+    def init_fn(params: Any) -> AdamState:
+        return AdamState(count=_init_count(), v=_zeros_like(params), s=_zeros_like(params))
+
+    def update_fn(updates: Any, state: AdamState, params: Any = None) -> tuple[Any, AdamState]:
+        _check_state(state, AdamState, "adam")
+        _check_trees(updates, "state.v", state.v, params)
+        _validate.check_same_structure(("updates", "state.s"), updates, state.s)
+        v = _ema(updates, state.v, beta1)
+        s = _ema_sq(updates, state.s, beta2)
+        t = _safe_increment(state.count)
+        v_hat = _bias_correction(v, beta1, t)
+        s_hat = _bias_correction(s, beta2, t)
+        scaled = jax.tree.map(lambda m, n: m / (jnp.sqrt(n) + eps), v_hat, s_hat)
+        updates = _scale_by_learning_rate(scaled, learning_rate, state.count)
+        return updates, AdamState(count=t, v=v, s=s)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+# --------------------------------------------------------------------------- applying
+
+
+def _add_keep_dtype(p: Any, u: Any) -> Any:
+    if p is None:
+        return None
+    p = jnp.asarray(p)
+    u = jnp.asarray(u)
+    if p.dtype == u.dtype:
+        return p + u
+    # Add in the wider type (as optax does under standard promotion), then come back.
+    with jax.numpy_dtype_promotion("standard"):
+        wide = jnp.promote_types(p.dtype, u.dtype)
+    return (p.astype(wide) + u.astype(wide)).astype(p.dtype)
+
+
+def apply_updates(params: Any, updates: Any) -> Any:
+    """``params + updates`` leaf by leaf; every leaf keeps its ``params`` dtype.
+
+    Pure: returns new parameters and leaves the inputs untouched. Same numbers as
+    ``optax.apply_updates``. ``params`` and ``updates`` must have the same tree structure
+    and leaf shapes (``ValueError`` naming both otherwise).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxdl import optim
+      >>> params = {"w": jnp.array([1.0, 2.0], dtype=jnp.bfloat16)}
+      >>> new = optim.apply_updates(params, {"w": jnp.array([0.5, -0.5])})
+      >>> print(new["w"].dtype, [float(x) for x in new["w"]])
+      bfloat16 [1.5, 1.5]
+    """
+    _validate.check_same_structure(("params", "updates"), params, updates)
+    return jax.tree.map(_add_keep_dtype, params, updates, is_leaf=lambda x: x is None)
+
