@@ -201,8 +201,10 @@ def train_dev_test_split(key: Any, X: Any, Y: Any, fractions: Sequence[float]):
 
     Example::
 
+        >>> X = jnp.arange(20.0).reshape(10, 2); Y = jnp.arange(10)
         >>> (tr, dev, te) = train_dev_test_split(jax.random.key(0), X, Y, (0.6, 0.2, 0.2))
-        >>> # m = 10 -> 6 / 2 / 2 examples
+        >>> tr[0].shape, dev[0].shape, te[0].shape
+        ((6, 2), (2, 2), (2, 2))
     """
     v.check_key("key", key)
     v.check_array("X", X)
