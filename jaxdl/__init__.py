@@ -28,6 +28,7 @@ _SUBMODULES = (
     "train",
     "tune",
     "diagnostics",
+    "compile_cache",
     "plot",
 )
 
