@@ -273,7 +273,7 @@ def batchnorm(
     of the global batch (equal per-device batch sizes assumed).
 
     ``train`` must be a Python bool (it is static under ``jit``). Computation is in
-    ``promote_types(x.dtype, float32)``; ``new_state`` keeps the dtype of ``state``.
+    ``x``'s dtype (float32 for 16-bit inputs); ``new_state`` keeps the dtype of ``state``.
 
     >>> p, s = batchnorm_init(2)
     >>> y, s = batchnorm(p, s, jnp.array([[1.0, 2.0], [3.0, 6.0]]), train=True)
@@ -291,7 +291,9 @@ def batchnorm(
     v.check_range("eps", eps, 0.0, low_inclusive=False)
 
     x = jnp.asarray(x)
-    dtype = jnp.promote_types(x.dtype, jnp.float32)
+    # float16/bfloat16 compute in float32; float32/float64 in their own precision. (Written
+    # out: promote_types(float64, float32) raises under strict dtype promotion.)
+    dtype = x.dtype if jnp.finfo(x.dtype).bits >= 32 else jnp.dtype(jnp.float32)
     x = x.astype(dtype)
     red_axes = tuple(range(x.ndim - 1))
 

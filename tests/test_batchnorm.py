@@ -185,3 +185,15 @@ def test_bad_input(call, exc, match):
     params, state = nn.batchnorm_init(3)
     with pytest.raises(exc, match=match):
         call(params, state)
+
+
+def test_float64_input_under_x64_and_strict_promotion_stays_float64():
+    # Regression: promote_types(float64, float32) raised TypePromotionError under strict mode.
+    with jax.enable_x64(True):
+        params, state = nn.batchnorm_init(3)
+        x = jnp.arange(12.0, dtype=jnp.float64).reshape(4, 3)
+        y, new_state = nn.batchnorm(params, state, x, train=True)
+        assert y.dtype == jnp.float64
+        ref = (x - x.mean(0, keepdims=True)) / jnp.sqrt(x.var(0, keepdims=True) + 1e-5)
+        np.testing.assert_allclose(np.asarray(y), np.asarray(ref), rtol=1e-10)
+        assert new_state["mean"].dtype == jnp.float32  # the state keeps its own dtype
