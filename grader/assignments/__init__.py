@@ -1,0 +1,1 @@
+"""One module per assignment, each exposing ``ASSIGNMENT`` (see :mod:`grader.registry`)."""

@@ -1,0 +1,224 @@
+"""The ``grader`` command.
+
+::
+
+    grader list
+    grader test   <id> [--file PATH]
+    grader submit <id> [--file PATH] [--json OUT] [--seed N]
+    grader grade  <id> DIR --out grades.csv [--jobs N] [--seed N]
+
+Exit status: 0 whenever grading completed (whatever the score); 2 for a usage error (unknown
+id, missing file, bad arguments) with a message saying what to do; 1 if the grader itself
+could not run (its worker process failed to start).
+
+Compilation cache: the parent process (which computes the expected values) uses JAX's
+persistent compilation cache in ``$JAXDL_GRADER_CACHE/parent`` (default
+``~/.cache/jaxdl-grader``), with thresholds at zero so the many small programs are cached;
+workers use per-submission directories under ``worker/`` (see :mod:`grader.runner` for why they
+never share the parent's). ``JAXDL_GRADER_CACHE=off`` disables both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+USAGE_ERROR = 2
+
+
+def cache_root() -> str | None:
+    root = os.environ.get("JAXDL_GRADER_CACHE")
+    if root and root.lower() in ("off", "0", "none", "false"):
+        return None
+    path = Path(root) if root else Path.home() / ".cache" / "jaxdl-grader"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return str(path)
+
+
+def _configure_parent_jax(root: str | None) -> None:
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    if root is None:
+        return
+    import jax
+
+    try:
+        jax.config.update("jax_compilation_cache_dir", str(Path(root) / "parent"))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+    except Exception:  # noqa: BLE001 - a cache is an optimisation, never a reason to fail
+        pass
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="grader",
+        description="Grade course assignments: student code runs in a separate, limited process; "
+                    "scores come from comparing its results with the library's.")
+    sub = p.add_subparsers(dest="command", metavar="{list,test,submit,grade}")
+    sub.add_parser("list", help="list assignments, their parts and points")
+    t = sub.add_parser("test", help="run the visible cases (fast feedback while you work)")
+    t.add_argument("id", help="assignment id, e.g. week2/optimization")
+    t.add_argument("--file", help="your file (default: assignments/<id>.py); .py or .ipynb")
+    s = sub.add_parser("submit", help="run all cases, visible and hidden, and report the score")
+    s.add_argument("id")
+    s.add_argument("--file", help="your file (default: assignments/<id>.py); .py or .ipynb")
+    s.add_argument("--json", metavar="OUT", help="also write Gradescope results.json to OUT")
+    s.add_argument("--seed", type=int, help="replay a run: the seed printed by an earlier submit")
+    g = sub.add_parser("grade", help="instructors: grade every submission in a folder into a CSV")
+    g.add_argument("id")
+    g.add_argument("dir", metavar="DIR", help="folder of .py/.ipynb submissions")
+    g.add_argument("--out", required=True, help="CSV file to write (one row per submission)")
+    g.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 2) // 2),
+                   help="submissions graded at once (default: half the CPU cores)")
+    g.add_argument("--seed", type=int, help="seed for everyone's hidden cases (default: random)")
+    return p
+
+
+def _usage(console: Console, message: str) -> int:
+    console.print(f"grader: error: {message}", markup=False, highlight=False)
+    return USAGE_ERROR
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return int(exc.code or 0)
+    out = Console()
+    err = Console(stderr=True)
+    if args.command is None:
+        parser.print_help()
+        return USAGE_ERROR
+
+    from grader import registry
+
+    if args.command == "list":
+        return _list(out, registry)
+
+    try:
+        assignment = registry.load(args.id)
+    except registry.UnknownAssignment as exc:
+        return _usage(err, str(exc))
+    if args.command == "grade":
+        return _grade(out, err, assignment, args)
+
+    path = Path(args.file) if args.file else Path(assignment.default_path)
+    if not args.file and not path.is_file() and path.with_suffix(".ipynb").is_file():
+        path = path.with_suffix(".ipynb")
+    if not path.is_file():
+        hint = (f"pass your file with --file PATH" if args.file else
+                f"run this from the course folder (the one containing assignments/), or pass "
+                f"your file with --file PATH")
+        return _usage(err, f"file not found: {path} - {hint}.")
+    if path.suffix.lower() not in (".py", ".ipynb"):
+        return _usage(err, f"{path} is not a .py or .ipynb file.")
+
+    root = cache_root()
+    _configure_parent_jax(root)
+    from grader import engine, report
+
+    hidden = args.command == "submit"
+    try:
+        with _progress(out, assignment) as on_part:
+            result = engine.grade(assignment, path, seed=getattr(args, "seed", None), hidden=hidden,
+                                  cache_root=root, on_part=on_part)
+    except engine.GraderError as exc:
+        err.print(f"grader: the grader could not run: {exc}", markup=False, highlight=False)
+        return 1
+    report.render(result, out)
+    if hidden and args.json:
+        report.write_json(result, args.json)
+        out.print(f"Wrote {args.json}", markup=False, style="dim")
+    return 0
+
+
+def _list(out: Console, registry) -> int:
+    from rich.table import Table
+
+    table = Table(title="Assignments", show_lines=False)
+    table.add_column("Id", no_wrap=True)
+    table.add_column("Title")
+    table.add_column("Parts (points)")
+    table.add_column("Total", justify="right")
+    for aid in registry.ids():
+        if not registry.is_available(aid):
+            table.add_row(aid, "(not available in this version yet)", "", "", style="dim")
+            continue
+        a = registry.load(aid)
+        parts = ", ".join(f"{p.function} ({p.points:g})" for p in a.parts)
+        table.add_row(aid, a.title, parts, f"{a.max_score:g}")
+    out.print(table)
+    return 0
+
+
+class _progress:
+    """A transient progress display while parts run (only on a terminal)."""
+
+    def __init__(self, console: Console, assignment):
+        self.console, self.assignment = console, assignment
+        self.progress = None
+
+    def __enter__(self):
+        if not self.console.is_terminal:
+            return None
+        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                                 TextColumn("{task.completed}/{task.total} parts"),
+                                 TimeElapsedColumn(), console=self.console, transient=True)
+        self.progress.start()
+        task = self.progress.add_task("Starting the worker", total=len(self.assignment.parts))
+
+        def on_part(index: int, total: int, function: str) -> None:
+            self.progress.update(task, completed=index, description=f"Grading {function}()")
+
+        return on_part
+
+    def __exit__(self, *exc):
+        if self.progress is not None:
+            self.progress.stop()
+        return False
+
+
+def _grade(out: Console, err: Console, assignment, args) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from grader import batch
+
+    folder = Path(args.dir)
+    if not folder.is_dir():
+        return _usage(err, f"folder not found: {folder} - pass the folder holding the submissions.")
+    files = batch.find_submissions(folder)
+    if not files:
+        return _usage(err, f"no .py or .ipynb files in {folder}.")
+    if args.jobs < 1:
+        return _usage(err, "--jobs must be at least 1.")
+    root = cache_root()
+    _configure_parent_jax(root)
+    from grader.engine import new_seed
+
+    seed = new_seed() if args.seed is None else args.seed
+    progress = Progress(TextColumn("Grading"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=out, disable=not out.is_terminal)
+    with progress:
+        task = progress.add_task("grading", total=len(files))
+        results = batch.grade_folder(
+            assignment, folder, args.out, jobs=args.jobs, seed=seed, cache_root=root,
+            on_done=lambda *a: progress.advance(task))
+    graded = sum(1 for _, r, _ in results if r is not None)
+    out.print(f"Graded {graded} of {len(results)} submissions of {assignment.id} "
+              f"(seed {seed}); wrote {args.out}",
+              markup=False, highlight=False)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,525 @@
+"""Grading one submission: build the cases, drive the worker, judge, collect per-part results.
+
+The flow for ``grade(assignment, path)``:
+
+1. The worker starts (importing JAX) in a background thread while the parent builds the
+   cases from the seed (a random one unless given; always recorded in the result).
+2. For every part, in order, the worker re-executes the student's source into a fresh
+   namespace (``load``), so a function that only works because an earlier call of another
+   function left a global behind fails here, as it would in any fresh session. If the very
+   first load fails (syntax error, exception, hang, crash at import time) every part scores 0
+   with that reason and nothing else runs.
+3. Each case of the part is sent, judged (:mod:`grader.judge`), and the part stops at its first
+   failing case; a part is all-or-nothing. A worker failure (timeout, crash, exit, memory,
+   output flood, unreadable reply) kills the worker; the next part starts a fresh one.
+4. Any import-policy violation recorded during the part (its load included) zeroes it and says
+   which module.
+
+Feedback contains no timings and no temporary paths, and hexadecimal addresses in messages are
+masked, so the same file and seed give the same scores and feedback.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from grader import judge, protocol
+from grader.notebook import SourceError, read_submission
+from grader.runner import Reply, Worker, human_bytes
+from grader.spec import UNSET, Assignment, Case, Limits, Part
+
+GRADER_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = GRADER_DIR.parent
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{6,16}")
+_JIT_ERRORS = {
+    "ConcretizationTypeError", "TracerBoolConversionError", "TracerArrayConversionError",
+    "TracerIntegerConversionError", "UnexpectedTracerError", "NonConcreteBooleanIndexError",
+}
+
+
+class GraderError(Exception):
+    """Grading could not be carried out (not the student's fault): e.g. the worker cannot start."""
+
+
+@dataclass
+class PartResult:
+    function: str
+    description: str
+    points: float
+    score: float
+    feedback: str
+    output: str = ""
+    visible_cases: int = 0
+    hidden_cases: int = 0
+
+    @property
+    def passed(self) -> bool:
+        return self.score >= self.points
+
+
+@dataclass
+class Result:
+    assignment_id: str
+    title: str
+    file: str
+    seed: int
+    mode: str  # "test" (visible cases only) or "submit"
+    parts: list[PartResult]
+    hidden_not_run: int = 0  # in "test" mode: hidden cases that `grader submit` adds
+    seconds: float = 0.0
+
+    @property
+    def score(self) -> float:
+        return float(sum(p.score for p in self.parts))
+
+    @property
+    def max_score(self) -> float:
+        return float(sum(p.points for p in self.parts))
+
+
+@dataclass
+class _PartCases:
+    part: Part
+    cases: list[tuple[Case, str]]  # (case, "visible case 1" / "hidden case 3")
+    hidden_count: int
+    visible_count: int
+
+
+def new_seed() -> int:
+    return secrets.randbelow(2**31)
+
+
+def part_seed(seed: int, index: int) -> int:
+    """Independent per-part seeds derived from the run's seed."""
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def build_cases(assignment: Assignment, seed: int, hidden: bool) -> list[_PartCases]:
+    out = []
+    for i, part in enumerate(assignment.parts):
+        visible = list(part.visible())
+        hidden_cases = list(part.hidden(part_seed(seed, i)))
+        cases = [(c, f"visible case {j + 1}") for j, c in enumerate(visible)]
+        if hidden:
+            cases += [(c, f"hidden case {j + 1}") for j, c in enumerate(hidden_cases)]
+        out.append(_PartCases(part, cases, len(hidden_cases), len(visible)))
+    return out
+
+
+def _parent_key_data(x: Any):
+    mod = type(x).__module__ or ""
+    if not mod.startswith("jax"):
+        return None
+    import jax
+
+    if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+        impl = jax.random.key_impl(x)
+        name = getattr(impl, "name", None) or str(impl)
+        return np.asarray(jax.random.key_data(x)), str(name)
+    return None
+
+
+def _encode(value: Any, blobs: list[bytes]) -> Any:
+    return protocol.encode_value(_np_tree(value), blobs, key_data=_parent_key_data)
+
+
+def _np_tree(value: Any) -> Any:
+    """Inputs as numpy/Python (keys stay JAX keys: the encoder tags them)."""
+    if isinstance(value, dict):
+        return {k: _np_tree(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_np_tree(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_np_tree(v) for v in value)
+    if _parent_key_data(value) is not None:
+        return value
+    if isinstance(value, np.generic):
+        return np.asarray(value)
+    if (type(value).__module__ or "").startswith("jax"):
+        return np.asarray(value)
+    return value
+
+
+def clean(text: str, limit: int = 600) -> str:
+    """Mask addresses, drop control characters, cap length (student-controlled text)."""
+    text = _ADDRESS.sub("0x…", text)
+    text = "".join(ch for ch in text if ch in "\n\t" or (ord(ch) >= 32 and ord(ch) != 127))
+    if len(text) > limit:
+        text = text[:limit].rstrip() + " …"
+    return text
+
+
+def _first_lines(text: str, n: int = 4) -> str:
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    out = "\n".join(lines[:n])
+    return out + (" …" if len(lines) > n else "")
+
+
+def _where(error: dict) -> str:
+    frames = error.get("frames") or []
+    if not frames:
+        return ""
+    line, name, code = frames[-1][:3]
+    code = f" (`{str(code).strip()}`)" if code else ""
+    return f", at line {line} of your file{code}"
+
+
+class Grader:
+    """Grades submissions of one assignment. Reusable across files (batch mode)."""
+
+    def __init__(self, assignment: Assignment, *, seed: int | None = None, hidden: bool = True,
+                 overrides: Mapping[str, Any] | None = None, deny_read: Sequence[str] = (),
+                 cache_root: str | None = None, cases: list[_PartCases] | None = None):
+        self.assignment = assignment
+        self.seed = new_seed() if seed is None else int(seed)
+        self.hidden = hidden
+        self.overrides = dict(overrides or {})
+        self.limits: Limits = assignment.limits.replace(**self.overrides)
+        # Reference solutions, trusted helpers and case builders are never readable by
+        # student code (nor importable: ``grader`` is refused by name, see the worker).
+        deny = [PROJECT_ROOT / "tests", GRADER_DIR / "trusted", GRADER_DIR / "assignments"]
+        self.deny_read = [str(p) for p in deny] + [str(p) for p in deny_read]
+        self.cache_root = cache_root
+        self._cases = cases
+
+    # -- cases -------------------------------------------------------------------------
+
+    def cases(self) -> list[_PartCases]:
+        if self._cases is None:
+            self._cases = build_cases(self.assignment, self.seed, self.hidden)
+        return self._cases
+
+    def materialize(self) -> None:
+        """Evaluate every lazy expected value now (batch mode shares them across threads)."""
+        for pc in self.cases():
+            for i, (case, name) in enumerate(pc.cases):
+                if case.expected is not UNSET:
+                    exp = judge.resolve(case.expected)
+                    mistakes = tuple((m, judge.resolve(w)) for m, w in case.mistakes)
+                    pc.cases[i] = (_replace_case(case, expected=exp, mistakes=mistakes), name)
+
+    # -- grading -----------------------------------------------------------------------
+
+    def grade(self, path: str | Path, *, display_name: str | None = None,
+              on_part: Callable[[int, int, str], None] | None = None) -> Result:
+        t0 = time.monotonic()
+        path = Path(path)
+        shown = display_name or str(path)
+        a = self.assignment
+        result = Result(a.id, a.title, shown, self.seed, "submit" if self.hidden else "test", [])
+        try:
+            source = read_submission(path)
+        except SourceError as exc:
+            return self._all_zero(result, f"Your file could not be read: {exc}", t0)
+
+        cache_dir = None
+        if self.cache_root:
+            import hashlib
+
+            digest = hashlib.sha256((a.id + "\0" + source).encode()).hexdigest()[:24]
+            cache_dir = str(Path(self.cache_root) / "worker" / digest)
+            _prune(Path(self.cache_root) / "worker", keep=64)
+        worker = Worker(forbidden=a.forbidden_imports, forbidden_names=("grader",),
+                        preload=a.preload,
+                        memory_bytes=self.limits.memory_bytes, output_bytes=self.limits.output_bytes,
+                        output_hard_bytes=self.limits.output_hard_bytes, deny_read=self.deny_read,
+                        cache_dir=cache_dir)
+        pool = concurrent.futures.ThreadPoolExecutor(1)
+        try:
+            started = pool.submit(worker.start)
+            all_cases = self.cases()
+            if self.hidden is False:
+                result.hidden_not_run = sum(pc.hidden_count for pc in all_cases)
+            failure = started.result()
+            if failure is not None:
+                raise GraderError(failure.message)
+            helpers = sorted({spec.partition(":")[0] for pc in all_cases for case, _ in pc.cases
+                              for spec in case.replace.values()} - set(a.preload))
+            if helpers:  # trusted helper modules must be imported before the policy is armed
+                worker.kill()
+                worker.cfg["preload"] = list(a.preload) + helpers
+            deadline = t0 + self.limits.total_seconds
+            first = True
+            for index, pc in enumerate(all_cases):
+                if on_part:
+                    on_part(index, len(all_cases), pc.part.function)
+                part_result, fatal = self._grade_part(worker, pc, source, shown, deadline, first)
+                if fatal is not None:  # the file itself cannot be loaded: same for every part
+                    return self._all_zero(result, fatal, t0, output=part_result.output)
+                first = False
+                result.parts.append(part_result)
+        finally:
+            pool.shutdown(wait=True)
+            worker.close()
+            if cache_dir:
+                _cap_size(Path(cache_dir), MAX_WORKER_CACHE_BYTES)
+        result.seconds = time.monotonic() - t0
+        return result
+
+    def _all_zero(self, result: Result, message: str, t0: float, output: str = "") -> Result:
+        result.parts = []
+        for i, pc in enumerate(self.cases()):
+            result.parts.append(PartResult(
+                pc.part.function, pc.part.description, float(pc.part.points), 0.0, message,
+                output=output if i == 0 else "", visible_cases=pc.visible_count,
+                hidden_cases=pc.hidden_count if self.hidden else 0))
+        if not self.hidden:
+            result.hidden_not_run = sum(pc.hidden_count for pc in self.cases())
+        result.seconds = time.monotonic() - t0
+        return result
+
+    def _grade_part(self, worker: Worker, pc: _PartCases, source: str, filename: str,
+                    deadline: float, first: bool) -> tuple[PartResult, str | None]:
+        part = pc.part
+        limits = self.assignment.part_limits(part, self.overrides)
+        fn = part.function
+        res = PartResult(fn, part.description, float(part.points), 0.0, "",
+                         visible_cases=pc.visible_count,
+                         hidden_cases=pc.hidden_count if self.hidden else 0)
+        outputs: list[str] = []
+        violations: list[str] = []
+        dropped = 0
+
+        def send(header: dict, blobs: list[bytes], timeout: float, what: str) -> Reply | str:
+            nonlocal dropped
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return (f"Not graded: the submission used up its total time budget of "
+                        f"{self.limits.total_seconds:g} s before this part.")
+            reply = worker.request(header, blobs, timeout=min(timeout, left), what=what)
+            if reply.output:
+                outputs.append(reply.output)
+            dropped += max(0, reply.output_total - len(reply.output.encode("utf-8", "replace")))
+            for v in reply.header.get("violations", []) if isinstance(reply.header, dict) else []:
+                if isinstance(v, str) and v not in violations:
+                    violations.append(v[:100])
+            if reply.failure is not None:
+                if reply.failure.kind == "start":
+                    raise GraderError(reply.failure.message)
+                if timeout > left and reply.failure.kind == "timeout":
+                    return (f"Not graded to the end: the submission used up its total time "
+                            f"budget of {self.limits.total_seconds:g} s while {what}.")
+                message = "Your code " + reply.failure.message
+                if reply.failure.kind == "timeout" and pc.part.timeout_hint:
+                    message += f". Likely cause: {pc.part.timeout_hint}"
+                return message
+            return reply
+
+        def finish(feedback: str, score: float = 0.0, fatal: str | None = None):
+            if violations:
+                feedback = "Your code " + "; ".join(
+                    f"imports {v!r}, which this assignment does not allow" for v in violations
+                ) + " (score 0 for this part)."
+                score, fatal = 0.0, (feedback if fatal else None)
+            res.score, res.feedback = score, clean(feedback, 1200)
+            text = "".join(outputs)
+            if len(text) > limits.output_bytes:
+                dropped_here = len(text) - limits.output_bytes
+                text = text[: limits.output_bytes]
+            else:
+                dropped_here = 0
+            if dropped or dropped_here:
+                text += f"\n[... {human_bytes(dropped + dropped_here)} more output not shown]"
+            res.output = clean(text, limits.output_bytes + 200)
+            return res, fatal
+
+        # 1. fresh namespace
+        loaded = send({"op": "load", "source": source, "filename": filename}, [],
+                      limits.load_seconds, "loading")
+        if isinstance(loaded, str):
+            msg = loaded.replace("Your code", "Your file", 1)
+            return finish(msg, fatal=msg if first else None)
+        if not loaded.header.get("ok"):
+            msg = self._load_error(loaded.header.get("error") or {})
+            return finish(msg, fatal=msg if first else None)
+        names = loaded.header.get("functions") or []
+        if fn not in names:
+            return finish(f"Your file does not define {fn}() (or it is not a function).")
+
+        # 2. the cases
+        for case, case_name in pc.cases:
+            msg = self._run_case(worker, send, case, case_name, fn, limits)
+            if msg is not None:
+                return finish(msg)
+        if self.hidden:
+            n = pc.visible_count + pc.hidden_count
+            detail = f"all {n} cases ({pc.visible_count} visible, {pc.hidden_count} hidden)"
+        else:
+            n = pc.visible_count
+            detail = f"the {n} visible case{'s' if n != 1 else ''}" if n != 1 else "the visible case"
+        return finish(f"Passed {detail}.", score=float(part.points))
+
+    # -- one case ----------------------------------------------------------------------
+
+    def _run_case(self, worker: Worker, send, case: Case, case_name: str, fn: str,
+                  limits: Limits) -> str | None:
+        timeout = case.time_limit or limits.time_per_call
+        label = f"{case_name} ({case.describe()})"
+        what = f"running {fn}() on {case_name}"
+
+        def call(args: tuple) -> Any:
+            blobs: list[bytes] = []
+            header = {
+                "op": "call", "fn": fn, "mode": "jit" if case.jit else "vjp" if case.vjp else "call",
+                "args": _encode(tuple(args), blobs), "kwargs": _encode(dict(case.kwargs), blobs),
+                "static_argnames": list(case.static_argnames),
+                "static_argnums": list(case.static_argnums), "x64": bool(case.x64),
+                "replace": dict(case.replace),
+            }
+            if case.vjp:
+                header["vjp_argnums"] = list(case.vjp[0])
+                header["cotangent"] = _encode(case.vjp[1], blobs)
+            reply = send(header, blobs, timeout, what)
+            if isinstance(reply, str):
+                return reply
+            h = reply.header
+            if not h.get("ok"):
+                return self._call_error(h.get("error") or {}, fn, label, case)
+            try:
+                return _Out(protocol.decode_value(h.get("out"), reply.blobs))
+            except protocol.ProtocolError as exc:
+                worker.kill()  # whatever else it wrote must not reach the next request
+                return f"{fn}() returned output the grader could not read on {label} ({exc})."
+
+        first = call(case.args)
+        if isinstance(first, str):
+            return first
+        out = first.value
+        if case.expected is not UNSET:
+            expected = judge.resolve(case.expected)
+            msg = judge.compare(out, expected, rtol=case.rtol, atol=case.atol,
+                                check_dtype=case.check_dtype)
+            if msg is not None:
+                hint = judge.diagnose(out, case.mistakes, rtol=case.rtol, atol=case.atol,
+                                      check_dtype=case.check_dtype)
+                if hint:
+                    return f"Wrong result on {label}: {hint}"
+                return f"Wrong result on {label}: {msg}."
+        if case.key_args is not None:
+            again = call(case.args)
+            if isinstance(again, str):
+                return again
+            if not judge.identical(out, again.value):
+                return (f"Calling {fn}() twice with the same key gave different results on {label}: "
+                        "all randomness must come from the key argument (no global or NumPy "
+                        "random state).")
+            other = call(case.key_args)
+            if isinstance(other, str):
+                return other
+            if judge.identical(out, other.value):
+                return (f"{fn}() gave the same result for two different keys on {label}: "
+                        "it must draw its randomness from the key argument.")
+        if case.validate is not None:
+            try:
+                msg = case.validate(out)
+            except Exception as exc:  # noqa: BLE001 - a malformed result the validator rejects
+                msg = f"the result could not be checked ({type(exc).__name__}: {exc})"
+            if msg:
+                return f"On {label}: {msg}"
+        return None
+
+    def _call_error(self, error: dict, fn: str, label: str, case: Case) -> str:
+        etype = str(error.get("type", "Exception"))
+        message = _first_lines(str(error.get("message", "")))
+        where = _where(error)
+        if etype == "Missing":
+            return f"Your file does not define {fn}() (or it is not a function)."
+        if etype == "NotImplementedError":
+            return f"Not implemented yet ({fn}() raises NotImplementedError)."
+        if etype == "SystemExit":
+            return (f"{fn}() raised SystemExit (sys.exit() or exit()) on {label}{where}: a graded "
+                    "function must return its result.")
+        if etype == "KeyboardInterrupt":
+            return f"{fn}() raised KeyboardInterrupt on {label}{where}."
+        if error.get("flood"):
+            return (f"{fn}() printed more than {human_bytes(self.limits.output_hard_bytes)} of "
+                    f"output on {label}, so it was stopped.")
+        if error.get("memory"):
+            return (f"{fn}() ran out of memory on {label}{where}: the limit is "
+                    f"{human_bytes(self.limits.memory_bytes)} ({etype}).")
+        if error.get("forbidden"):
+            return f"{fn}() {message}."
+        if etype == "SandboxError":
+            return f"{fn}() did something graded code may not do on {label}{where}: {message}."
+        if case.jit and etype in _JIT_ERRORS:
+            return (f"{fn}() does not work under jax.jit on {label}{where}: {etype}: {message} "
+                    "(Python control flow or NumPy calls on traced values?)")
+        hint = f" Likely cause: {case.error_hint}" if case.error_hint else ""
+        return f"{fn}() raised {etype} on {label}{where}: {message}.{hint}"
+
+    def _load_error(self, error: dict) -> str:
+        etype = str(error.get("type", "Exception"))
+        message = _first_lines(str(error.get("message", "")))
+        if etype in ("SyntaxError", "IndentationError", "TabError"):
+            line = error.get("line")
+            text = str(error.get("text") or "").strip()
+            at = f" at line {line}" if line else ""
+            return f"Your file has a syntax error{at}: {message}" + (f"\n    {text}" if text else "")
+        if error.get("forbidden"):
+            return f"Your file {message}."
+        if etype == "SystemExit":
+            return (f"Your file raised SystemExit while loading{_where(error)}: code that exits "
+                    "must sit under `if __name__ == \"__main__\":`.")
+        return f"Your file raised {etype} while loading{_where(error)}: {message}"
+
+
+class _Out:
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        self.value = value
+
+
+def _replace_case(case: Case, **changes: Any) -> Case:
+    import dataclasses
+
+    return dataclasses.replace(case, **changes)
+
+
+MAX_WORKER_CACHE_BYTES = 256 * 2**20
+
+
+def _cap_size(path: Path, limit: int) -> None:
+    """Drop a worker cache folder that grew past ``limit`` (student code can write there)."""
+    total = 0
+    try:
+        for p in path.rglob("*"):
+            if p.is_file() and not p.is_symlink():
+                total += p.stat().st_size
+                if total > limit:
+                    break
+    except OSError:
+        pass
+    if total > limit:
+        import shutil
+
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _prune(root: Path, keep: int) -> None:
+    try:
+        dirs = sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    except OSError:
+        return
+    import shutil
+
+    for p in dirs[:-keep] if len(dirs) > keep else []:
+        shutil.rmtree(p, ignore_errors=True)
+
+
+def grade(assignment: Assignment, path: str | Path, *, seed: int | None = None,
+          hidden: bool = True, overrides: Mapping[str, Any] | None = None,
+          cache_root: str | None = None, deny_read: Sequence[str] = (),
+          on_part: Callable[[int, int, str], None] | None = None) -> Result:
+    """Grade one file (the library entry point behind ``grader test``/``grader submit``)."""
+    g = Grader(assignment, seed=seed, hidden=hidden, overrides=overrides, cache_root=cache_root,
+               deny_read=deny_read)
+    return g.grade(path, on_part=on_part)

@@ -1,0 +1,369 @@
+"""Wire format between the trusted grader (parent) and the worker that runs student code.
+
+Nothing here uses pickle. A message is one frame::
+
+    u32 big-endian  n   length of the JSON header
+    n bytes             UTF-8 JSON object; its "blobs" entry lists the byte length of each blob
+    blob bytes          the blobs, back to back, each a complete ``.npy`` file
+
+Values (pytrees) are JSON nodes. Scalars stay plain JSON (``null``, ``true``, ``3``,
+``2.5``, ``"text"``; NaN and infinities as JSON's ``NaN``/``Infinity`` extension); containers
+and arrays are tagged one-key objects::
+
+    {"list": [...]}  {"tuple": [...]}  {"dict": [[key, value], ...]}   (keys str or int)
+    {"array": i}                         blob i, a .npy of a bool/int/uint/float/complex dtype
+    {"key": i, "impl": "threefry2x32"}   a JAX typed PRNG key: blob i holds its key data;
+                                         the worker rewraps it with jax.random.wrap_key_data
+    {"unsupported": "TypeName"}          (worker -> parent) a value that cannot cross;
+    {"baddtype": "bfloat16", "shape": [..]}   the judge turns both into feedback
+
+The parent's :func:`decode_value` must survive *any* bytes a hostile worker writes: every
+failure (bad JSON, absurd lengths, deep nesting, object or structured dtypes, a ``.npy``
+header that claims more data than was sent) raises :class:`ProtocolError`, which the runner
+turns into an "invalid output" verdict for that part. ``.npy`` blobs are parsed by hand
+(header first, then ``np.frombuffer`` of exactly the announced bytes) so a lying header can
+never make the parent allocate memory it was not sent.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import struct
+from typing import Any, Callable
+
+import numpy as np
+
+# Caps, chosen far above what any assignment needs and far below what hurts the parent.
+MAX_HEADER_BYTES = 4 * 2**20
+MAX_PAYLOAD_BYTES = 256 * 2**20
+MAX_BLOBS = 10_000
+MAX_DEPTH = 32
+MAX_NODES = 200_000
+MAX_STRING = 1_000_000
+
+_ALLOWED_KINDS = "biufc"
+
+
+class ProtocolError(Exception):
+    """The other side sent something that is not a valid message."""
+
+
+# --------------------------------------------------------------------------- framing
+
+
+def pack(header: dict, blobs: list[bytes] | tuple[bytes, ...] = ()) -> bytes:
+    """One frame: length-prefixed JSON header followed by the blobs."""
+    header = dict(header)
+    header["blobs"] = [len(b) for b in blobs]
+    raw = json.dumps(header, allow_nan=True, separators=(",", ":")).encode("utf-8")
+    return struct.pack(">I", len(raw)) + raw + b"".join(blobs)
+
+
+def write_frame(fd: int, header: dict, blobs: list[bytes] | tuple[bytes, ...] = ()) -> None:
+    data = memoryview(pack(header, blobs))
+    while data:
+        n = os.write(fd, data)
+        data = data[n:]
+
+
+def parse_header(raw: bytes, max_payload: int = MAX_PAYLOAD_BYTES) -> tuple[dict, list[int]]:
+    """Validate a header; return it and the list of blob sizes it announces."""
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise ProtocolError(f"malformed message header ({type(exc).__name__})") from None
+    if not isinstance(header, dict):
+        raise ProtocolError("message header is not a JSON object")
+    sizes = header.get("blobs", [])
+    if not isinstance(sizes, list) or len(sizes) > MAX_BLOBS:
+        raise ProtocolError("malformed blob table")
+    if not all(type(s) is int and 0 <= s <= max_payload for s in sizes):
+        raise ProtocolError("malformed blob table")
+    if sum(sizes) > max_payload:
+        raise ProtocolError(f"message larger than {max_payload} bytes")
+    return header, sizes
+
+
+class FrameReader:
+    """Incremental frame parser for the parent's non-blocking reads (see ``runner``).
+
+    ``feed(bytes)`` returns a complete ``(header, blobs)`` once one has arrived, else ``None``.
+    Raises :class:`ProtocolError` as soon as the bytes cannot be a valid frame.
+    """
+
+    def __init__(self, max_payload: int = MAX_PAYLOAD_BYTES):
+        self.max_payload = max_payload
+        self.buf = bytearray()
+        self.header: dict | None = None
+        self.sizes: list[int] = []
+        self.header_end = 0
+
+    def feed(self, data: bytes) -> tuple[dict, list[bytes]] | None:
+        self.buf += data
+        if self.header is None:
+            if len(self.buf) < 4:
+                return None
+            (n,) = struct.unpack(">I", bytes(self.buf[:4]))
+            if n > MAX_HEADER_BYTES:
+                raise ProtocolError(f"message header of {n} bytes is too large")
+            if len(self.buf) < 4 + n:
+                return None
+            self.header, self.sizes = parse_header(bytes(self.buf[4 : 4 + n]), self.max_payload)
+            self.header_end = 4 + n
+        need = self.header_end + sum(self.sizes)
+        if len(self.buf) < need:
+            return None
+        if len(self.buf) > need:
+            raise ProtocolError("unexpected bytes after a message")
+        blobs, pos = [], self.header_end
+        for s in self.sizes:
+            blobs.append(bytes(self.buf[pos : pos + s]))
+            pos += s
+        header = self.header
+        self.buf, self.header, self.sizes, self.header_end = bytearray(), None, [], 0
+        return header, blobs
+
+
+def read_frame_blocking(fd: int, max_payload: int = MAX_PAYLOAD_BYTES) -> tuple[dict, list[bytes]]:
+    """Blocking read of one frame (used by the worker, which trusts its parent)."""
+
+    def read_exact(n: int) -> bytes:
+        chunks, got = [], 0
+        while got < n:
+            chunk = os.read(fd, min(n - got, 1 << 20))
+            if not chunk:
+                raise EOFError("pipe closed")
+            chunks.append(chunk)
+            got += len(chunk)
+        return b"".join(chunks)
+
+    (n,) = struct.unpack(">I", read_exact(4))
+    if n > MAX_HEADER_BYTES:
+        raise ProtocolError("header too large")
+    header, sizes = parse_header(read_exact(n), max_payload)
+    return header, [read_exact(s) for s in sizes]
+
+
+# --------------------------------------------------------------------------- arrays
+
+
+def array_to_npy(a: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, a if a.flags.c_contiguous else np.array(a, order="C"), allow_pickle=False)
+    return buf.getvalue()
+
+
+def npy_to_array(blob: bytes) -> np.ndarray:
+    """Parse a ``.npy`` blob defensively; returns a fresh, writable, plain ndarray."""
+    fp = io.BytesIO(blob)
+    try:
+        version = np.lib.format.read_magic(fp)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(fp)
+        elif version in ((2, 0), (3, 0)):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(fp)
+        else:
+            raise ValueError("unknown .npy version")
+    except Exception as exc:  # noqa: BLE001 - any parse failure is a protocol error
+        raise ProtocolError(f"invalid array data ({type(exc).__name__})") from None
+    if dtype.kind not in _ALLOWED_KINDS or dtype.fields is not None or dtype.subdtype is not None:
+        raise ProtocolError(f"array of unsupported dtype {dtype.str!r}")
+    if dtype.hasobject:
+        raise ProtocolError("object arrays are not accepted")
+    if not all(type(d) is int and d >= 0 for d in shape) or len(shape) > 32:
+        raise ProtocolError("invalid array shape")
+    count = math.prod(shape)
+    start = fp.tell()
+    if len(blob) - start != count * dtype.itemsize:
+        raise ProtocolError("array data does not match its header")
+    flat = np.frombuffer(blob, dtype=dtype, count=count, offset=start)
+    order = "F" if fortran else "C"
+    return np.array(flat.reshape(shape, order=order), copy=True, order="C")
+
+
+# --------------------------------------------------------------------------- pytrees
+
+
+def encode_value(value: Any, blobs: list[bytes], *, key_data: Callable | None = None,
+                 permissive: bool = False, _depth: int = 0) -> Any:
+    """Turn a pytree into JSON nodes, appending array blobs to ``blobs``.
+
+    ``key_data(x)`` returns ``(raw_uint32_ndarray, impl_name)`` if ``x`` is a typed PRNG key
+    array, else ``None`` (supplied by callers that have JAX imported). With ``permissive``
+    (the worker encoding a student's return value) anything that cannot cross becomes an
+    ``unsupported``/``baddtype`` node instead of raising.
+    """
+    if _depth > MAX_DEPTH:
+        if permissive:
+            return {"unsupported": "a value nested too deeply"}
+        raise ProtocolError("value nested too deeply")
+    t = type(value)
+    if value is None or t is bool or t is str:
+        return value
+    if t is int:
+        if abs(value) > 2**63 and permissive:
+            return float(value)
+        return value
+    if t is float:
+        return value
+    rec = lambda v: encode_value(v, blobs, key_data=key_data, permissive=permissive,  # noqa: E731
+                                 _depth=_depth + 1)
+    if t is list:
+        return {"list": [rec(v) for v in value]}
+    if t is tuple:
+        return {"tuple": [rec(v) for v in value]}
+    if t is dict:
+        items = []
+        for k, v in value.items():
+            if type(k) not in (str, int):
+                if permissive:
+                    return {"unsupported": f"a dict with a {type(k).__name__} key"}
+                raise ProtocolError("dict keys must be str or int")
+            items.append([k, rec(v)])
+        return {"dict": items}
+    if key_data is not None:
+        kd = key_data(value)
+        if kd is not None:
+            raw, impl = kd
+            blobs.append(array_to_npy(np.asarray(raw)))
+            return {"key": len(blobs) - 1, "impl": str(impl)}
+    if isinstance(value, (np.ndarray, np.generic)) or hasattr(value, "__array__") and hasattr(value, "dtype"):
+        try:
+            arr = np.asarray(value)
+        except Exception:  # noqa: BLE001
+            if permissive:
+                return {"unsupported": _type_name(value)}
+            raise
+        if arr.dtype.kind not in _ALLOWED_KINDS or arr.dtype.fields is not None or arr.dtype.hasobject \
+                or arr.dtype.type.__module__ not in ("numpy", "builtins"):
+            if permissive:
+                return {"baddtype": str(arr.dtype)[:40], "shape": [int(d) for d in arr.shape]}
+            raise ProtocolError(f"cannot send dtype {arr.dtype}")
+        blobs.append(array_to_npy(arr))
+        return {"array": len(blobs) - 1}
+    if permissive:
+        # Subclasses of builtins (a NamedTuple, an OrderedDict, a float subclass) cross as
+        # their plain base type; anything else is reported by type name.
+        if isinstance(value, tuple):
+            return rec(tuple(value))
+        if isinstance(value, dict):
+            return rec(dict(value))
+        if isinstance(value, list):
+            return rec(list(value))
+        if isinstance(value, bool):
+            return bool(value)
+        if isinstance(value, int):
+            return int.__int__(value)
+        if isinstance(value, float):
+            return float.__float__(value)
+        return {"unsupported": _type_name(value)}
+    raise ProtocolError(f"cannot send a value of type {type(value).__name__}")
+
+
+def _type_name(value: Any) -> str:
+    try:
+        name = type(value).__qualname__
+    except Exception:  # noqa: BLE001
+        name = "object"
+    return str(name)[:80] if isinstance(name, str) else "object"
+
+
+class _Budget:
+    def __init__(self) -> None:
+        self.nodes = 0
+
+    def tick(self) -> None:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise ProtocolError("value has too many elements")
+
+
+class Unsupported:
+    """A value the worker could not send (parent side); carries what the judge reports."""
+
+    def __init__(self, description: str):
+        self.description = description
+
+    def __repr__(self) -> str:
+        return f"Unsupported({self.description!r})"
+
+
+class WireKey:
+    """A PRNG key as received by the parent: raw key data plus the impl name."""
+
+    def __init__(self, data: np.ndarray, impl: str):
+        self.data, self.impl = data, impl
+
+    def __repr__(self) -> str:
+        return f"WireKey({self.impl}, shape={self.data.shape})"
+
+
+def decode_value(node: Any, blobs: list[bytes], *, make_key: Callable | None = None,
+                 _depth: int = 0, _budget: _Budget | None = None) -> Any:
+    """Inverse of :func:`encode_value`. Raises :class:`ProtocolError` on anything invalid.
+
+    ``make_key(data, impl)`` builds a key (the worker passes one that calls
+    ``jax.random.wrap_key_data``); without it keys decode to :class:`WireKey`.
+    """
+    budget = _budget or _Budget()
+    budget.tick()
+    if _depth > MAX_DEPTH:
+        raise ProtocolError("value nested too deeply")
+    if node is None or type(node) in (bool, int, float):
+        return node
+    if type(node) is str:
+        if len(node) > MAX_STRING:
+            raise ProtocolError("string too long")
+        return node
+    if type(node) is not dict or len(node) not in (1, 2):
+        raise ProtocolError("malformed value")
+    rec = lambda v: decode_value(v, blobs, make_key=make_key, _depth=_depth + 1,  # noqa: E731
+                                 _budget=budget)
+    if "list" in node or "tuple" in node:
+        seq = node.get("list", node.get("tuple"))
+        if len(node) != 1 or type(seq) is not list:
+            raise ProtocolError("malformed sequence")
+        items = [rec(v) for v in seq]
+        return items if "list" in node else tuple(items)
+    if "dict" in node:
+        items = node["dict"]
+        if len(node) != 1 or type(items) is not list:
+            raise ProtocolError("malformed dict")
+        out: dict = {}
+        for item in items:
+            if type(item) is not list or len(item) != 2 or type(item[0]) not in (str, int):
+                raise ProtocolError("malformed dict entry")
+            if item[0] in out:
+                raise ProtocolError("duplicate dict key")
+            out[item[0]] = rec(item[1])
+        return out
+    if "array" in node:
+        return npy_to_array(_blob(node["array"], blobs, len(node) == 1))
+    if "key" in node:
+        impl = node.get("impl")
+        if type(impl) is not str or len(impl) > 64:
+            raise ProtocolError("malformed key")
+        data = npy_to_array(_blob(node["key"], blobs, True))
+        if data.dtype != np.uint32:
+            raise ProtocolError("malformed key data")
+        return make_key(data, impl) if make_key else WireKey(data, impl)
+    if "unsupported" in node:
+        desc = node["unsupported"]
+        if len(node) != 1 or type(desc) is not str:
+            raise ProtocolError("malformed value")
+        return Unsupported(desc[:200])
+    if "baddtype" in node:
+        dt, shape = node.get("baddtype"), node.get("shape")
+        if type(dt) is not str or type(shape) is not list or not all(type(d) is int for d in shape):
+            raise ProtocolError("malformed value")
+        return Unsupported(f"an array of dtype {dt[:40]} and shape {tuple(shape[:32])}")
+    raise ProtocolError("malformed value")
+
+
+def _blob(index: Any, blobs: list[bytes], ok: bool) -> bytes:
+    if not ok or type(index) is not int or not 0 <= index < len(blobs):
+        raise ProtocolError("malformed array reference")
+    return blobs[index]

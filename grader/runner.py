@@ -1,0 +1,358 @@
+"""Parent side of the worker: start it, talk to it with deadlines, kill it and everything it started.
+
+- The worker is ``sys.executable -s -B -P -c <bootstrap>`` in a **new session** (so its pid is
+  its process group and session id), cwd = a fresh ``work/`` directory inside a private
+  temporary directory, stdin ``/dev/null``, stdout+stderr appended to ``output.log`` next to
+  ``work/`` (outside the student's write roots), and a scrubbed environment: ``PATH``,
+  ``LANG``, ``HOME``/``TMPDIR`` pointing into ``work/``, ``JAX_PLATFORMS=cpu``,
+  ``PYTHONHASHSEED=0`` (reproducible set/dict-of-str iteration), unbuffered output. No
+  credentials or other variables of the caller's environment reach student code.
+- Every request has a deadline. The parent waits with ``select`` on the reply pipe, polling
+  the worker's resident memory (``/proc``) every 0.1 s as a second fence behind
+  ``RLIMIT_DATA``/``RLIMIT_AS``; replies go through :class:`grader.protocol.FrameReader`, so
+  any garbage becomes a :class:`Failure` ("invalid output"), never an exception here.
+- :meth:`Worker.kill` sends SIGKILL to the process group, then to any process left in the
+  worker's session (a process that changed its group), and reaps the worker. The worker is
+  never reused after a failure: the next request starts a fresh one.
+- Output: after each request the parent reads what the worker printed (first ``output_bytes``
+  kept, the total counted) and truncates the log. While waiting it also watches the log's
+  size and stops a worker whose output passes ``output_hard_bytes`` ("printed more than ...").
+  ``RLIMIT_FSIZE`` (that cap + 256 MiB) bounds every file the worker writes, as a backstop.
+
+Compilation cache for workers: workers never share the parent's cache (student code runs in
+the worker and could write anything into a cache it can write to). Each distinct submission
+source gets its own cache directory ``<cache root>/worker/<sha256 of id+source>``, so
+re-grading the same file (``grader test`` then ``grader submit``, or a re-run) reuses its
+compiled programs, and a poisoned entry can only ever be read back by the same bytes of the
+same student's file. The newest 64 such directories are kept, and one that grows past
+256 MiB is deleted after grading (see ``engine``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader import protocol
+
+_ROOT = str(Path(__file__).resolve().parent.parent)
+_BOOTSTRAP = (
+    "import sys; sys.path.insert(0, {root!r}); "
+    "from grader.worker import main; main()"
+)
+# -s: no user site-packages; -B: no .pyc writes; -P (3.11+): no cwd on sys.path.
+_FLAGS = ("-s", "-B", "-P") if sys.version_info >= (3, 11) else ("-s", "-B")
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+@dataclass
+class Failure:
+    """The worker did not answer properly; ``message`` is written for the student."""
+
+    kind: str  # "timeout" | "crash" | "exit" | "memory" | "flood" | "protocol" | "start"
+    message: str
+
+
+@dataclass
+class Reply:
+    header: dict
+    blobs: list[bytes]
+    output: str = ""
+    output_total: int = 0
+    seconds: float = 0.0
+    failure: Failure | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def human_bytes(n: int) -> str:
+    """``2147483648`` -> ``"2 GiB"``; ``1536`` -> ``"1.5 KiB"``."""
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{round(n / size, 1):g} {unit}"
+    return f"{n} bytes"
+
+
+def _signal_name(sig: int) -> str:
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return f"signal {sig}"
+
+
+class Worker:
+    """One worker process (started lazily, restarted after any failure)."""
+
+    def __init__(self, *, forbidden=(), preload=(), memory_bytes: int, output_bytes: int,
+                 output_hard_bytes: int, deny_read=(), cache_dir: str | None = None,
+                 start_timeout: float = 120.0, forbidden_names=()):
+        self.cfg = {
+            "forbidden": list(forbidden),
+            "forbidden_names": list(forbidden_names),
+            "preload": list(preload),
+            "memory_bytes": int(memory_bytes),
+            "output_hard_bytes": int(output_hard_bytes),
+            "deny_read": [str(p) for p in deny_read],
+            "cache_dir": cache_dir,
+        }
+        self.output_bytes = int(output_bytes)
+        self.start_timeout = start_timeout
+        self.proc: subprocess.Popen | None = None
+        self.tmp: str | None = None
+        self.starts = 0
+        self.counter = 0
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self) -> Failure | None:
+        self.kill()
+        self.tmp = tempfile.mkdtemp(prefix="jaxdl-grader-")
+        work = os.path.join(self.tmp, "work")
+        os.mkdir(work, 0o700)
+        log_path = os.path.join(self.tmp, "output.log")
+        log_w = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self.log_r = os.open(log_path, os.O_RDWR)
+        req_r, self.req_w = os.pipe()
+        self.resp_r, resp_w = os.pipe()
+        cfg = dict(self.cfg, req_fd=req_r, resp_fd=resp_w, workdir=work)
+        if cfg["cache_dir"]:
+            os.makedirs(cfg["cache_dir"], exist_ok=True)
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LANG": "C.UTF-8",
+            "HOME": work,
+            "TMPDIR": work,
+            "JAX_PLATFORMS": "cpu",
+            "PYTHONHASHSEED": "0",
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONIOENCODING": "utf-8:backslashreplace",
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+        }
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, *_FLAGS, "-c", _BOOTSTRAP.format(root=_ROOT), json.dumps(cfg)],
+                stdin=subprocess.DEVNULL, stdout=log_w, stderr=log_w, cwd=work, env=env,
+                pass_fds=(req_r, resp_w), start_new_session=True, close_fds=True,
+            )
+        except OSError as exc:
+            return Failure("start", f"the grader could not start its worker process: {exc}")
+        finally:
+            for fd in (req_r, resp_w, log_w):
+                os.close(fd)
+        self.starts += 1
+        os.set_blocking(self.resp_r, False)
+        os.set_blocking(self.req_w, False)
+        reply = self._receive(time.monotonic() + self.start_timeout, what="start")
+        if reply.failure is not None or reply.header.get("op") != "ready":
+            detail = reply.output.strip().splitlines()[-3:] if reply.output else []
+            self.kill()
+            msg = reply.failure.message if reply.failure else "unexpected first message"
+            return Failure("start", "the grader could not start its worker process: " + msg
+                           + ("\n" + "\n".join(detail) if detail else ""))
+        return None
+
+    def kill(self) -> None:
+        """SIGKILL the worker's process group and session, reap it, remove its files."""
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            for target in (lambda: os.killpg(proc.pid, signal.SIGKILL),):
+                try:
+                    target()
+                except (ProcessLookupError, PermissionError):
+                    pass
+            _kill_session(proc.pid)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # pragma: no cover - unkillable (D state)
+                pass
+            for fd in ("req_w", "resp_r", "log_r"):
+                try:
+                    os.close(getattr(self, fd))
+                except (OSError, AttributeError):
+                    pass
+        if self.tmp:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            self.tmp = None
+
+    def close(self) -> None:
+        self.kill()
+
+    # -- requests ----------------------------------------------------------------------
+
+    def request(self, header: dict, blobs: list[bytes] = (), *, timeout: float, what: str) -> Reply:
+        """Send one request and wait for its reply; any failure kills the worker."""
+        if not self.alive:
+            failure = self.start()
+            if failure is not None:
+                return Reply({}, [], failure=failure)
+        t0 = time.monotonic()
+        deadline = t0 + timeout
+        self.counter += 1
+        header = dict(header, id=self.counter)
+        try:
+            self._send(protocol.pack(header, list(blobs)), deadline)
+        except TimeoutError:
+            reply = Reply({}, [], failure=self._timeout(timeout, what))
+        except OSError:
+            reply = Reply({}, [], failure=self._death(what))
+        else:
+            reply = self._receive(deadline, what=what, timeout=timeout)
+            if reply.failure is None and reply.header.get("id") != self.counter:
+                reply.failure = Failure("protocol", "sent back a reply the grader did not ask "
+                                                    f"for while {what}")
+        reply.seconds = time.monotonic() - t0
+        if reply.failure is not None:
+            self.kill()
+        return reply
+
+    def _send(self, data: bytes, deadline: float) -> None:
+        view = memoryview(data)
+        while view:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            _, w, _ = select.select([], [self.req_w], [], min(left, 0.1))
+            if w:
+                try:
+                    n = os.write(self.req_w, view)
+                except BlockingIOError:
+                    continue
+                view = view[n:]
+            elif not self.alive:
+                raise OSError("worker died")
+
+    def _receive(self, deadline: float, *, what: str, timeout: float | None = None) -> Reply:
+        reader = protocol.FrameReader()
+        mem_cap = int(self.cfg["memory_bytes"] * 1.25) + 512 * 2**20
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return self._with_output(Reply({}, [], failure=self._timeout(timeout, what)))
+            r, _, _ = select.select([self.resp_r], [], [], min(left, 0.1))
+            if r:
+                try:
+                    chunk = os.read(self.resp_r, 1 << 20)
+                except BlockingIOError:
+                    continue
+                if not chunk:
+                    return self._with_output(Reply({}, [], failure=self._death(what)))
+                try:
+                    frame = reader.feed(chunk)
+                except protocol.ProtocolError as exc:
+                    return self._with_output(Reply({}, [], failure=Failure(
+                        "protocol", f"sent back output the grader could not read ({exc}) while {what}")))
+                if frame is not None:
+                    return self._with_output(Reply(frame[0], frame[1]))
+            elif self.proc is not None and _rss(self.proc.pid) > mem_cap:
+                return self._with_output(Reply({}, [], failure=Failure(
+                    "memory", f"used more than {human_bytes(self.cfg['memory_bytes'])} of memory "
+                    f"(the memory limit) while {what}")))
+            elif self._log_size() > self.cfg["output_hard_bytes"]:
+                return self._with_output(Reply({}, [], failure=self._flood(what)))
+
+    def _with_output(self, reply: Reply) -> Reply:
+        try:
+            total = os.fstat(self.log_r).st_size
+            os.lseek(self.log_r, 0, os.SEEK_SET)
+            data = os.read(self.log_r, min(total, self.output_bytes)) if total else b""
+            os.ftruncate(self.log_r, 0)
+        except OSError:
+            data, total = b"", 0
+        reply.output = data.decode("utf-8", errors="replace")
+        reply.output_total = total
+        return reply
+
+    def _log_size(self) -> int:
+        try:
+            return os.fstat(self.log_r).st_size
+        except OSError:
+            return 0
+
+    def _flood(self, what: str) -> Failure:
+        return Failure("flood", f"printed more than {human_bytes(self.cfg['output_hard_bytes'])} "
+                                f"of output while {what}, so it was stopped")
+
+    def _timeout(self, timeout: float | None, what: str) -> Failure:
+        limit = f"{timeout:g} s" if timeout is not None else "its limit"
+        return Failure("timeout", f"did not finish within {limit} (the time limit) while {what}: "
+                                  "an infinite loop, a hang, or far too much work")
+
+    def _death(self, what: str) -> Failure:
+        proc = self.proc
+        code = None
+        if proc is not None:
+            try:
+                code = proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                code = None
+        if code is None:
+            return Failure("protocol", f"closed its connection to the grader while {what}")
+        if code < 0:
+            sig = -code
+            if sig == signal.SIGXFSZ:
+                return self._flood(what)
+            if sig == signal.SIGSEGV:
+                return Failure("crash", f"crashed with a segmentation fault (SIGSEGV) while {what}")
+            if sig == signal.SIGKILL:
+                return Failure("memory", f"was killed (SIGKILL) while {what}, most likely for "
+                                         "using too much memory")
+            return Failure("crash", f"crashed with {_signal_name(sig)} while {what}")
+        return Failure("exit", f"ended the worker process (exit status {code}) while {what}: "
+                               "graded code must return a value, not call os._exit() or exit "
+                               "the process")
+
+
+def _rss(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as f:
+            return int(f.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def session_members(sid: int) -> list[int]:
+    """Pids of live processes whose session id is ``sid`` (Linux ``/proc``)."""
+    out = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:  # pragma: no cover - no procfs
+        return out
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                data = f.read()
+            fields = data[data.rindex(b")") + 2 :].split()
+            # fields[0] is state; pgrp, session follow ppid.
+            if fields[0] != b"Z" and int(fields[3]) == sid:
+                out.append(int(entry))
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
+
+
+def _kill_session(sid: int) -> None:
+    for _ in range(3):
+        pids = session_members(sid)
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        time.sleep(0.05)

@@ -1,0 +1,137 @@
+"""How an assignment is declared: one :class:`Assignment` per module under ``grader/assignments/``.
+
+An assignment is an id, a title, its parts and its import policy. A part names the graded
+function, its points, how to build its *visible* cases (fixed inputs; what ``grader test``
+runs) and its *hidden* cases (built from the run's seed; only ``grader submit`` runs them).
+Both kinds are plain :class:`Case` objects, built in the trusted parent; expected values
+come from ``jax``/``jaxdl`` computed in the parent, never from the worker.
+
+A case is judged in this order (first failure wins; the part is all-or-nothing):
+
+1. the call itself (plain, or under ``jax.jit`` with ``jit=True``, or the student's function
+   differentiated with ``jax.vjp`` in the worker when ``vjp`` is set) must return in time;
+2. type, structure, shape and dtype of the result against ``expected`` (float32 in stays
+   float32 out unless ``check_dtype=False``), then values with ``rtol``/``atol``; on a value
+   mismatch the known ``mistakes`` are tried so the feedback can name the likely bug;
+3. ``key_args``: the call is repeated with the same arguments (results must be identical) and
+   once with ``key_args`` (another key: results must differ);
+4. ``validate(out)``: a parent-side check (for example the held-out accuracy a training
+   function reaches), returning ``None`` or a message for the student.
+
+``error_hint`` (a case) and ``timeout_hint`` (a part) name the likely mistake when the student's
+function raises on that case, or runs out of time, where no wrong answer can be compared.
+
+``replace`` maps names in the student's namespace to trusted helpers (``"module:function"``,
+conventionally in ``grader.trusted``) that the worker binds for that call only, so a graded
+function calling other graded functions (``model`` calling ``forward_propagation``) is judged
+on its own code. The worker imports helper modules before the import policy is armed (the
+engine adds them to the assignment's ``preload``; list them there to save a worker restart).
+Student code can never import ``grader`` itself, and the worker refuses to read the files
+under ``grader/trusted`` and ``grader/assignments``.
+
+``expected`` (and each mistake's wrong answer) may be a zero-argument callable, evaluated only
+when the case is judged, so counting cases (``grader test`` reports how many hidden cases
+``grader submit`` will add) costs nothing. Hidden builders take an ``int`` seed and must
+return the same *number* of cases for every seed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits for a submission; defaults, overridable per assignment and per part.
+
+    Time limits and ``output_bytes`` apply per part. ``memory_bytes``, ``output_hard_bytes``
+    and ``total_seconds`` belong to the worker / the whole submission, so only the
+    assignment's value (or the caller's override) counts for them, not a part's.
+    """
+
+    time_per_call: float = 10.0        # wall-clock seconds for one call of a graded function
+    load_seconds: float = 20.0         # loading (executing) the student's file
+    memory_bytes: int = 2 * 2**30      # the worker's data-segment limit (RLIMIT_DATA)
+    output_bytes: int = 16 * 1024      # printed output kept per part for the report
+    output_hard_bytes: int = 8 * 2**20  # more output than this in one call stops the worker
+    total_seconds: float = 300.0       # budget for grading the whole submission
+
+    def replace(self, **changes: Any) -> "Limits":
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One call of a graded function and how to judge its result (see the module docstring)."""
+
+    args: tuple = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    expected: Any = UNSET
+    label: str = ""
+    rtol: float = 1e-5
+    atol: float = 1e-6
+    check_dtype: bool = True
+    jit: bool = False
+    static_argnames: tuple[str, ...] = ()
+    static_argnums: tuple[int, ...] = ()
+    vjp: tuple[tuple[int, ...], Any] | None = None  # (argnums, cotangent)
+    key_args: tuple | None = None
+    mistakes: tuple[tuple[str, Any], ...] = ()  # (feedback naming the mistake, its wrong answer)
+    validate: Callable[[Any], str | None] | None = None
+    x64: bool = False
+    time_limit: float | None = None
+    error_hint: str = ""  # appended to the feedback when the student's function raises here
+    replace: Mapping[str, str] = field(default_factory=dict)  # name -> "module:function"
+
+    def describe(self) -> str:
+        how = " under jax.jit" if self.jit else " differentiated with jax.vjp" if self.vjp else ""
+        return (self.label or "the inputs") + how
+
+
+@dataclass(frozen=True)
+class Part:
+    """A graded function: ``visible()`` and ``hidden(seed)`` build its cases."""
+
+    function: str
+    points: float
+    description: str
+    visible: Callable[[], Sequence[Case]]
+    hidden: Callable[[int], Sequence[Case]] = lambda seed: ()
+    limits: Mapping[str, Any] = field(default_factory=dict)  # overrides of Limits fields
+    timeout_hint: str = ""  # appended to the feedback when a call of this part times out
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """An assignment: ``forbidden_imports`` are refused in the worker (submodules included);
+    ``preload`` modules are imported by the worker *before* the policy is armed (use it for
+    allowed library modules that import a forbidden one internally)."""
+
+    id: str
+    title: str
+    parts: tuple[Part, ...]
+    forbidden_imports: tuple[str, ...] = ()
+    preload: tuple[str, ...] = ()
+    limits: Limits = Limits()
+
+    @property
+    def max_score(self) -> float:
+        return float(sum(p.points for p in self.parts))
+
+    @property
+    def default_path(self) -> str:
+        return f"assignments/{self.id}.py"
+
+    def part_limits(self, part: Part, overrides: Mapping[str, Any] | None = None) -> Limits:
+        """Assignment defaults, then the part's overrides, then the caller's (tests, CLI)."""
+        return self.limits.replace(**dict(part.limits)).replace(**dict(overrides or {}))

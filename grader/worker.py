@@ -1,0 +1,318 @@
+"""The worker: the only process that runs student code.
+
+Started by :mod:`grader.runner` as ``python -s -P -B -c <bootstrap> <config-json>``, in its own
+session, with a fresh temporary directory as working directory and a scrubbed environment.
+
+- fd 0 is ``/dev/null``; fds 1 and 2 both go to an append-only log file the parent owns and
+  reads after each request (so ``print``, warnings and tracebacks of student code become
+  feedback, never failures). Two dedicated pipe fds (given in the config) carry the protocol
+  (:mod:`grader.protocol`); student code writing to them only garbles its own answers.
+- Before any student code: resource limits (``RLIMIT_DATA`` = the memory cap, a generous
+  ``RLIMIT_AS``, ``RLIMIT_FSIZE`` as a backstop on any file, no core files), JAX imported and its
+  CPU backend initialised, the assignment's ``preload`` modules imported, then the audit-hook
+  policy of :mod:`grader.sandbox` armed. JAX therefore imports once per worker.
+- Requests, one at a time:
+
+  ``load``  exec the student's source (sent by the parent, never read from disk here) into a
+            *fresh* module namespace named ``submission``. The parent loads before every part,
+            so no part sees globals another part's calls left behind.
+  ``call``  call a function of the current namespace. Modes: ``call`` (plain), ``jit``
+            (``jax.jit`` with the case's static argument names/numbers), ``vjp`` (pull a
+            cotangent back through the student's function with ``jax.vjp`` and return the
+            gradients for the requested argument numbers). Arrays arrive as numpy and are
+            handed to the student as ``jax.Array``; typed PRNG keys are rewrapped with
+            ``jax.random.wrap_key_data``. ``x64`` runs the call inside ``jax.enable_x64(True)``.
+            ``replace`` binds trusted helpers (``"module:function"`` of a *preloaded* module,
+            e.g. ``grader.trusted.jax_intro``) over names of the student's namespace for this
+            call only, so a graded function that calls other graded functions is judged on
+            its own code.
+
+Every reply carries the import-policy violations recorded while serving it. Replies never
+contain anything but the return value (as arrays/JSON), an error description, or names.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import resource
+import sys
+import time
+import traceback
+import types
+
+from grader import protocol
+
+_MODULE_NAME = "submission"
+_MISSING = object()
+
+
+class _State:
+    module: types.ModuleType | None = None
+    preloaded: dict = {}  # name -> module, kept even after the policy hides it
+    filename: str = "<submission>"
+    policy = None
+
+
+def _set_limits(cfg: dict) -> None:
+    mem = int(cfg["memory_bytes"])
+    for res, value in (
+        (resource.RLIMIT_DATA, mem),
+        (resource.RLIMIT_AS, mem + 6 * 2**30),
+        # Any single file (the output log, a cache entry, a student's file) is capped; the
+        # parent stops a flood much earlier, at output_hard_bytes, by watching the log.
+        (resource.RLIMIT_FSIZE, int(cfg["output_hard_bytes"]) + 256 * 2**20),
+        (resource.RLIMIT_CORE, 0),
+    ):
+        try:
+            resource.setrlimit(res, (value, value))
+        except (ValueError, OSError):  # pragma: no cover - limit above the current hard limit
+            pass
+
+
+def _configure_jax(cfg: dict):
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_platforms", "cpu")
+    cache = cfg.get("cache_dir")
+    if cache:
+        jax.config.update("jax_compilation_cache_dir", cache)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+    # Initialise the backend and the lazily imported compiler pieces now, not in the first
+    # student call (which has a time limit).
+    x = jnp.arange(4.0)
+    jax.jit(lambda a: a * 2 + 1)(x).block_until_ready()
+    jax.vjp(lambda a: jnp.sum(a * a), x)[1](jnp.float32(1.0))
+    jax.random.key_data(jax.random.split(jax.random.key(0)))
+    return jax, jnp
+
+
+def _key_data(jax):
+    prng_key = jax.dtypes.prng_key
+
+    def key_data(x):
+        if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, prng_key):
+            return jax.random.key_data(x), _impl_name(jax, x)
+        return None
+
+    return key_data
+
+
+def _impl_name(jax, key) -> str:
+    impl = jax.random.key_impl(key)
+    name = getattr(impl, "name", None) or str(impl)
+    return str(name).removeprefix("PRNGImpl(").rstrip(")")
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def _safe_str(exc: BaseException, limit: int = 4000) -> str:
+    try:
+        text = str(exc)
+    except BaseException:  # noqa: BLE001
+        text = "<the exception's message could not be printed>"
+    if not isinstance(text, str):
+        text = "<not a string>"
+    return text[:limit]
+
+
+def _error(exc: BaseException) -> dict:
+    """Describe an exception raised by student code (frames of the student's file only)."""
+    import linecache
+
+    frames = []
+    try:
+        # Walk the frames without looking up source lines: only the student's file (registered
+        # in linecache by `_load`) is read, never a library or grader file.
+        for frame, lineno in traceback.walk_tb(exc.__traceback__):
+            code = frame.f_code
+            if code.co_filename == _State.filename:
+                line = linecache.getline(_State.filename, lineno).strip()
+                frames.append([lineno, code.co_name, line[:200]])
+    except BaseException:  # noqa: BLE001
+        pass
+    info = {"type": type(exc).__name__[:100], "message": _safe_str(exc), "frames": frames[-8:]}
+    if isinstance(exc, SyntaxError):
+        info["line"] = exc.lineno if isinstance(exc.lineno, int) else None
+        info["text"] = (exc.text or "")[:200] if isinstance(exc.text, str) else ""
+        info["message"] = str(exc.msg)[:500] if isinstance(exc.msg, str) else info["message"]
+    if isinstance(exc, MemoryError) or "RESOURCE_EXHAUSTED" in info["message"]:
+        info["memory"] = True
+    if isinstance(exc, OSError) and exc.errno == errno.EFBIG:
+        info["flood"] = True
+    if type(exc).__name__ == "ForbiddenImport":
+        info["forbidden"] = True
+    return info
+
+
+def _hashable(value):
+    if isinstance(value, (list, tuple)):
+        return tuple(_hashable(v) for v in value)
+    return value
+
+
+def _load(header: dict) -> dict:
+    import linecache
+
+    source, filename = header["source"], header["filename"]
+    _State.filename = filename
+    lines = source.splitlines(keepends=True)
+    linecache.cache[filename] = (len(source), None, lines, filename)
+    module = types.ModuleType(_MODULE_NAME)
+    module.__file__ = filename
+    sys.modules[_MODULE_NAME] = module
+    _State.module = None
+    try:
+        code = compile(source, filename, "exec", dont_inherit=True)
+        exec(code, module.__dict__)  # noqa: S102 - this process exists to run it
+    except BaseException as exc:  # noqa: BLE001 - SystemExit, KeyboardInterrupt included
+        return {"ok": False, "error": _error(exc)}
+    _State.module = module
+    names = []
+    for name, value in list(module.__dict__.items()):
+        try:
+            if isinstance(name, str) and not name.startswith("__") and callable(value):
+                names.append(name)
+        except BaseException:  # noqa: BLE001
+            pass
+    return {"ok": True, "functions": sorted(names)[:2000]}
+
+
+def _call(header: dict, blobs: list[bytes], jax, jnp, key_data) -> tuple[dict, list[bytes]]:
+    import contextlib
+
+    fn_name = header["fn"]
+    fn = None if _State.module is None else _State.module.__dict__.get(fn_name)
+    if fn is None or not callable(fn):
+        return {"ok": False, "error": {"type": "Missing", "message": fn_name, "frames": []}}, []
+    ctx = jax.enable_x64(True) if header.get("x64") else contextlib.nullcontext()
+    with ctx:
+        def make_key(data, impl):
+            return jax.random.wrap_key_data(jnp.asarray(data), impl=impl)
+
+        def to_jax(v):
+            import numpy as np
+
+            if isinstance(v, np.ndarray):
+                return jnp.asarray(v)
+            if isinstance(v, list):
+                return [to_jax(x) for x in v]
+            if isinstance(v, tuple):
+                return tuple(to_jax(x) for x in v)
+            if isinstance(v, dict):
+                return {k: to_jax(x) for k, x in v.items()}
+            return v
+
+        args = to_jax(protocol.decode_value(header["args"], blobs, make_key=make_key))
+        kwargs = to_jax(protocol.decode_value(header["kwargs"], blobs, make_key=make_key))
+        mode = header.get("mode", "call")
+        namespace = _State.module.__dict__
+        saved: dict = {}
+        try:
+            for name, spec in (header.get("replace") or {}).items():
+                mod_name, _, attr = str(spec).partition(":")
+                saved[name] = namespace.get(name, _MISSING)
+                namespace[name] = getattr(_State.preloaded[mod_name], attr)
+        except (KeyError, AttributeError) as exc:
+            return {"ok": False, "error": {"type": "Protocol", "frames": [],
+                                           "message": f"trusted helper {exc} was not preloaded"}}, []
+        try:
+            if mode == "jit":
+                names = tuple(header.get("static_argnames", ()))
+                nums = tuple(header.get("static_argnums", ()))
+                # Static arguments must be hashable: lists (layer sizes, shapes) become tuples.
+                args = tuple(_hashable(a) if i in nums else a for i, a in enumerate(args))
+                kwargs = {k: _hashable(v) if k in names else v for k, v in kwargs.items()}
+                f = jax.jit(fn, static_argnames=names, static_argnums=nums)
+                out = f(*args, **kwargs)
+            elif mode == "vjp":
+                argnums = tuple(header["vjp_argnums"])
+                ct = to_jax(protocol.decode_value(header["cotangent"], blobs, make_key=make_key))
+
+                def g(*diff):
+                    full = list(args)
+                    for i, d in zip(argnums, diff):
+                        full[i] = d
+                    return fn(*full, **kwargs)
+
+                _, pullback = jax.vjp(g, *[args[i] for i in argnums])
+                out = tuple(pullback(ct))
+            else:
+                out = fn(*args, **kwargs)
+            out = jax.block_until_ready(out) if mode != "call" else out
+            out_blobs: list[bytes] = []
+            node = protocol.encode_value(out, out_blobs, key_data=key_data, permissive=True)
+        except BaseException as exc:  # noqa: BLE001
+            return {"ok": False, "error": _error(exc)}, []
+        finally:
+            for name, value in saved.items():
+                if value is _MISSING:
+                    namespace.pop(name, None)
+                else:
+                    namespace[name] = value
+    return {"ok": True, "out": node}, out_blobs
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv if argv is None else argv
+    cfg = json.loads(argv[-1])
+    req_fd, resp_fd = int(cfg["req_fd"]), int(cfg["resp_fd"])
+    _set_limits(cfg)
+    # CPython ignores SIGXFSZ; restore the default so that exceeding the output cap
+    # (RLIMIT_FSIZE) stops the worker even if the student's code catches the write error.
+    signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+    import faulthandler
+
+    faulthandler.enable(file=sys.stderr, all_threads=False)
+    jax, jnp = _configure_jax(cfg)
+    key_data = _key_data(jax)
+    import importlib
+
+    for name in cfg.get("preload", []):
+        _State.preloaded[name] = importlib.import_module(name)
+
+    from grader.sandbox import Policy
+
+    policy = Policy(forbidden=cfg.get("forbidden", []),
+                    forbidden_names=cfg.get("forbidden_names", []),
+                    write_roots=[p for p in (cfg["workdir"], cfg.get("cache_dir")) if p],
+                    deny_read_roots=cfg.get("deny_read", []))
+    policy.install()
+    _State.policy = policy
+    write = protocol.write_frame
+    write(resp_fd, {"op": "ready", "pid": os.getpid(), "jax": jax.__version__})
+    while True:
+        try:
+            header, blobs = protocol.read_frame_blocking(req_fd)
+        except (EOFError, OSError):
+            os._exit(0)
+        op = header.get("op")
+        t0 = time.perf_counter()
+        if op == "load":
+            reply, out_blobs = _load(header), []
+        elif op == "call":
+            reply, out_blobs = _call(header, blobs, jax, jnp, key_data)
+        elif op == "exit":
+            _flush()
+            os._exit(0)
+        else:
+            reply, out_blobs = {"ok": False, "error": {"type": "Protocol", "message": str(op)}}, []
+        reply["id"] = header.get("id")
+        reply["violations"] = policy.take_violations()
+        reply["seconds"] = time.perf_counter() - t0
+        _flush()
+        write(resp_fd, reply, out_blobs)
+
+
+if __name__ == "__main__":  # pragma: no cover - started through runner's bootstrap
+    main()

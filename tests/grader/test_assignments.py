@@ -1,0 +1,108 @@
+"""Every course assignment, graded end to end through the sandboxed worker (ASSIGNMENTS.md):
+
+- the untouched stub scores 0 of max, each part saying "not implemented yet";
+- the reference solution scores max of max under two different seeds;
+- each common mistake (``tests/mistakes/<week>_<name>.py``), applied to the reference
+  solution, zeroes exactly its own part, with feedback naming the mistake
+  (the assignment module's ``HINTS[slug]``).
+
+Mistakes are applied in rounds to keep the suite fast: a round holds at most one mistake per
+graded function (each a later ``def`` appended to the solution, which overrides the
+original), so one grading run checks several mistakes, each on its own part, while every
+untouched part must keep full marks. Graded functions are called by the worker with inputs
+the parent built, and callers of other graded functions run with trusted helpers
+(``Case.replace``), so one function's mistake cannot leak into another part.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import pytest
+
+from grader import engine, registry
+
+ROOT = Path(__file__).resolve().parents[2]
+SEEDS = (11, 12)
+
+
+def _ids() -> list[str]:
+    return [i for i in registry.available() if not i.startswith("selftest/")
+            and (ROOT / "tests" / "solutions" / f"{i}.py").exists()]
+
+
+IDS = _ids()
+
+
+def _mistakes(assignment_id: str) -> dict:
+    module = importlib.import_module("tests.mistakes." + assignment_id.replace("/", "_"))
+    return module.MISTAKES
+
+
+def _rounds(mistakes: dict) -> list[dict[str, tuple[str, str]]]:
+    """[{function: (slug, source)}, ...]: round k holds each function's k-th mistake."""
+    by_function: dict[str, list[tuple[str, str]]] = {}
+    for slug, (function, source, _description) in mistakes.items():
+        by_function.setdefault(function, []).append((slug, source))
+    depth = max((len(v) for v in by_function.values()), default=0)
+    return [{f: ms[k] for f, ms in by_function.items() if k < len(ms)} for k in range(depth)]
+
+
+def _grade(assignment_id: str, path: Path, seed: int) -> engine.Result:
+    return engine.grade(registry.load(assignment_id), path, seed=seed)
+
+
+def _summary(result: engine.Result) -> str:
+    return "\n".join(f"  {p.function}: {p.score:g}/{p.points:g} {p.feedback}" for p in result.parts)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment_id", IDS)
+def test_untouched_stub_scores_zero_with_not_implemented(assignment_id):
+    result = _grade(assignment_id, ROOT / "assignments" / f"{assignment_id}.py", SEEDS[0])
+    assert result.score == 0, _summary(result)
+    for part in result.parts:
+        assert "not implemented yet" in part.feedback.lower(), _summary(result)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("assignment_id", IDS)
+def test_reference_solution_scores_full_marks(assignment_id, seed):
+    result = _grade(assignment_id, ROOT / "tests" / "solutions" / f"{assignment_id}.py", seed)
+    assert result.score == result.max_score, _summary(result)
+
+
+def _round_params():
+    params = []
+    for assignment_id in IDS:
+        for k, round_ in enumerate(_rounds(_mistakes(assignment_id))):
+            params.append(pytest.param(assignment_id, round_, id=f"{assignment_id}-round{k + 1}"))
+    return params
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment_id,round_", _round_params())
+def test_each_mistake_zeroes_exactly_its_own_part(assignment_id, round_, tmp_path):
+    solution = (ROOT / "tests" / "solutions" / f"{assignment_id}.py").read_text()
+    mutated = solution + "".join(f"\n\n# mistake: {slug}\n{source}\n" for slug, source in round_.values())
+    path = tmp_path / Path(assignment_id).name
+    path = path.with_suffix(".py")
+    path.write_text(mutated)
+    hints = importlib.import_module(registry.MODULES[assignment_id]).HINTS
+    result = _grade(assignment_id, path, SEEDS[0])
+    for part in result.parts:
+        if part.function in round_:
+            slug = round_[part.function][0]
+            assert part.score == 0, f"mistake {slug} was not caught:\n{_summary(result)}"
+            assert hints[slug] in part.feedback, f"feedback does not name mistake {slug}:\n{_summary(result)}"
+        else:
+            assert part.score == part.points, f"a mistake leaked into {part.function}:\n{_summary(result)}"
+
+
+def test_every_mistake_has_a_hint_in_its_assignment_module():
+    for assignment_id in IDS:
+        hints = importlib.import_module(registry.MODULES[assignment_id]).HINTS
+        missing = sorted(set(_mistakes(assignment_id)) - set(hints))
+        assert not missing, f"{assignment_id}: no HINTS entry for {missing}"

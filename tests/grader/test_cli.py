@@ -1,0 +1,88 @@
+"""The `grader` command: list, usage errors (exit 2), test and submit (exit 0), JSON output."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from grader import cli
+
+from .conftest import SOLUTION
+
+
+@pytest.fixture(autouse=True)
+def no_cache(monkeypatch):
+    monkeypatch.setenv("JAXDL_GRADER_CACHE", "off")
+
+
+def test_list(capsys, monkeypatch):
+    from grader import registry
+
+    monkeypatch.setitem(registry.MODULES, "week9/future", "grader.assignments.week9_future")
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "selftest/basics" in out and "train_logistic (2)" in out
+    assert "week9/future" in out and "not available" in out
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["submit", "no/such"], "unknown assignment id 'no/such'. Valid ids: selftest/basics"),
+    (["test", "week9/future"], "not available in this version"),
+    (["submit", "selftest/basics", "--file", "/nonexistent/x.py"], "file not found: /nonexistent/x.py - pass your file with --file PATH"),
+    (["test", "selftest/basics"], "pass your file with --file PATH"),
+    (["grade", "selftest/basics", "/nonexistent", "--out", "x.csv"], "folder not found"),
+])
+def test_usage_errors_exit_2(capsys, monkeypatch, argv, needle):
+    from grader import registry
+
+    monkeypatch.setitem(registry.MODULES, "week9/future", "grader.assignments.week9_future")
+    assert cli.main(argv) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert needle in err
+
+
+def test_argparse_errors_and_no_command_exit_2(capsys):
+    assert cli.main([]) == 2
+    assert cli.main(["submit"]) == 2
+    assert cli.main(["--help"]) == 0
+
+
+def test_test_command_reports_hidden_count_and_exits_0(capsys, submissions, selftest):
+    path = submissions("hardcoded", "untrained")
+    assert cli.main(["test", "selftest/basics", "--file", str(path)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    n_hidden = sum(len(p.hidden(0)) for p in selftest.parts)
+    assert f"also runs {n_hidden} hidden cases" in out
+    assert "Total: 5 / 7" in out  # hard-coded sigmoid passes visibly; untrained does not
+
+
+def test_submit_notebook_with_json_end_to_end(tmp_path):
+    cells = [{"cell_type": "markdown", "source": "# My work"},
+             {"cell_type": "code", "source": "%load_ext autoreload\n!echo hi\n"},
+             {"cell_type": "code", "source": SOLUTION.read_text()}]
+    notebook = tmp_path / "work.ipynb"
+    notebook.write_text(json.dumps({"cells": cells, "nbformat": 4, "nbformat_minor": 5}))
+    out_json = tmp_path / "results.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XLA")}
+    env["JAXDL_GRADER_CACHE"] = str(tmp_path / "cache")
+    proc = subprocess.run(
+        [sys.executable, "-m", "grader.cli", "submit", "selftest/basics", "--file", str(notebook),
+         "--json", str(out_json), "--seed", "11"],
+        capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "Total: 7 / 7" in proc.stdout
+    assert "--seed 11" in proc.stdout
+    data = json.loads(out_json.read_text())
+    assert data["score"] == data["max_score"] == 7
+    assert data["extra_data"]["seed"] == 11
+    assert [t["name"] for t in data["tests"]] == ["relu", "relu_backward", "sigmoid",
+                                                  "sample_normal", "standardize", "train_logistic"]
+    for t in data["tests"]:
+        assert set(t) == {"name", "score", "max_score", "status", "output", "visibility"}
+        assert t["status"] == "passed" and t["visibility"] == "visible"
+    assert (tmp_path / "cache" / "parent").is_dir()
+    assert any((tmp_path / "cache" / "worker").iterdir())
