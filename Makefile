@@ -24,7 +24,7 @@ submit: setup
 
 # Whole test suite (slow behavioural tests included), two worker processes.
 test: setup
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist worksteal --durations=15
 
 bench: setup
 	$(BIN)/python -m benchmarks
