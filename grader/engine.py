@@ -177,7 +177,8 @@ class Grader:
 
     def __init__(self, assignment: Assignment, *, seed: int | None = None, hidden: bool = True,
                  overrides: Mapping[str, Any] | None = None, deny_read: Sequence[str] = (),
-                 cache_root: str | None = None, cases: list[_PartCases] | None = None):
+                 cache_root: str | None = None, cases: list[_PartCases] | None = None,
+                 trusted_cache: bool = False):
         self.assignment = assignment
         self.seed = new_seed() if seed is None else int(seed)
         self.hidden = hidden
@@ -188,6 +189,10 @@ class Grader:
         deny = [PROJECT_ROOT / "tests", GRADER_DIR / "trusted", GRADER_DIR / "assignments"]
         self.deny_read = [str(p) for p in deny] + [str(p) for p in deny_read]
         self.cache_root = cache_root
+        # Trusted runs only (the project's tests, reference solutions): every file of the
+        # assignment shares one worker cache, so a variant of a file compiles only what
+        # changed. Never for student submissions: one could then poison another's programs.
+        self.trusted_cache = trusted_cache
         self._cases = cases
 
     # -- cases -------------------------------------------------------------------------
@@ -224,7 +229,8 @@ class Grader:
         if self.cache_root:
             import hashlib
 
-            digest = hashlib.sha256((a.id + "\0" + source).encode()).hexdigest()[:24]
+            key = a.id + "\0" + ("trusted" if self.trusted_cache else source)
+            digest = hashlib.sha256(key.encode()).hexdigest()[:24]
             cache_dir = str(Path(self.cache_root) / "worker" / digest)
             _prune(Path(self.cache_root) / "worker", keep=64)
         worker = Worker(forbidden=a.forbidden_imports, forbidden_names=("grader",),
@@ -518,8 +524,13 @@ def _prune(root: Path, keep: int) -> None:
 def grade(assignment: Assignment, path: str | Path, *, seed: int | None = None,
           hidden: bool = True, overrides: Mapping[str, Any] | None = None,
           cache_root: str | None = None, deny_read: Sequence[str] = (),
-          on_part: Callable[[int, int, str], None] | None = None) -> Result:
-    """Grade one file (the library entry point behind ``grader test``/``grader submit``)."""
+          on_part: Callable[[int, int, str], None] | None = None,
+          trusted_cache: bool = False) -> Result:
+    """Grade one file (the library entry point behind ``grader test``/``grader submit``).
+
+    ``trusted_cache``: share one worker compilation cache across every file of the assignment
+    (see :class:`Grader`); only for files you trust.
+    """
     g = Grader(assignment, seed=seed, hidden=hidden, overrides=overrides, cache_root=cache_root,
-               deny_read=deny_read)
+               deny_read=deny_read, trusted_cache=trusted_cache)
     return g.grade(path, on_part=on_part)

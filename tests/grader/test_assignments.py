@@ -49,8 +49,14 @@ def _rounds(mistakes: dict) -> list[dict[str, tuple[str, str]]]:
     return [{f: ms[k] for f, ms in by_function.items() if k < len(ms)} for k in range(depth)]
 
 
-def _grade(assignment_id: str, path: Path, seed: int) -> engine.Result:
-    return engine.grade(registry.load(assignment_id), path, seed=seed)
+@pytest.fixture(scope="session")
+def worker_cache(tmp_path_factory) -> str:
+    """One trusted compilation cache for every file graded here (they are all ours)."""
+    return str(tmp_path_factory.mktemp("grader-cache"))
+
+
+def _grade(assignment_id: str, path: Path, seed: int, cache: str) -> engine.Result:
+    return engine.grade(registry.load(assignment_id), path, seed=seed, cache_root=cache, trusted_cache=True)
 
 
 def _summary(result: engine.Result) -> str:
@@ -59,8 +65,8 @@ def _summary(result: engine.Result) -> str:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("assignment_id", IDS)
-def test_untouched_stub_scores_zero_with_not_implemented(assignment_id):
-    result = _grade(assignment_id, ROOT / "assignments" / f"{assignment_id}.py", SEEDS[0])
+def test_untouched_stub_scores_zero_with_not_implemented(assignment_id, worker_cache):
+    result = _grade(assignment_id, ROOT / "assignments" / f"{assignment_id}.py", SEEDS[0], worker_cache)
     assert result.score == 0, _summary(result)
     for part in result.parts:
         assert "not implemented yet" in part.feedback.lower(), _summary(result)
@@ -69,8 +75,8 @@ def test_untouched_stub_scores_zero_with_not_implemented(assignment_id):
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("assignment_id", IDS)
-def test_reference_solution_scores_full_marks(assignment_id, seed):
-    result = _grade(assignment_id, ROOT / "tests" / "solutions" / f"{assignment_id}.py", seed)
+def test_reference_solution_scores_full_marks(assignment_id, seed, worker_cache):
+    result = _grade(assignment_id, ROOT / "tests" / "solutions" / f"{assignment_id}.py", seed, worker_cache)
     assert result.score == result.max_score, _summary(result)
 
 
@@ -84,14 +90,14 @@ def _round_params():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("assignment_id,round_", _round_params())
-def test_each_mistake_zeroes_exactly_its_own_part(assignment_id, round_, tmp_path):
+def test_each_mistake_zeroes_exactly_its_own_part(assignment_id, round_, tmp_path, worker_cache):
     solution = (ROOT / "tests" / "solutions" / f"{assignment_id}.py").read_text()
     mutated = solution + "".join(f"\n\n# mistake: {slug}\n{source}\n" for slug, source in round_.values())
     path = tmp_path / Path(assignment_id).name
     path = path.with_suffix(".py")
     path.write_text(mutated)
     hints = importlib.import_module(registry.MODULES[assignment_id]).HINTS
-    result = _grade(assignment_id, path, SEEDS[0])
+    result = _grade(assignment_id, path, SEEDS[0], worker_cache)
     for part in result.parts:
         if part.function in round_:
             slug = round_[part.function][0]

@@ -7,7 +7,7 @@ import pytest
 
 from grader import engine
 
-from .conftest import LIMITS, SEED, by_function
+from .conftest import LIMITS, SEED, SOLUTION, by_function
 
 
 @pytest.fixture(scope="module")
@@ -66,3 +66,20 @@ def test_common_mistake_is_named(selftest, tmp_path):
     parts = by_function(engine.grade(selftest, src, seed=SEED, hidden=False, overrides=LIMITS))
     assert parts["standardize"].score == 0
     assert "each row (axis=1) instead of each column (axis=0)" in parts["standardize"].feedback
+
+
+def test_worker_cache_is_per_source_unless_trusted(tmp_path, selftest):
+    """Student files never share compiled programs; trusted runs (our tests) may."""
+    source = SOLUTION.read_text()
+    files = []
+    for i in range(2):
+        f = tmp_path / f"variant{i}.py"
+        f.write_text(source + f"\n# variant {i}\n")
+        files.append(f)
+    for trusted, expected_dirs in ((False, 2), (True, 1)):
+        root = tmp_path / f"cache-{trusted}"
+        for f in files:
+            result = engine.grade(selftest, f, seed=SEED, hidden=False, overrides=LIMITS,
+                                  cache_root=str(root), trusted_cache=trusted)
+            assert result.score == result.max_score
+        assert len(list((root / "worker").iterdir())) == expected_dirs
