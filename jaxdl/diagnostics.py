@@ -11,6 +11,8 @@ towards the input layer) or exploding (growing) gradients.
 
 from __future__ import annotations
 
+import re
+
 import numbers
 from typing import Any, NamedTuple
 
@@ -159,9 +161,14 @@ def gradient_norms(grads: Any, *, weights_only: bool = False) -> dict[str, jax.A
       weights_only: keep only leaves whose last key starts with ``"W"`` (the weights).
 
     Returns:
-      ``{name: ||leaf||_2}`` (scalars in the leaf's dtype), in the pytree's leaf order,
-      where ``name`` is the leaf's path joined by ``"/"`` (``"W1"`` for the flat dict,
-      ``"layer1/W"`` for nested ones). Jit-friendly: the keys are static.
+      ``{name: ||leaf||_2}`` (scalars in the leaf's dtype), where ``name`` is the leaf's
+      path joined by ``"/"`` (``"W1"`` for the flat dict, ``"layer1/W"`` for nested ones),
+      in natural layer order (``W1, W2, ..., W10``, not the pytree's ``W1, W10, W2``).
+      Jit-friendly: the keys are static.
+
+    The norm is computed as ``s * sqrt(sum((x / s)**2))`` with ``s = max|x|``, so a float32
+    gradient of entries ~1e30 (exploding) or ~1e-30 (vanishing) gets its true norm instead
+    of ``inf`` or ``0`` from squaring out of range.
 
     Example::
 
@@ -170,12 +177,25 @@ def gradient_norms(grads: Any, *, weights_only: bool = False) -> dict[str, jax.A
         (1.0, 0.0)
     """
     out: dict[str, jax.Array] = {}
-    for name, leaf in _leaves_by_name(grads, "grads"):
+    for name, leaf in sorted(_leaves_by_name(grads, "grads"), key=lambda item: _natural_key(item[0])):
         if weights_only and not name.split("/")[-1].startswith("W"):
             continue
-        x = jnp.asarray(leaf)
-        out[name] = jnp.sqrt(jnp.sum(x * x))
+        out[name] = _scaled_norm(jnp.asarray(leaf))
     return out
+
+
+def _natural_key(name: str) -> list:
+    """``"W10"`` after ``"W2"``: digit runs compare as numbers."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", name) if part]
+
+
+def _scaled_norm(x: jax.Array) -> jax.Array:
+    """L2 norm without overflow/underflow of the squares (empty or all-zero -> 0)."""
+    if x.size == 0:
+        return jnp.zeros((), x.dtype)
+    scale = jnp.max(jnp.abs(x))
+    safe = jnp.where(scale > 0, scale, jnp.ones_like(scale))
+    return scale * jnp.sqrt(jnp.sum(jnp.square(x / safe)))
 
 
 def global_norm(grads: Any) -> jax.Array:

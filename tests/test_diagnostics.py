@@ -130,3 +130,12 @@ def test_gradient_norms_bad_input():
         gradient_norms({})
     with pytest.raises(TypeError, match=r"grads\['W1'\] must be an array, got str"):
         global_norm({"W1": "x"})
+
+
+def test_gradient_norms_survive_exploding_and_vanishing_float32_and_keep_layer_order():
+    grads = {f"W{l}": jnp.full((3, 4), 1e30 if l == 1 else 1e-30, jnp.float32) for l in range(1, 12)}
+    norms = gradient_norms(grads)
+    assert list(norms) == [f"W{l}" for l in range(1, 12)]  # natural order, not W1, W10, W11, W2
+    np.testing.assert_allclose(float(norms["W1"]), 1e30 * np.sqrt(12), rtol=1e-6)
+    np.testing.assert_allclose(float(norms["W2"]), 1e-30 * np.sqrt(12), rtol=1e-6)
+    assert float(gradient_norms({"W1": jnp.zeros((2, 2))})["W1"]) == 0.0

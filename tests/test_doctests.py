@@ -9,7 +9,7 @@ import jax
 import pytest
 
 MODULES = ["init", "nn", "losses", "optim", "schedules", "data", "datasets", "gradcheck",
-           "diagnostics", "train", "tune"]
+           "diagnostics", "train", "tune", "plot"]
 
 
 @pytest.mark.parametrize("name", MODULES)
