@@ -377,7 +377,7 @@ class Grader:
                 "op": "call", "fn": fn, "mode": "jit" if case.jit else "vjp" if case.vjp else "call",
                 "args": _encode(tuple(args), blobs), "kwargs": _encode(dict(case.kwargs), blobs),
                 "static_argnames": list(case.static_argnames),
-                "static_argnums": list(case.static_argnums), "x64": bool(case.x64),
+                "static_argnums": list(case.static_argnums), "x64": bool(case.x64), "cold": bool(case.cold),
                 "replace": dict(case.replace),
             }
             if case.vjp:

@@ -91,6 +91,8 @@ class Case:
     x64: bool = False
     time_limit: float | None = None
     error_hint: str = ""  # appended to the feedback when the student's function raises here
+    cold: bool = False  # run with JAX's persistent compilation cache off: time limits on
+    #                     compiling (jit once vs every epoch) stay the same on a resubmission
     replace: Mapping[str, str] = field(default_factory=dict)  # name -> "module:function"
 
     def describe(self) -> str:

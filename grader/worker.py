@@ -21,7 +21,8 @@ session, with a fresh temporary directory as working directory and a scrubbed en
             cotangent back through the student's function with ``jax.vjp`` and return the
             gradients for the requested argument numbers). Arrays arrive as numpy and are
             handed to the student as ``jax.Array``; typed PRNG keys are rewrapped with
-            ``jax.random.wrap_key_data``. ``x64`` runs the call inside ``jax.enable_x64(True)``.
+            ``jax.random.wrap_key_data``. ``x64`` runs the call inside ``jax.enable_x64(True)``; ``cold`` with
+            JAX's persistent compilation cache off.
             ``replace`` binds trusted helpers (``"module:function"`` of a *preloaded* module,
             e.g. ``grader.trusted.jax_intro``) over names of the student's namespace for this
             call only, so a graded function that calls other graded functions is judged on
@@ -188,6 +189,30 @@ def _load(header: dict) -> dict:
     return {"ok": True, "functions": sorted(names)[:2000]}
 
 
+def _without_persistent_cache(jax):
+    """JAX's persistent compilation cache off for one call (``Case.cold``).
+
+    A time limit that separates "jitted once" from "re-jitted every epoch" must not depend on
+    whether this file's programs are already on disk from an earlier run.
+    """
+    import contextlib
+
+    from jax._src import compilation_cache
+
+    @contextlib.contextmanager
+    def scope():
+        before = jax.config.jax_enable_compilation_cache
+        jax.config.update("jax_enable_compilation_cache", False)
+        compilation_cache.reset_cache()
+        try:
+            yield
+        finally:
+            jax.config.update("jax_enable_compilation_cache", before)
+            compilation_cache.reset_cache()
+
+    return scope()
+
+
 def _call(header: dict, blobs: list[bytes], jax, jnp, key_data) -> tuple[dict, list[bytes]]:
     import contextlib
 
@@ -196,7 +221,8 @@ def _call(header: dict, blobs: list[bytes], jax, jnp, key_data) -> tuple[dict, l
     if fn is None or not callable(fn):
         return {"ok": False, "error": {"type": "Missing", "message": fn_name, "frames": []}}, []
     ctx = jax.enable_x64(True) if header.get("x64") else contextlib.nullcontext()
-    with ctx:
+    cold = _without_persistent_cache(jax) if header.get("cold") else contextlib.nullcontext()
+    with ctx, cold:
         def make_key(data, impl):
             return jax.random.wrap_key_data(jnp.asarray(data), impl=impl)
 

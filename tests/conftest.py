@@ -19,3 +19,8 @@ import jax  # noqa: E402
 jax.config.update("jax_num_cpu_devices", 4)
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 jax.config.update("jax_numpy_rank_promotion", "raise")
+
+import pytest  # noqa: E402
+
+# The shared solution-test helpers assert; let pytest explain their failures like a test's.
+pytest.register_assert_rewrite("tests.solution_tools")

@@ -16,23 +16,25 @@
 
 from __future__ import annotations
 
-import ast
-import importlib.util
-import os
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from tests.mistakes.week3_batch_norm import MISTAKES
+from tests.solution_tools import (
+    assert_others_untouched,
+    check_mistakes_table,
+    count_calls,
+    forbidden_uses,
+    load_solution,
+    run_experiment,
+    solution_path,
+    with_mistake,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-SOLUTION = ROOT / "tests" / "solutions" / "week3" / "batch_norm.py"
+ID = "week3/batch_norm"
+SOLUTION = solution_path(ID)
 GRADED = (
     "softmax",
     "batchnorm_forward",
@@ -41,15 +43,7 @@ GRADED = (
     "model_with_batchnorm",
 )
 
-
-def _load(name: str = "week3_batch_norm_solution"):
-    spec = importlib.util.spec_from_file_location(name, SOLUTION)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-sol = _load()
+sol = load_solution(ID)
 
 
 def _bn_inputs(key, m=8, n=5, scale=2.0, shift=1.0):
@@ -370,15 +364,9 @@ def test_model_key_convention_replayed_by_hand():
 
 
 def test_model_traces_the_step_once_per_batch_shape():
-    module = _load("week3_batch_norm_trace_count")
-    calls = []
-    original = module.forward_propagation_with_batchnorm
-
-    def counted(parameters, state, X, train):
-        calls.append((X.shape, train))
-        return original(parameters, state, X, train)
-
-    module.forward_propagation_with_batchnorm = counted
+    module = load_solution(ID, name="week3_batch_norm_trace_count")
+    calls = count_calls(module, "forward_propagation_with_batchnorm",
+                        lambda parameters, state, X, train: (X.shape, train))
     X, Y = _small_problem()  # batches of 32: shapes 32 and 4
     module.model_with_batchnorm(jax.random.key(0), X, Y, num_epochs=3, minibatch_size=32, print_cost=False)
     assert sorted(calls) == [((4, 6), True), ((32, 6), True)]
@@ -388,30 +376,13 @@ def test_model_traces_the_step_once_per_batch_shape():
 
 
 def test_solution_imports_only_what_the_policy_allows():
-    tree = ast.parse(SOLUTION.read_text())
     banned = ("optax", "flax", "haiku", "jaxdl.nn", "jaxdl.losses", "jaxdl.train", "jax.nn.softmax",
               "jax.nn.log_softmax")
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            names = [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
-        elif isinstance(node, ast.Attribute):
-            names = [ast.unparse(node)]
-        else:
-            continue
-        for n in names:
-            assert not any(n == b or n.startswith(b + ".") for b in banned), f"solution uses {n}"
+    uses = forbidden_uses(SOLUTION, banned)
+    assert not uses, f"solution uses {uses}"
 
 
 # ------------------------------------------------------------------ mistakes
-
-
-def _with_mistake(slug: str):
-    name, source, _ = MISTAKES[slug]
-    module = _load(f"week3_batch_norm_mistake_{slug}")
-    exec(compile(textwrap.dedent(source), f"<mistake {slug}>", "exec"), module.__dict__)
-    return module, name
 
 
 def _same(a, b) -> bool:
@@ -445,17 +416,12 @@ def test_mistakes_cover_the_listed_ones_and_name_graded_functions():
     required = {"bn_unbiased_variance", "bn_eps_outside_sqrt", "bn_running_updated_in_eval",
                 "bn_running_never_updated", "bn_momentum_swapped", "bn_eval_uses_batch_stats",
                 "softmax_no_max_shift"}
-    assert required <= set(MISTAKES)
-    for slug, (name, source, description) in MISTAKES.items():
-        assert name in GRADED, slug
-        defs = [n.name for n in ast.parse(textwrap.dedent(source)).body if isinstance(n, ast.FunctionDef)]
-        assert defs == [name], slug
-        assert description and len(description) < 200, slug
+    check_mistakes_table(MISTAKES, GRADED, required)
 
 
 @pytest.mark.parametrize("slug", sorted(s for s in MISTAKES if MISTAKES[s][0] != "model_with_batchnorm"))
 def test_each_mistake_changes_its_function_output(slug):
-    module, name = _with_mistake(slug)
+    module, name = with_mistake(ID, slug)
     wrong, right = getattr(module, name), getattr(sol, name)
     differs = False
     for args in _mistake_inputs(name):
@@ -463,9 +429,7 @@ def test_each_mistake_changes_its_function_output(slug):
         got = wrong(*args)
         differs = differs or not _same(got, expected)
     assert differs, f"mistake {slug} gives the reference output on every test input"
-    for other in GRADED:
-        if other != name:
-            assert getattr(module, other).__code__.co_code == getattr(sol, other).__code__.co_code
+    assert_others_untouched(module, sol, GRADED, name)
 
 
 def test_each_mistake_is_visible_on_the_input_it_documents():
@@ -481,22 +445,22 @@ def test_each_mistake_is_visible_on_the_input_it_documents():
         "bn_eval_uses_batch_stats": ((*usual, False), (0,)),
     }
     for slug, (args, outputs) in checks.items():
-        module, _ = _with_mistake(slug)
+        module, _ = with_mistake(ID, slug)
         got, expected = module.batchnorm_forward(*args), sol.batchnorm_forward(*args)
         for i in outputs:
             assert not _same(got[i], expected[i]), (slug, i)
     # eps outside the square root is invisible at rtol 1e-5 when the variance is ~ 1
-    module, _ = _with_mistake("bn_eps_outside_sqrt")
+    module, _ = with_mistake(ID, "bn_eps_outside_sqrt")
     assert _same(module.batchnorm_forward(*usual, True)[0], sol.batchnorm_forward(*usual, True)[0])
     # softmax without the max shift: nan at 1000
-    module, _ = _with_mistake("softmax_no_max_shift")
+    module, _ = with_mistake(ID, "softmax_no_max_shift")
     assert np.isnan(np.asarray(module.softmax(jnp.asarray([[1000.0, 0.0]])))).any()
 
 
 def test_bn_mistakes_propagate_to_composed_parts():
     # Documented in tests/mistakes/week3_batch_norm.py: the composed parts call the student's
     # batchnorm_forward, so the grader must judge them independently of it.
-    module, _ = _with_mistake("bn_momentum_swapped")
+    module, _ = with_mistake(ID, "bn_momentum_swapped")
     params, state = _bn_net(jax.random.key(3), (5, 4, 3, 2))
     X = jax.random.normal(jax.random.key(4), (7, 5), jnp.float32)
     wrong = module.forward_propagation_with_batchnorm(params, state, X, True)
@@ -507,7 +471,7 @@ def test_bn_mistakes_propagate_to_composed_parts():
 def test_mistake_discarding_the_state_fails_the_eval_accuracy():
     from jaxdl import data, datasets
 
-    module, _ = _with_mistake("model_discards_state")
+    module, _ = with_mistake(ID, "model_discards_state")
     X_train, y_train, X_test, y_test = datasets.digits()
     params, state, costs = module.model_with_batchnorm(jax.random.key(0), X_train, data.one_hot(y_train, 10),
                                                        print_cost=False)
@@ -522,9 +486,6 @@ def test_mistake_discarding_the_state_fails_the_eval_accuracy():
 
 @pytest.mark.slow
 def test_experiment_cells_run(tmp_path):
-    env = dict(os.environ, JAXDL_QUICK="1", JAXDL_OUT_DIR=str(tmp_path), MPLBACKEND="Agg", PYTHONWARNINGS="error")
-    proc = subprocess.run([sys.executable, str(SOLUTION)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = run_experiment(SOLUTION, tmp_path)
     assert "eval mode" in proc.stdout and "without batch norm" in proc.stdout
     assert (tmp_path / "week3_batch_norm.png").exists()

@@ -13,14 +13,7 @@
 
 from __future__ import annotations
 
-import ast
-import importlib.util
 import math
-import os
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -28,9 +21,19 @@ import numpy as np
 import pytest
 
 from tests.mistakes.week3_jax_intro import MISTAKES
+from tests.solution_tools import (
+    assert_others_untouched,
+    check_mistakes_table,
+    count_calls,
+    forbidden_uses,
+    load_solution,
+    run_experiment,
+    solution_path,
+    with_mistake,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-SOLUTION = ROOT / "tests" / "solutions" / "week3" / "jax_intro.py"
+ID = "week3/jax_intro"
+SOLUTION = solution_path(ID)
 GRADED = (
     "linear_function",
     "sigmoid",
@@ -41,15 +44,7 @@ GRADED = (
     "model",
 )
 
-
-def _load(name: str = "week3_jax_intro_solution"):
-    spec = importlib.util.spec_from_file_location(name, SOLUTION)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-sol = _load()
+sol = load_solution(ID)
 
 
 def _small_params(key, dims=(6, 5, 4, 3)):
@@ -249,15 +244,7 @@ def _small_problem(m=100, n_x=6, C=3, seed=0):
 
 def _count_forward_calls(module):
     """Wrap module.forward_propagation to count how often its Python body runs."""
-    calls = []
-    original = module.forward_propagation
-
-    def counted(X, parameters):
-        calls.append(X.shape)
-        return original(X, parameters)
-
-    module.forward_propagation = counted
-    return calls
+    return count_calls(module, "forward_propagation", lambda X, parameters: X.shape)
 
 
 def test_model_reaches_90_percent_on_digits(capsys):
@@ -305,7 +292,7 @@ def test_model_key_convention_and_costs():
 
 
 def test_model_traces_the_step_once_per_batch_shape():
-    module = _load("week3_jax_intro_trace_count")
+    module = load_solution(ID, name="week3_jax_intro_trace_count")
     calls = _count_forward_calls(module)
     X, Y = _small_problem()  # 100 examples in batches of 32: shapes 32 and 4
     module.model(jax.random.key(0), X, Y, X, Y, learning_rate=0.01, num_epochs=3, minibatch_size=32,
@@ -317,29 +304,11 @@ def test_model_traces_the_step_once_per_batch_shape():
 
 
 def test_solution_imports_only_what_the_policy_allows():
-    tree = ast.parse(SOLUTION.read_text())
-    banned = ("optax", "flax", "jaxdl.nn", "jaxdl.losses", "jaxdl.init", "jaxdl.train")
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            names = [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
-        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-            names = [f"{node.value.id}.{node.attr}"]
-        else:
-            continue
-        for n in names:
-            assert not any(n == b or n.startswith(b + ".") for b in banned), f"solution uses {n}"
+    uses = forbidden_uses(SOLUTION, ("optax", "flax", "jaxdl.nn", "jaxdl.losses", "jaxdl.init", "jaxdl.train"))
+    assert not uses, f"solution uses {uses}"
 
 
 # ------------------------------------------------------------------ mistakes
-
-
-def _with_mistake(slug: str):
-    name, source, _ = MISTAKES[slug]
-    module = _load(f"week3_jax_intro_mistake_{slug}")
-    exec(compile(textwrap.dedent(source), f"<mistake {slug}>", "exec"), module.__dict__)
-    return module, name
 
 
 def _same(a, b) -> bool:
@@ -372,17 +341,12 @@ def _mistake_inputs(name: str):
 def test_mistakes_cover_the_listed_ones_and_name_graded_functions():
     required = {"loss_softmax_before_loss", "loss_mean_not_sum", "one_hot_wrong_axis",
                 "model_mutates_parameters", "model_rejits_every_epoch"}
-    assert required <= set(MISTAKES)
-    for slug, (name, source, description) in MISTAKES.items():
-        assert name in GRADED, slug
-        defs = [n.name for n in ast.parse(textwrap.dedent(source)).body if isinstance(n, ast.FunctionDef)]
-        assert defs == [name], slug
-        assert description and len(description) < 200, slug
+    check_mistakes_table(MISTAKES, GRADED, required)
 
 
 @pytest.mark.parametrize("slug", sorted(s for s in MISTAKES if MISTAKES[s][0] != "model"))
 def test_each_mistake_changes_its_function_output(slug):
-    module, name = _with_mistake(slug)
+    module, name = with_mistake(ID, slug)
     wrong, right = getattr(module, name), getattr(sol, name)
     differs = False
     for args in _mistake_inputs(name):
@@ -396,13 +360,11 @@ def test_each_mistake_changes_its_function_output(slug):
             continue
         differs = differs or not _same(got, expected)
     assert differs, f"mistake {slug} gives the reference output on every test input"
-    for other in GRADED:
-        if other != name:
-            assert getattr(module, other).__code__.co_code == getattr(sol, other).__code__.co_code
+    assert_others_untouched(module, sol, GRADED, name)
 
 
 def test_mistake_mutating_parameters_never_trains():
-    module, _ = _with_mistake("model_mutates_parameters")
+    module, _ = with_mistake(ID, "model_mutates_parameters")
     X, Y = _small_problem()
     key = jax.random.key(0)
     params, costs = module.model(key, X, Y, X, Y, learning_rate=0.01, num_epochs=3, minibatch_size=32,
@@ -417,7 +379,7 @@ def test_mistake_mutating_parameters_never_trains():
 def test_slow_model_mistakes_run_python_more_often(slug, expected_calls):
     # 100 examples, batches of 32 (4 per epoch, 2 shapes), 2 epochs: the reference runs
     # forward_propagation's Python body twice; re-jitting every epoch 2 per epoch; no jit 4 per epoch.
-    module, _ = _with_mistake(slug)
+    module, _ = with_mistake(ID, slug)
     calls = _count_forward_calls(module)
     X, Y = _small_problem()
     params, _ = module.model(jax.random.key(0), X, Y, X, Y, learning_rate=0.01, num_epochs=2, minibatch_size=32,
@@ -433,9 +395,6 @@ def test_slow_model_mistakes_run_python_more_often(slug, expected_calls):
 
 @pytest.mark.slow
 def test_experiment_cells_run(tmp_path):
-    env = dict(os.environ, JAXDL_QUICK="1", JAXDL_OUT_DIR=str(tmp_path), MPLBACKEND="Agg", PYTHONWARNINGS="error")
-    proc = subprocess.run([sys.executable, str(SOLUTION)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = run_experiment(SOLUTION, tmp_path)
     assert "test accuracy" in proc.stdout and "with jit" in proc.stdout
     assert (tmp_path / "week3_jax_intro_cost.png").exists()

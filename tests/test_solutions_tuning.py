@@ -17,15 +17,8 @@
 
 from __future__ import annotations
 
-import ast
-import importlib.util
 import math
-import os
-import subprocess
-import sys
-import textwrap
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -34,20 +27,22 @@ import pytest
 from scipy import stats
 
 from tests.mistakes.week3_hyperparameter_tuning import MISTAKES
+from tests.solution_tools import (
+    assert_others_untouched,
+    check_mistakes_table,
+    count_calls,
+    forbidden_uses,
+    load_solution,
+    run_experiment,
+    solution_path,
+    with_mistake,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-SOLUTION = ROOT / "tests" / "solutions" / "week3" / "hyperparameter_tuning.py"
+ID = "week3/hyperparameter_tuning"
+SOLUTION = solution_path(ID)
 GRADED = ("sample_learning_rates", "sample_betas", "train_many", "random_search", "coarse_to_fine")
 
-
-def _load(name: str = "week3_hyperparameter_tuning_solution"):
-    spec = importlib.util.spec_from_file_location(name, SOLUTION)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-sol = _load()
+sol = load_solution(ID)
 
 
 @pytest.fixture(scope="module")
@@ -56,13 +51,6 @@ def moons():
 
     X_train, y_train, X_dev, y_dev = datasets.moons()
     return X_train, y_train.astype(jnp.float32), X_dev, y_dev.astype(jnp.float32)
-
-
-def _with_mistake(slug: str):
-    name, source, _ = MISTAKES[slug]
-    module = _load(f"week3_hyperparameter_tuning_mistake_{slug}")
-    exec(compile(textwrap.dedent(source), f"<mistake {slug}>", "exec"), module.__dict__)
-    return module, name
 
 
 def _ks_log_uniform(values, lo, hi):
@@ -93,7 +81,7 @@ def test_sample_learning_rates_log10_is_uniform(low, high):
 
 
 def test_linear_scale_mistake_fails_the_ks_test():
-    module, _ = _with_mistake("lr_linear_scale")
+    module, _ = with_mistake(ID, "lr_linear_scale")
     lrs = np.asarray(module.sample_learning_rates(jax.random.key(42), 2000))
     assert _ks_log_uniform(np.log10(lrs), -4.0, 0.0) < 1e-6
 
@@ -121,7 +109,7 @@ def test_sample_betas_log10_of_one_minus_beta_is_uniform(low, high):
 
 @pytest.mark.parametrize("slug", ["beta_log_scale_on_beta", "beta_linear_scale"])
 def test_beta_sampling_mistakes_fail_the_ks_test(slug):
-    module, _ = _with_mistake(slug)
+    module, _ = with_mistake(ID, slug)
     betas = np.asarray(module.sample_betas(jax.random.key(7), 2000), np.float64)
     assert _ks_log_uniform(np.log10(1 - betas), -3.0, -1.0) < 1e-6
 
@@ -180,20 +168,12 @@ def test_train_many_defaults_same_init_and_divergence(moons):
 
 
 def _count_cost_traces(module):
-    calls = []
-    original = module.compute_cost
-
-    def counted(parameters, X, Y):
-        calls.append(1)
-        return original(parameters, X, Y)
-
-    module.compute_cost = counted
-    return calls
+    return count_calls(module, "compute_cost", lambda parameters, X, Y: 1)
 
 
 def test_train_many_traces_once_whatever_the_number_of_trials(moons):
     X, Y, _, _ = moons
-    module = _load("week3_tuning_trace_count")
+    module = load_solution(ID, name="week3_tuning_trace_count")
     calls = _count_cost_traces(module)
     module.train_many(jax.random.key(0), jnp.linspace(0.01, 0.1, 8), X, Y, num_steps=20)
     eight = len(calls)
@@ -204,7 +184,7 @@ def test_train_many_traces_once_whatever_the_number_of_trials(moons):
 
 def test_train_many_python_loop_mistake_traces_per_trial(moons):
     X, Y, _, _ = moons
-    module, _ = _with_mistake("train_many_python_loop")
+    module, _ = with_mistake(ID, "train_many_python_loop")
     calls = _count_cost_traces(module)
     lrs = jnp.linspace(0.01, 0.1, 4)
     costs, params = module.train_many(jax.random.key(0), lrs, X, Y, num_steps=20)
@@ -220,7 +200,7 @@ def test_train_many_64_learning_rates_is_fast_and_the_loop_is_not(moons):
     start = time.perf_counter()
     sol.train_many(jax.random.key(0), lrs, X, Y)[0].block_until_ready()
     vectorized = time.perf_counter() - start
-    module, _ = _with_mistake("train_many_python_loop")
+    module, _ = with_mistake(ID, "train_many_python_loop")
     start = time.perf_counter()
     module.train_many(jax.random.key(0), lrs[:16], X, Y)[0].block_until_ready()
     loop16 = time.perf_counter() - start
@@ -259,7 +239,7 @@ def test_random_search_judges_on_the_dev_set_even_when_it_disagrees_with_train_c
     best, trials = sol.random_search(key, X, Y, Xd, flipped, 8, num_steps=100)
     dev = [t["dev_accuracy"] for t in trials]
     assert best is trials[int(np.argmax(dev))]
-    wrong, wrong_trials = _with_mistake("random_search_best_by_train_cost")[0].random_search(
+    wrong, wrong_trials = with_mistake(ID, "random_search_best_by_train_cost")[0].random_search(
         key, X, Y, Xd, flipped, 8, num_steps=100)
     assert wrong_trials == trials and wrong != best
 
@@ -310,19 +290,8 @@ def test_coarse_to_fine_zooms_by_the_stated_rule(moons):
 
 
 def test_solution_imports_only_what_the_policy_allows():
-    tree = ast.parse(SOLUTION.read_text())
-    banned = ("optax", "flax", "jaxdl.tune", "jaxdl.train")
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            names = [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
-        elif isinstance(node, ast.Attribute):
-            names = [ast.unparse(node)]
-        else:
-            continue
-        for n in names:
-            assert not any(n == b or n.startswith(b + ".") for b in banned), f"solution uses {n}"
+    uses = forbidden_uses(SOLUTION, ("optax", "flax", "jaxdl.tune", "jaxdl.train"))
+    assert not uses, f"solution uses {uses}"
 
 
 # ------------------------------------------------------------------ mistakes
@@ -331,12 +300,7 @@ def test_solution_imports_only_what_the_policy_allows():
 def test_mistakes_cover_the_listed_ones_and_name_graded_functions():
     required = {"lr_linear_scale", "beta_log_scale_on_beta", "train_many_python_loop",
                 "random_search_best_by_train_cost"}
-    assert required <= set(MISTAKES)
-    for slug, (name, source, description) in MISTAKES.items():
-        assert name in GRADED, slug
-        defs = [n.name for n in ast.parse(textwrap.dedent(source)).body if isinstance(n, ast.FunctionDef)]
-        assert defs == [name], slug
-        assert description and len(description) < 200, slug
+    check_mistakes_table(MISTAKES, GRADED, required)
 
 
 def _mistake_inputs(name, moons):
@@ -362,12 +326,10 @@ def _same(a, b) -> bool:
 
 @pytest.mark.parametrize("slug", sorted(s for s in MISTAKES if s != "train_many_python_loop"))
 def test_each_mistake_changes_its_function_output(slug, moons):
-    module, name = _with_mistake(slug)
+    module, name = with_mistake(ID, slug)
     wrong, right = getattr(module, name), getattr(sol, name)
     assert any(not _same(wrong(*args), right(*args)) for args in _mistake_inputs(name, moons)), slug
-    for other in GRADED:
-        if other != name:
-            assert getattr(module, other).__code__.co_code == getattr(sol, other).__code__.co_code
+    assert_others_untouched(module, sol, GRADED, name)
 
 
 # ------------------------------------------------------------------ the experiment
@@ -375,9 +337,6 @@ def test_each_mistake_changes_its_function_output(slug, moons):
 
 @pytest.mark.slow
 def test_experiment_cells_run(tmp_path):
-    env = dict(os.environ, JAXDL_QUICK="1", JAXDL_OUT_DIR=str(tmp_path), MPLBACKEND="Agg", PYTHONWARNINGS="error")
-    proc = subprocess.run([sys.executable, str(SOLUTION)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = run_experiment(SOLUTION, tmp_path)
     assert "vectorized" in proc.stdout and "retrained best configuration" in proc.stdout
     assert (tmp_path / "week3_hyperparameter_tuning.png").exists()

@@ -12,14 +12,7 @@
 
 from __future__ import annotations
 
-import ast
-import importlib.util
 import math
-import os
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -27,9 +20,18 @@ import numpy as np
 import pytest
 
 from tests.mistakes.week2_optimization import MISTAKES
+from tests.solution_tools import (
+    assert_others_untouched,
+    check_mistakes_table,
+    forbidden_uses,
+    load_solution,
+    run_experiment,
+    solution_path,
+    with_mistake,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-SOLUTION = ROOT / "tests" / "solutions" / "week2" / "optimization.py"
+ID = "week2/optimization"
+SOLUTION = solution_path(ID)
 GRADED = (
     "update_parameters_with_gd",
     "random_mini_batches",
@@ -43,15 +45,7 @@ GRADED = (
     "schedule_lr_decay",
 )
 
-
-def _load(name: str = "week2_optimization_solution"):
-    spec = importlib.util.spec_from_file_location(name, SOLUTION)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-sol = _load()
+sol = load_solution(ID)
 
 SHAPES = {"W1": (3, 4), "b1": (4,), "W2": (4, 2), "b2": (2,)}
 
@@ -410,29 +404,11 @@ def test_decays_agree_with_jaxdl_schedules(lr0, rate, interval):
 
 
 def test_solution_does_not_import_the_answers():
-    tree = ast.parse(SOLUTION.read_text())
-    banned = ("optax", "flax", "jaxdl.optim", "jaxdl.schedules")
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            names = [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
-        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-            names = [f"{node.value.id}.{node.attr}"]
-        else:
-            continue
-        for n in names:
-            assert not any(n == b or n.startswith(b + ".") for b in banned), f"solution uses {n}"
+    uses = forbidden_uses(SOLUTION, ("optax", "flax", "jaxdl.optim", "jaxdl.schedules"))
+    assert not uses, f"solution uses {uses}"
 
 
 # ------------------------------------------------------------------ mistakes
-
-
-def _with_mistake(slug: str):
-    name, source, _ = MISTAKES[slug]
-    module = _load(f"week2_optimization_mistake_{slug}")
-    exec(compile(textwrap.dedent(source), f"<mistake {slug}>", "exec"), module.__dict__)
-    return module, name
 
 
 def _mistake_inputs(name: str):
@@ -470,17 +446,12 @@ def test_mistakes_cover_the_listed_ones_and_name_graded_functions():
         "adam_epsilon_inside_sqrt", "rmsprop_divides_by_s", "minibatches_drop_last",
         "minibatches_two_permutations", "update_lr_multiplies", "schedule_without_floor",
     }
-    assert required <= set(MISTAKES)
-    for slug, (name, source, description) in MISTAKES.items():
-        assert name in GRADED, slug
-        defs = [n.name for n in ast.parse(textwrap.dedent(source)).body if isinstance(n, ast.FunctionDef)]
-        assert defs == [name], slug
-        assert description and len(description) < 200, slug
+    check_mistakes_table(MISTAKES, GRADED, required)
 
 
 @pytest.mark.parametrize("slug", sorted(MISTAKES))
 def test_each_mistake_changes_its_function_output(slug):
-    module, name = _with_mistake(slug)
+    module, name = with_mistake(ID, slug)
     wrong, right = getattr(module, name), getattr(sol, name)
     assert wrong is not right
     differs = False
@@ -495,10 +466,7 @@ def test_each_mistake_changes_its_function_output(slug):
             continue
         differs = differs or not _same(got, expected)
     assert differs, f"mistake {slug} gives the reference output on every test input"
-    # the other graded functions are untouched
-    for other in GRADED:
-        if other != name:
-            assert getattr(module, other).__code__.co_code == getattr(sol, other).__code__.co_code
+    assert_others_untouched(module, sol, GRADED, name)
 
 
 # ------------------------------------------------------------------ the experiment
@@ -506,10 +474,7 @@ def test_each_mistake_changes_its_function_output(slug):
 
 @pytest.mark.slow
 def test_experiment_cells_run(tmp_path):
-    env = dict(os.environ, JAXDL_QUICK="1", JAXDL_OUT_DIR=str(tmp_path), MPLBACKEND="Agg", PYTHONWARNINGS="error")
-    proc = subprocess.run([sys.executable, str(SOLUTION)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = run_experiment(SOLUTION, tmp_path)
     assert "Adam + schedule" in proc.stdout
     assert (tmp_path / "week2_optimization_costs.png").exists()
     assert (tmp_path / "week2_optimization_boundaries.png").exists()

@@ -297,7 +297,8 @@ def _sweep_case(key_seed: int, data_seed: int) -> Case:
                             rtol=1e-4, atol=1e-5, path="the trials with learning rates <= 0.3")
         return msg
 
-    return Case(args=(key, lrs, X, Y), kwargs={"num_steps": NUM_STEPS}, validate=validate, time_limit=SWEEP_SECONDS,
+    return Case(args=(key, lrs, X, Y), kwargs={"num_steps": NUM_STEPS}, validate=validate,
+                time_limit=SWEEP_SECONDS, cold=True,
                 label=f"train_many with {SWEEP} learning rates from 1e-3 to 10 (must take less than "
                       f"{SWEEP_SECONDS:g} s, compilation included)")
 

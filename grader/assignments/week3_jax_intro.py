@@ -303,7 +303,7 @@ def _model_case(seed: int, num_epochs: int) -> Case:
     return Case(args=(key, X_train, Y_train, X_test, Y_test),
                 kwargs={"learning_rate": 0.001, "num_epochs": num_epochs, "minibatch_size": 32, "print_cost": False},
                 validate=_model_validator(X_test, y_test, lambda: jaxdl.init.init_mlp(init_key, dims, "glorot")),
-                replace=TRUSTED_HELPERS,
+                replace=TRUSTED_HELPERS, cold=True,
                 label=f"model on the digits set ({X_train.shape[0]} train / {X_test.shape[0]} test, "
                       f"{num_epochs} epochs)")
 
