@@ -1,0 +1,1 @@
+"""jaxdl speed benchmarks: ``python -m benchmarks`` runs them all (see benchmarks/README.md)."""
