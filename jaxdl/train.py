@@ -87,6 +87,8 @@ Quick start::
 
 from __future__ import annotations
 
+import functools
+
 import math
 import sys
 from collections.abc import Callable, Mapping
@@ -185,14 +187,25 @@ class TrainState(NamedTuple):
         if key is not None:
             v.check_key("key", key)
         v.check_positive_int("step", step, allow_zero=True)
-        params = _copy_tree(params)
-        return cls(
-            params=params,
-            opt_state=optimizer.init(params),
-            model_state=_copy_tree(model_state),
-            step=jnp.asarray(step, jnp.int32),
-            key=_copy_tree(key),
-        )
+        leaves = jax.tree.leaves((params, model_state, key))
+        if all(isinstance(x, jax.Array) for x in leaves):
+            # One compiled program builds the whole state (fresh output buffers, zeros of the
+            # optimizer state) instead of one tiny program per leaf: a cold ``fit`` compiles
+            # 1 program here rather than ~15.
+            params, opt_state, model_state, key = _fresh_state(optimizer, params, model_state, key)
+        else:
+            params = _copy_tree(params)
+            opt_state = optimizer.init(params)
+            model_state, key = _copy_tree(model_state), _copy_tree(key)
+        return cls(params=params, opt_state=opt_state, model_state=model_state,
+                   step=jnp.asarray(step, jnp.int32), key=key)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _fresh_state(optimizer, params, model_state, key):
+    # jit outputs are new buffers (nothing is donated), so the caller's arrays survive a
+    # donating train step.
+    return params, optimizer.init(params), model_state, key
 
 
 # --------------------------------------------------------------------------- validation
