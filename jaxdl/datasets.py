@@ -74,6 +74,18 @@ def _pack(X_train, y_train, X_test, y_test) -> Dataset:
     )
 
 
+def _sklearn_pair(generator: str, n_train: int, n_test: int, noise: float, seed: int) -> Dataset:
+    """Train from ``random_state=seed``, test from ``seed + 1``, of a scikit-learn generator."""
+    v.check_positive_int("n_train", n_train)
+    v.check_positive_int("n_test", n_test)
+    noise = _check_noise(noise)
+    seed = _check_seed(seed)
+    make = getattr(_sklearn_datasets(), generator)
+    X_train, y_train = make(n_samples=n_train, noise=noise, random_state=seed)
+    X_test, y_test = make(n_samples=n_test, noise=noise, random_state=seed + 1)
+    return _pack(X_train, y_train, X_test, y_test)
+
+
 def circles(n_train: int = 300, n_test: int = 100, noise: float = 0.05, seed: int = 1) -> Dataset:
     """Two noisy concentric circles (the Initialization assignment's data).
 
@@ -94,14 +106,7 @@ def circles(n_train: int = 300, n_test: int = 100, noise: float = 0.05, seed: in
         >>> X.shape, y.dtype
         ((300, 2), dtype('int32'))
     """
-    v.check_positive_int("n_train", n_train)
-    v.check_positive_int("n_test", n_test)
-    noise = _check_noise(noise)
-    seed = _check_seed(seed)
-    skd = _sklearn_datasets()
-    X_train, y_train = skd.make_circles(n_samples=n_train, noise=noise, random_state=seed)
-    X_test, y_test = skd.make_circles(n_samples=n_test, noise=noise, random_state=seed + 1)
-    return _pack(X_train, y_train, X_test, y_test)
+    return _sklearn_pair("make_circles", n_train, n_test, noise, seed)
 
 
 def moons(n_train: int = 300, n_test: int = 100, noise: float = 0.2, seed: int = 3) -> Dataset:
@@ -116,14 +121,7 @@ def moons(n_train: int = 300, n_test: int = 100, noise: float = 0.2, seed: int =
       ``(X_train (n_train, 2), y_train (n_train,), X_test (n_test, 2), y_test (n_test,))``,
       float32 / int32, classes balanced (label 0 is the upper moon).
     """
-    v.check_positive_int("n_train", n_train)
-    v.check_positive_int("n_test", n_test)
-    noise = _check_noise(noise)
-    seed = _check_seed(seed)
-    skd = _sklearn_datasets()
-    X_train, y_train = skd.make_moons(n_samples=n_train, noise=noise, random_state=seed)
-    X_test, y_test = skd.make_moons(n_samples=n_test, noise=noise, random_state=seed + 1)
-    return _pack(X_train, y_train, X_test, y_test)
+    return _sklearn_pair("make_moons", n_train, n_test, noise, seed)
 
 
 # --- football -----------------------------------------------------------------------------

@@ -47,6 +47,12 @@ def _check_staircase(staircase: Any) -> None:
         raise TypeError(f"staircase must be a bool, got {type(staircase).__name__} {staircase!r}")
 
 
+def _progress(step: Any, decay_steps: float, staircase: bool) -> jax.Array:
+    """``step / decay_steps`` as float32, floored when ``staircase``: both decays' exponent."""
+    p = _step_as_float(step) / decay_steps
+    return jnp.floor(p) if staircase else p
+
+
 def _step_as_float(step: Any) -> jax.Array:
     """The step as a float32 array (ints are converted exactly up to 2**24)."""
     if isinstance(step, bool):
@@ -116,9 +122,7 @@ def exponential_decay(
     _check_staircase(staircase)
 
     def schedule(step: Any) -> jax.Array:
-        p = _step_as_float(step) / decay_steps
-        if staircase:
-            p = jnp.floor(p)
+        p = _progress(step, decay_steps, staircase)
         return jnp.asarray(init_lr * jnp.power(decay_rate, p), dtype=jnp.float32)
 
     return schedule
@@ -162,9 +166,7 @@ def inverse_time_decay(
     _check_staircase(staircase)
 
     def schedule(step: Any) -> jax.Array:
-        p = _step_as_float(step) / decay_steps
-        if staircase:
-            p = jnp.floor(p)
+        p = _progress(step, decay_steps, staircase)
         return jnp.asarray(init_lr / (1 + decay_rate * p), dtype=jnp.float32)
 
     return schedule
