@@ -113,10 +113,30 @@ def _check_axis(name: str, axis: Any, x: jax.Array) -> None:
 # --------------------------------------------------------------------------- dense
 
 
+# Below this many multiply-adds (m * n_in * n_out) a product is computed as a fused
+# multiply-and-sum instead of a dot: see :func:`dense`.
+_SMALL_PRODUCT = 2048
+
+
+def _matmul(x: jax.Array, W: jax.Array) -> jax.Array:
+    """``x @ W`` for ``x (m, n_in)``, ``W (n_in, n_out)``; tiny float32/64 products without a dot."""
+    m, n_in = x.shape
+    n_out = W.shape[1]
+    if m * n_in * n_out <= _SMALL_PRODUCT and x.dtype in (jnp.float32, jnp.float64) and x.dtype == W.dtype:
+        return jnp.sum(x[:, :, None] * W[None, :, :], axis=1)
+    return x @ W
+
+
 def dense(W: jax.Array, b: jax.Array, x: jax.Array) -> jax.Array:
     """Affine layer ``x @ W + b``.
 
     Shapes: ``W (n_in, n_out)``, ``b (n_out,)``, ``x (m, n_in)`` -> ``(m, n_out)``.
+
+    Tiny products (``m * n_in * n_out <= 2048`` multiply-adds, float32/float64) are computed
+    as ``sum(x[:, :, None] * W[None], axis=1)``, which XLA fuses with the bias and the
+    activation, instead of a dot, which XLA:CPU runs as a separate library call costing
+    ~1-2 us whatever its size. For the course's [2, 5, 2, 1] network at batch 64 this makes a
+    training step about twice as fast; results equal ``x @ W`` up to float rounding.
 
     >>> dense(jnp.ones((3, 2)), jnp.zeros(2), jnp.ones((4, 3)))
     Array([[3., 3.],
@@ -126,7 +146,7 @@ def dense(W: jax.Array, b: jax.Array, x: jax.Array) -> jax.Array:
     """
     _check_dense_args(W, b, x)
     W, b, x = jnp.asarray(W), jnp.asarray(b), jnp.asarray(x)
-    return x @ W + b[None, :]
+    return _matmul(x, W) + b[None, :]
 
 
 def _check_dense_args(W: Any, b: Any, x: Any, *, wname: str = "W", bname: str = "b", xname: str = "x") -> None:

@@ -31,7 +31,7 @@ Keys, batches and epochs (the convention ``fit`` follows and a Python loop can r
 
     key, perm_key, dropout_key = jax.random.split(key, 3)
     batches = jaxdl.data.random_minibatches(perm_key, X, Y, batch_size)
-    # i.e. perm = jax.random.permutation(perm_key, m); batch k = rows k*bs:(k+1)*bs of X[perm]
+    # i.e. perm = jaxdl.data.permutation(perm_key, m); batch k = rows k*bs:(k+1)*bs of X[perm]
     for k, (Xb, Yb) in enumerate(batches):
         batch_key = jax.random.fold_in(dropout_key, k)    # passed as loss_fn(..., key=batch_key)
         state, loss_k = step(state, Xb, Yb, key=batch_key)
@@ -103,6 +103,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jaxdl import _validate as v
+from jaxdl import data as _data
 from jaxdl.compile_cache import (
     ENV_VAR as COMPILATION_CACHE_ENV_VAR,
 )
@@ -126,6 +127,7 @@ __all__ = [
 ]
 
 _LAST_BATCH_MODES = ("exact", "masked", "drop")
+_MAX_PRESHUFFLED_INDICES = 1 << 24  # 64 MB of int32 permutations per chunk
 _DATA_AXIS_NAMES = ("data", "batch")
 
 _enable_cache_from_env()
@@ -657,23 +659,46 @@ def fit(
             out = {"loss": canonical(state.params, state.model_state, X_dev, Y_dev, None, full)[0]}
         return _as_metric_dict(out, "dev_")
 
-    def run_epoch(state, X, Y, X_dev, Y_dev):
-        chain, perm_key, dropout_key = jax.random.split(state.key, 3)
-        state = state._replace(key=chain)
-        perm = jax.random.permutation(perm_key, m)
+    n_batches = nf + (1 if run_rem else 0)
+    # Shuffles of a whole chunk are drawn before its training loop (one vectorized draw
+    # instead of one small program per epoch: on XLA:CPU each random draw inside the loop
+    # costs ~80 tiny kernels); past this many indices each epoch draws its own.
+    preshuffle = E * m <= _MAX_PRESHUFFLED_INDICES
+
+    def chunk_randomness(key):
+        """The key chain over E epochs (module docstring), drawn ahead of the training loop.
+
+        Returns ``(chain, shuffles, batch_keys)``: ``chain[e]`` is the chain key after epoch
+        ``e``; ``shuffles[e]`` the epoch's permutation (or its key when not ``preshuffle``);
+        ``batch_keys[e, k] = fold_in(dropout_key_e, k)`` (None without ``needs_key``).
+        """
+        def advance(k, _):
+            k, perm_key, dropout_key = jax.random.split(k, 3)
+            return k, (k, perm_key, dropout_key)
+
+        _, (chain, perm_keys, dropout_keys) = lax.scan(advance, key, None, length=E)
+        shuffles = jax.vmap(lambda k: _data.permutation(k, m))(perm_keys) if preshuffle else perm_keys
+        batch_keys = None
+        if needs_key:
+            fold = jax.vmap(jax.random.fold_in, in_axes=(None, 0))
+            batch_keys = jax.vmap(fold, in_axes=(0, None))(dropout_keys, jnp.arange(n_batches, dtype=jnp.uint32))
+        return chain, shuffles, batch_keys
+
+    def run_epoch(state, shuffle, batch_keys, X, Y, X_dev, Y_dev):
+        perm = shuffle if preshuffle else _data.permutation(shuffle, m)
         batch_losses = []
         if nf > 0:
             full_mask = jnp.ones((batch_size,), bool) if masked else None
 
             def body(state, inp):
-                k, idx = inp
-                return update(state, gather(X, idx), gather(Y, idx), jax.random.fold_in(dropout_key, k), full_mask)
+                bkey, idx = inp
+                return update(state, gather(X, idx), gather(Y, idx), bkey, full_mask)
 
             idx = perm[: nf * batch_size].reshape(nf, batch_size)
-            state, losses = lax.scan(body, state, (jnp.arange(nf, dtype=jnp.int32), idx))
+            state, losses = lax.scan(body, state, (None if batch_keys is None else batch_keys[:nf], idx))
             batch_losses.append(losses)
         if run_rem:
-            bkey = jax.random.fold_in(dropout_key, nf)
+            bkey = None if batch_keys is None else batch_keys[nf]
             if masked:
                 pad = perm[jnp.arange(batch_size - rem) % m]
                 idx = jnp.concatenate([perm[nf * batch_size :], pad])
@@ -692,23 +717,27 @@ def fit(
         return state, out
 
     def chunk(state, n_active, X, Y, X_dev, Y_dev):
+        chain, shuffles, batch_keys = chunk_randomness(state.key)
+
+        def epoch(state, e):
+            return run_epoch(state, shuffles[e], None if batch_keys is None else batch_keys[e], X, Y, X_dev, Y_dev)
+
         if n_chunks * E == epochs:  # every chunk is full: a plain scan over E epochs
-            if E == 1:
-                state, out = run_epoch(state, X, Y, X_dev, Y_dev)
-                return state, jax.tree.map(lambda a: a[None], out)
-            return lax.scan(lambda s, _: run_epoch(s, X, Y, X_dev, Y_dev), state, None, length=E)
+            state, out = lax.scan(epoch, state, jnp.arange(E))
+            return state._replace(key=chain[E - 1]), out
         # The last chunk is partial: loop over the first n_active (dynamic) of E epochs and
         # write each epoch's outputs into an (E, ...) buffer; one program serves all chunks.
-        out_shape = jax.eval_shape(lambda s: run_epoch(s, X, Y, X_dev, Y_dev)[1], state)
+        out_shape = jax.eval_shape(lambda s: epoch(s, 0)[1], state)
         buf = jax.tree.map(lambda sd: jnp.zeros((E,) + sd.shape, sd.dtype), out_shape)
 
         def body(e, carry):
             state, buf = carry
-            state, out = run_epoch(state, X, Y, X_dev, Y_dev)
+            state, out = epoch(state, e)
             buf = jax.tree.map(lambda b, o: lax.dynamic_update_index_in_dim(b, o, e, 0), buf, out)
             return state, buf
 
-        return lax.fori_loop(0, n_active, body, (state, buf))
+        state, buf = lax.fori_loop(0, n_active, body, (state, buf))
+        return state._replace(key=chain[n_active - 1]), buf
 
     if traced:
         chunk_fn = chunk

@@ -51,12 +51,84 @@ def test_one_hot_bad_input():
         data.one_hot(jnp.array([0]), 3.0)
 
 
+# ---------------------------------------------------------------- permutation
+
+
+_PERMUTE_MANY = jax.jit(jax.vmap(data.permutation, in_axes=(0, None)), static_argnums=1)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 5, 300, 1024, 1025, 5000])
+def test_permutation_is_a_permutation(n):
+    keys = jax.random.split(jax.random.key(n), 64)
+    perms = np.asarray(_PERMUTE_MANY(keys, n))
+    assert perms.shape == (64, n) and perms.dtype == np.int32
+    np.testing.assert_array_equal(np.sort(perms, axis=1), np.broadcast_to(np.arange(n), (64, n)))
+    if n >= 300:  # different keys, different orders
+        assert len({p.tobytes() for p in perms}) == 64
+    # same key, same permutation, with or without jit/vmap
+    np.testing.assert_array_equal(np.asarray(data.permutation(keys[3], n)), perms[3])
+
+
+def test_permutation_beyond_the_packed_range_falls_back_to_jax():
+    n = (1 << 20) + 3
+    key = jax.random.key(0)
+    np.testing.assert_array_equal(np.asarray(data.permutation(key, n)),
+                                  np.asarray(jax.random.permutation(key, n)))
+
+
+@pytest.mark.parametrize("n,draws", [(3, 6000), (4, 12000)])
+def test_permutation_is_uniform(n, draws):
+    """All n! orders equally likely: chi-square goodness of fit over many keys."""
+    import itertools
+
+    from scipy import stats
+
+    perms = np.asarray(_PERMUTE_MANY(jax.random.split(jax.random.key(42), draws), n))
+    index = {p: i for i, p in enumerate(itertools.permutations(range(n)))}
+    counts = np.bincount([index[tuple(p)] for p in perms.tolist()], minlength=len(index))
+    assert stats.chisquare(counts).pvalue > 1e-4, counts
+
+
+def test_permutation_position_is_uniform_in_both_regimes():
+    """Where element 0 lands: uniform for the redraw-on-tie (n=1024, ties in ~12% of draws)
+    and the fixed-rounds (n=2048) regimes; checked over 8 bins of positions."""
+    from scipy import stats
+
+    for n in (1024, 2048):
+        perms = np.asarray(_PERMUTE_MANY(jax.random.split(jax.random.key(n), 4000), n))
+        where0 = np.argmax(perms == 0, axis=1)
+        counts = np.bincount(where0 * 8 // n, minlength=8)
+        assert stats.chisquare(counts).pvalue > 1e-4, (n, counts)
+
+
+def test_permutation_redraws_after_a_tie():
+    # n=1024 leaves 22 random bits: some of 400 draws tie and take a second round; the
+    # tie-free first rounds must equal the one-round result.
+    n = 1024
+    keys = jax.random.split(jax.random.key(5), 400)
+    firsts, tied = jax.vmap(lambda k: data._packed_round(k, n, 10))(keys)
+    tied = np.asarray(tied)
+    assert 10 <= tied.sum() <= 120, tied.sum()  # ~12% expected
+    perms = np.asarray(_PERMUTE_MANY(keys, n))
+    np.testing.assert_array_equal(perms[~tied], np.asarray(firsts)[~tied])
+    assert not np.array_equal(perms[tied], np.asarray(firsts)[tied])
+
+
+def test_permutation_bad_input():
+    with pytest.raises(TypeError, match="n must be an int"):
+        data.permutation(jax.random.key(0), 3.0)
+    with pytest.raises(ValueError, match="n must be >= 0"):
+        data.permutation(jax.random.key(0), -1)
+    with pytest.raises(TypeError, match="key"):
+        data.permutation(3, 5)
+
+
 # ---------------------------------------------------------------- random_minibatches
 
 
 def _reference_batches(key, X, Y, bs):
     """The documented convention, spelled out with NumPy slicing."""
-    perm = np.asarray(jax.random.permutation(key, X.shape[0]))
+    perm = np.asarray(data.permutation(key, X.shape[0]))
     Xp, Yp = np.asarray(X)[perm], np.asarray(Y)[perm]
     return [(Xp[s : s + bs], Yp[s : s + bs]) for s in range(0, X.shape[0], bs)]
 
@@ -191,7 +263,7 @@ def test_split_sizes_disjoint_cover(m, fractions, sizes):
     for xp, yp in parts:
         np.testing.assert_array_equal(np.asarray(yp), 10 * np.asarray(xp[:, 0]).astype(int))
     # documented order: train = perm[:n_train], dev next, test last
-    perm = np.asarray(jax.random.permutation(key, m))
+    perm = np.asarray(data.permutation(key, m))
     np.testing.assert_array_equal(np.asarray(parts[2][0][:, 0]).astype(int), perm[m - sizes[2] :])
     again = data.train_dev_test_split(key, X, Y, fractions)
     np.testing.assert_array_equal(again[1][0], parts[1][0])

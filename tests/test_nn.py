@@ -60,6 +60,28 @@ def test_dense_matches_numpy():
     np.testing.assert_allclose(out, x.astype(np.float64) @ W + b, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("m,n_in,n_out", [(64, 2, 5), (44, 5, 2), (1, 1, 1), (64, 8, 8), (32, 64, 16)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dense_both_product_paths_match_numpy_with_gradients(m, n_in, n_out, dtype):
+    # Tiny products (m*n_in*n_out <= 2048) take the fused multiply-and-sum path, the others
+    # a dot: values and gradients agree with float64 NumPy either way.
+    with jax.enable_x64(dtype == np.float64):
+        W = RNG.normal(size=(n_in, n_out)).astype(dtype)
+        b = RNG.normal(size=(n_out,)).astype(dtype)
+        x = RNG.normal(size=(m, n_in)).astype(dtype)
+        g = RNG.normal(size=(m, n_out)).astype(dtype)
+        out, vjp = jax.vjp(jax.jit(nn.dense), W, b, x)
+        dW, db, dx = vjp(jnp.asarray(g))
+    assert out.dtype == dtype and dW.dtype == dtype
+    assert (m * n_in * n_out <= nn._SMALL_PRODUCT) == (m * n_in * n_out <= 2048)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    x64, W64, g64 = (a.astype(np.float64) for a in (x, W, g))
+    np.testing.assert_allclose(out, x64 @ W64 + b, rtol=tol, atol=tol)
+    np.testing.assert_allclose(dW, x64.T @ g64, rtol=tol, atol=tol)
+    np.testing.assert_allclose(db, g64.sum(0), rtol=tol, atol=tol)
+    np.testing.assert_allclose(dx, g64 @ W64.T, rtol=tol, atol=tol)
+
+
 @pytest.mark.parametrize(
     "W_shape, b_shape, x_shape, match",
     [
@@ -203,8 +225,9 @@ def test_mlp_apply_matches_numpy(small_net):
     out = jax.jit(nn.mlp_apply)(params, x)
     assert out.shape == (6, 2) and out.dtype == jnp.float32
     np.testing.assert_allclose(out, _np_forward(params, x), rtol=1e-5, atol=1e-5)
-    # eval mode ignores dropout and the key
-    np.testing.assert_array_equal(nn.mlp_apply(params, x, key=jax.random.key(0), dropout_rate=0.5), out)
+    # eval mode ignores dropout and the key (eager vs jit: rounding may differ, dropout would not)
+    np.testing.assert_allclose(nn.mlp_apply(params, x, key=jax.random.key(0), dropout_rate=0.5), out,
+                               rtol=1e-6, atol=1e-7)
 
 
 def test_mlp_apply_dropout_key_convention(small_net):

@@ -107,7 +107,7 @@ def python_loop(loss_fn, params, optimizer, X, Y, *, key, epochs, batch_size, st
             kw = {"key": jax.random.fold_in(dropout_key, k)} if needs_key else {}
             if masked and n < batch_size:  # pad with real rows, mask them out
                 pad = np.arange(batch_size - n) % m
-                perm = jax.random.permutation(perm_key, m)
+                perm = data.permutation(perm_key, m)
                 Xb = jnp.concatenate([Xb, X[perm[pad]]])
                 Yb = jnp.concatenate([Yb, Y[perm[pad]]])
                 kw["mask"] = jnp.arange(batch_size) < n
