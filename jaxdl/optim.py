@@ -39,11 +39,13 @@ from typing import Any, Callable, NamedTuple, Union
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from jaxdl import _validate
 
 __all__ = [
+    "Optimizer",
     "SgdState",
     "MomentumState",
     "RMSPropState",
@@ -111,6 +113,52 @@ class AdamState(NamedTuple):
     count: jax.Array
     v: Any
     s: Any
+
+
+# --------------------------------------------------------------------------- the transformation type
+
+
+class Optimizer(optax.GradientTransformation):
+    """An ``optax.GradientTransformation`` that compares equal by how it was built.
+
+    ``adam(1e-3) == adam(1e-3)`` (same factory, same hyperparameters of the same types), so
+    :func:`jaxdl.train.fit` can reuse the program it compiled for an equal optimizer instead
+    of tracing and compiling again. When a hyperparameter is an array or a tracer (a
+    learning rate being tuned under ``vmap``), the optimizer is only equal to itself, like
+    any optax transformation. A schedule counts by identity: the same schedule function.
+    Everything else is exactly ``optax.GradientTransformation(init, update)``.
+    """
+
+    __slots__ = ()
+
+    def _spec(self) -> tuple | None:
+        return getattr(self.update, "_jaxdl_spec", None)
+
+    def __eq__(self, other: object) -> bool:
+        spec = self._spec()
+        if spec is not None and isinstance(other, Optimizer):
+            return spec == other._spec()
+        return tuple.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __hash__(self) -> int:
+        spec = self._spec()
+        return hash(spec) if spec is not None else tuple.__hash__(self)
+
+
+def _is_plain(value: Any) -> bool:
+    """A hyperparameter that can key an :class:`Optimizer`'s equality (no arrays, no tracers)."""
+    if isinstance(value, (bool, int, float, str, np.number)) or value is None:
+        return True
+    return callable(value) and not isinstance(value, (jax.Array, np.ndarray))
+
+
+def _optimizer(name: str, hyperparameters: tuple, init_fn: Callable, update_fn: Callable) -> Optimizer:
+    if all(_is_plain(h) for h in hyperparameters):
+        update_fn._jaxdl_spec = (name, tuple((type(h), h) for h in hyperparameters))
+    return Optimizer(init_fn, update_fn)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -238,7 +286,7 @@ def sgd(learning_rate: ScalarOrSchedule) -> optax.GradientTransformation:
         updates = _scale_by_learning_rate(updates, learning_rate, state.count)
         return updates, SgdState(count=_safe_increment(state.count))
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return _optimizer("sgd", (learning_rate,), init_fn, update_fn)
 
 
 def momentum(learning_rate: ScalarOrSchedule, beta: float = 0.9) -> optax.GradientTransformation:
@@ -284,7 +332,7 @@ def momentum(learning_rate: ScalarOrSchedule, beta: float = 0.9) -> optax.Gradie
         updates = _scale_by_learning_rate(v, learning_rate, state.count)
         return updates, MomentumState(count=_safe_increment(state.count), v=v)
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return _optimizer("momentum", (learning_rate, beta), init_fn, update_fn)
 
 
 def rmsprop(
@@ -335,7 +383,7 @@ def rmsprop(
         updates = _scale_by_learning_rate(scaled, learning_rate, state.count)
         return updates, RMSPropState(count=_safe_increment(state.count), s=s)
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return _optimizer("rmsprop", (learning_rate, beta, eps), init_fn, update_fn)
 
 
 def adam(
@@ -401,7 +449,7 @@ def adam(
         updates = _scale_by_learning_rate(scaled, learning_rate, state.count)
         return updates, AdamState(count=t, v=v, s=s)
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return _optimizer("adam", (learning_rate, beta1, beta2, eps), init_fn, update_fn)
 
 
 # --------------------------------------------------------------------------- applying

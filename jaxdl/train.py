@@ -128,6 +128,7 @@ __all__ = [
 
 _LAST_BATCH_MODES = ("exact", "masked", "drop")
 _MAX_PRESHUFFLED_INDICES = 1 << 24  # 64 MB of int32 permutations per chunk
+_CHUNK_PROGRAMS_KEPT = 32  # fit programs kept for reuse (each holds its loss_fn alive)
 _DATA_AXIS_NAMES = ("data", "batch")
 
 _enable_cache_from_env()
@@ -476,6 +477,156 @@ class _Progress:
             self._bar.stop()
 
 
+class _ChunkSpec(NamedTuple):
+    """Everything static about ``fit``'s compiled chunk (hashable when its callables are)."""
+
+    loss_fn: Callable
+    optimizer: Any
+    stateful: bool
+    needs_key: bool
+    last_batch: str
+    m: int
+    batch_size: int
+    epochs_per_chunk: int
+    partial_chunks: bool  # epochs % epochs_per_chunk != 0: the chunk loops over n_active epochs
+    has_dev: bool
+    metric_fn: Callable | None
+    mesh: Mesh | None
+    axis: str | None
+
+
+def _make_chunk(spec: _ChunkSpec) -> Callable:
+    """``chunk(state, n_active, X, Y, X_dev, Y_dev) -> (state, outputs)``: E epochs of ``fit``."""
+    (loss_fn, optimizer, stateful, needs_key, last_batch, m, batch_size, E, partial_chunks, has_dev,
+     metric_fn, mesh, axis) = spec
+    masked = last_batch == "masked"
+    canonical = _canonical_loss(loss_fn, stateful=stateful, needs_key=needs_key, masked=masked)
+    update = _make_update(canonical, optimizer)
+    nf, rem = divmod(m, batch_size)
+    run_rem = rem > 0 and last_batch != "drop"
+    m_used = m if last_batch != "drop" else nf * batch_size
+    batch_sharding = NamedSharding(mesh, P(axis)) if mesh is not None else None
+
+    def constrain(a):
+        return a if batch_sharding is None else lax.with_sharding_constraint(a, batch_sharding)
+
+    def gather(data, idx):
+        return constrain(jnp.take(data, idx, axis=0))
+
+    def dev_metrics(state, X_dev, Y_dev):
+        if metric_fn is not None:
+            out = metric_fn(state.params, state.model_state, X_dev, Y_dev) if stateful else metric_fn(
+                state.params, X_dev, Y_dev
+            )
+        else:
+            full = jnp.ones(v.shape_of(X_dev)[:1], bool) if masked else None
+            out = {"loss": canonical(state.params, state.model_state, X_dev, Y_dev, None, full)[0]}
+        return _as_metric_dict(out, "dev_")
+
+    n_batches = nf + (1 if run_rem else 0)
+    # Shuffles of a whole chunk are drawn before its training loop (one vectorized draw
+    # instead of one small program per epoch: on XLA:CPU each random draw inside the loop
+    # costs ~80 tiny kernels); past this many indices each epoch draws its own.
+    preshuffle = E * m <= _MAX_PRESHUFFLED_INDICES
+
+    def chunk_randomness(key):
+        """The key chain over E epochs (module docstring), drawn ahead of the training loop.
+
+        Returns ``(chain, shuffles, batch_keys)``: ``chain[e]`` is the chain key after epoch
+        ``e``; ``shuffles[e]`` the epoch's permutation (or its key when not ``preshuffle``);
+        ``batch_keys[e, k] = fold_in(dropout_key_e, k)`` (None without ``needs_key``).
+        """
+        def advance(k, _):
+            k, perm_key, dropout_key = jax.random.split(k, 3)
+            return k, (k, perm_key, dropout_key)
+
+        _, (chain, perm_keys, dropout_keys) = lax.scan(advance, key, None, length=E)
+        shuffles = jax.vmap(lambda k: _data.permutation(k, m))(perm_keys) if preshuffle else perm_keys
+        batch_keys = None
+        if needs_key:
+            fold = jax.vmap(jax.random.fold_in, in_axes=(None, 0))
+            batch_keys = jax.vmap(fold, in_axes=(0, None))(dropout_keys, jnp.arange(n_batches, dtype=jnp.uint32))
+        return chain, shuffles, batch_keys
+
+    def run_epoch(state, shuffle, batch_keys, X, Y, X_dev, Y_dev):
+        perm = shuffle if preshuffle else _data.permutation(shuffle, m)
+        batch_losses = []
+        if nf > 0:
+            full_mask = jnp.ones((batch_size,), bool) if masked else None
+
+            def body(state, inp):
+                bkey, idx = inp
+                return update(state, gather(X, idx), gather(Y, idx), bkey, full_mask)
+
+            idx = perm[: nf * batch_size].reshape(nf, batch_size)
+            state, losses = lax.scan(body, state, (None if batch_keys is None else batch_keys[:nf], idx))
+            batch_losses.append(losses)
+        if run_rem:
+            bkey = None if batch_keys is None else batch_keys[nf]
+            if masked:
+                pad = perm[jnp.arange(batch_size - rem) % m]
+                idx = jnp.concatenate([perm[nf * batch_size :], pad])
+                mask = jnp.arange(batch_size) < rem
+                state, loss = update(state, gather(X, idx), gather(Y, idx), bkey, mask)
+            else:
+                idx = perm[nf * batch_size :]
+                state, loss = update(state, gather(X, idx), gather(Y, idx), bkey, None)
+            batch_losses.append(loss[None])
+        batch_losses = jnp.concatenate(batch_losses)
+        weights = [float(batch_size)] * nf + ([float(rem)] if run_rem else [])
+        cost = jnp.sum(batch_losses * jnp.asarray(weights, batch_losses.dtype)) / m_used
+        out = {"loss": cost, "batch_loss": batch_losses}
+        if has_dev:
+            out.update(dev_metrics(state, X_dev, Y_dev))
+        return state, out
+
+    def chunk(state, n_active, X, Y, X_dev, Y_dev):
+        chain, shuffles, batch_keys = chunk_randomness(state.key)
+
+        def epoch(state, e):
+            return run_epoch(state, shuffles[e], None if batch_keys is None else batch_keys[e], X, Y, X_dev, Y_dev)
+
+        if not partial_chunks:  # every chunk is full: a plain scan over E epochs
+            state, out = lax.scan(epoch, state, jnp.arange(E))
+            return state._replace(key=chain[E - 1]), out
+        # The last chunk is partial: loop over the first n_active (dynamic) of E epochs and
+        # write each epoch's outputs into an (E, ...) buffer; one program serves all chunks.
+        out_shape = jax.eval_shape(lambda s: epoch(s, 0)[1], state)
+        buf = jax.tree.map(lambda sd: jnp.zeros((E,) + sd.shape, sd.dtype), out_shape)
+
+        def body(e, carry):
+            state, buf = carry
+            state, out = epoch(state, e)
+            buf = jax.tree.map(lambda b, o: lax.dynamic_update_index_in_dim(b, o, e, 0), buf, out)
+            return state, buf
+
+        state, buf = lax.fori_loop(0, n_active, body, (state, buf))
+        return state._replace(key=chain[n_active - 1]), buf
+
+    return chunk
+
+
+@functools.lru_cache(maxsize=_CHUNK_PROGRAMS_KEPT)
+def _cached_chunk_program(spec: _ChunkSpec, donate: bool) -> Callable:
+    return jax.jit(_make_chunk(spec), donate_argnums=(0,) if donate else ())
+
+
+def _chunk_program(spec: _ChunkSpec, donate: bool) -> Callable:
+    """The jitted chunk, shared by ``fit`` calls with the same ``spec``.
+
+    Reusing the ``jax.jit`` object lets jax's own cache skip tracing, lowering and loading
+    (about 0.2 s for a small model) on every later call with the same ``loss_fn`` object, an
+    equal optimizer (:mod:`jaxdl.optim` optimizers with equal hyperparameters compare equal;
+    others only to themselves) and equal settings. Unhashable parts (an optimizer closing
+    over arrays, say) just build a fresh program.
+    """
+    try:
+        hash(spec)
+    except TypeError:
+        return jax.jit(_make_chunk(spec), donate_argnums=(0,) if donate else ())
+    return _cached_chunk_program(spec, donate)
+
+
 def fit(
     loss_fn: Callable,
     params: Any,
@@ -631,118 +782,22 @@ def fit(
     E = min(epochs_per_chunk, epochs)
     n_chunks = math.ceil(epochs / E)
 
-    # ---- the compiled program
-    canonical = _canonical_loss(loss_fn, stateful=stateful, needs_key=needs_key, masked=masked)
-    update = _make_update(canonical, optimizer)
-    nf, rem = divmod(m, batch_size)
-    run_rem = rem > 0 and last_batch != "drop"
-    m_used = m if last_batch != "drop" else nf * batch_size
-    if m_used == 0:
+    # ---- the compiled program (reused across calls with equal settings, see _chunk_program)
+    nf = m // batch_size
+    if last_batch == "drop" and nf == 0:
         raise ValueError(
             f'last_batch="drop" with batch_size={batch_size} > m={m} leaves no batch to train on'
         )
-    batch_sharding = NamedSharding(mesh, P(axis)) if mesh is not None else None
-
-    def constrain(a):
-        return a if batch_sharding is None else lax.with_sharding_constraint(a, batch_sharding)
-
-    def gather(data, idx):
-        return constrain(jnp.take(data, idx, axis=0))
-
-    def dev_metrics(state, X_dev, Y_dev):
-        if metric_fn is not None:
-            out = metric_fn(state.params, state.model_state, X_dev, Y_dev) if stateful else metric_fn(
-                state.params, X_dev, Y_dev
-            )
-        else:
-            full = jnp.ones(v.shape_of(X_dev)[:1], bool) if masked else None
-            out = {"loss": canonical(state.params, state.model_state, X_dev, Y_dev, None, full)[0]}
-        return _as_metric_dict(out, "dev_")
-
-    n_batches = nf + (1 if run_rem else 0)
-    # Shuffles of a whole chunk are drawn before its training loop (one vectorized draw
-    # instead of one small program per epoch: on XLA:CPU each random draw inside the loop
-    # costs ~80 tiny kernels); past this many indices each epoch draws its own.
-    preshuffle = E * m <= _MAX_PRESHUFFLED_INDICES
-
-    def chunk_randomness(key):
-        """The key chain over E epochs (module docstring), drawn ahead of the training loop.
-
-        Returns ``(chain, shuffles, batch_keys)``: ``chain[e]`` is the chain key after epoch
-        ``e``; ``shuffles[e]`` the epoch's permutation (or its key when not ``preshuffle``);
-        ``batch_keys[e, k] = fold_in(dropout_key_e, k)`` (None without ``needs_key``).
-        """
-        def advance(k, _):
-            k, perm_key, dropout_key = jax.random.split(k, 3)
-            return k, (k, perm_key, dropout_key)
-
-        _, (chain, perm_keys, dropout_keys) = lax.scan(advance, key, None, length=E)
-        shuffles = jax.vmap(lambda k: _data.permutation(k, m))(perm_keys) if preshuffle else perm_keys
-        batch_keys = None
-        if needs_key:
-            fold = jax.vmap(jax.random.fold_in, in_axes=(None, 0))
-            batch_keys = jax.vmap(fold, in_axes=(0, None))(dropout_keys, jnp.arange(n_batches, dtype=jnp.uint32))
-        return chain, shuffles, batch_keys
-
-    def run_epoch(state, shuffle, batch_keys, X, Y, X_dev, Y_dev):
-        perm = shuffle if preshuffle else _data.permutation(shuffle, m)
-        batch_losses = []
-        if nf > 0:
-            full_mask = jnp.ones((batch_size,), bool) if masked else None
-
-            def body(state, inp):
-                bkey, idx = inp
-                return update(state, gather(X, idx), gather(Y, idx), bkey, full_mask)
-
-            idx = perm[: nf * batch_size].reshape(nf, batch_size)
-            state, losses = lax.scan(body, state, (None if batch_keys is None else batch_keys[:nf], idx))
-            batch_losses.append(losses)
-        if run_rem:
-            bkey = None if batch_keys is None else batch_keys[nf]
-            if masked:
-                pad = perm[jnp.arange(batch_size - rem) % m]
-                idx = jnp.concatenate([perm[nf * batch_size :], pad])
-                mask = jnp.arange(batch_size) < rem
-                state, loss = update(state, gather(X, idx), gather(Y, idx), bkey, mask)
-            else:
-                idx = perm[nf * batch_size :]
-                state, loss = update(state, gather(X, idx), gather(Y, idx), bkey, None)
-            batch_losses.append(loss[None])
-        batch_losses = jnp.concatenate(batch_losses)
-        weights = [float(batch_size)] * nf + ([float(rem)] if run_rem else [])
-        cost = jnp.sum(batch_losses * jnp.asarray(weights, batch_losses.dtype)) / m_used
-        out = {"loss": cost, "batch_loss": batch_losses}
-        if has_dev:
-            out.update(dev_metrics(state, X_dev, Y_dev))
-        return state, out
-
-    def chunk(state, n_active, X, Y, X_dev, Y_dev):
-        chain, shuffles, batch_keys = chunk_randomness(state.key)
-
-        def epoch(state, e):
-            return run_epoch(state, shuffles[e], None if batch_keys is None else batch_keys[e], X, Y, X_dev, Y_dev)
-
-        if n_chunks * E == epochs:  # every chunk is full: a plain scan over E epochs
-            state, out = lax.scan(epoch, state, jnp.arange(E))
-            return state._replace(key=chain[E - 1]), out
-        # The last chunk is partial: loop over the first n_active (dynamic) of E epochs and
-        # write each epoch's outputs into an (E, ...) buffer; one program serves all chunks.
-        out_shape = jax.eval_shape(lambda s: epoch(s, 0)[1], state)
-        buf = jax.tree.map(lambda sd: jnp.zeros((E,) + sd.shape, sd.dtype), out_shape)
-
-        def body(e, carry):
-            state, buf = carry
-            state, out = epoch(state, e)
-            buf = jax.tree.map(lambda b, o: lax.dynamic_update_index_in_dim(b, o, e, 0), buf, out)
-            return state, buf
-
-        state, buf = lax.fori_loop(0, n_active, body, (state, buf))
-        return state._replace(key=chain[n_active - 1]), buf
-
+    spec = _ChunkSpec(
+        loss_fn=loss_fn, optimizer=optimizer, stateful=stateful, needs_key=needs_key, last_batch=last_batch,
+        m=m, batch_size=batch_size, epochs_per_chunk=E, partial_chunks=n_chunks * E != epochs,
+        has_dev=has_dev, metric_fn=metric_fn, mesh=mesh, axis=axis,
+    )
     if traced:
-        chunk_fn = chunk
+        chunk_fn = _make_chunk(spec)
     else:
-        chunk_fn = jax.jit(chunk, donate_argnums=(0,) if donate else ())
+        chunk_fn = _chunk_program(spec, donate)
+    if not traced:
         if mesh is not None:
             replicated = NamedSharding(mesh, P())
             state, X, Y, X_dev, Y_dev = jax.device_put((state, X, Y, X_dev, Y_dev), replicated)

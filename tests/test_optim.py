@@ -326,6 +326,23 @@ def test_traced_learning_rate_is_accepted() -> None:
 # --------------------------------------------------------------------------- apply_updates
 
 
+def test_optimizers_compare_equal_by_factory_and_hyperparameters() -> None:
+    assert optim.adam(1e-3) == optim.adam(1e-3) and hash(optim.adam(1e-3)) == hash(optim.adam(1e-3))
+    assert optim.adam(1e-3) != optim.adam(2e-3)
+    assert optim.adam(1e-3) != optim.adam(1e-3, beta1=0.8)
+    assert optim.sgd(0.1) != optim.momentum(0.1)
+    assert optim.rmsprop(0.1) == optim.rmsprop(0.1) != optim.rmsprop(0.1, eps=1e-6)
+    assert optim.sgd(1) != optim.sgd(1.0)  # int and float hyperparameters trace differently
+    sched = schedules.exponential_decay(0.1, 0.5, 10)
+    assert optim.adam(sched) == optim.adam(sched)  # the same schedule object
+    assert optim.adam(sched) != optim.adam(schedules.exponential_decay(0.1, 0.5, 10))
+    arr = optim.adam(jnp.float32(1e-3))  # an array hyperparameter: equal only to itself
+    assert arr == arr and arr != optim.adam(jnp.float32(1e-3)) and arr != optim.adam(1e-3)
+    assert optim.adam(1e-3) != optax.adam(1e-3)
+    assert isinstance(optim.adam(1e-3), optax.GradientTransformation)
+    assert len({optim.adam(1e-3), optim.adam(1e-3), optim.sgd(1e-3)}) == 2
+
+
 def test_apply_updates_pure_and_keeps_dtype() -> None:
     params = {"a": jnp.array([1.0, 2.0], jnp.bfloat16), "b": jnp.array([1.0], jnp.float32)}
     updates = {"a": jnp.array([0.25, -0.5], jnp.float32), "b": jnp.array([0.5], jnp.float32)}

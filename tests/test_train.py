@@ -239,6 +239,40 @@ def test_fit_resume_continues_the_key_chain(dataset, params0):
     assert int(half.step) == 10  # the state passed in was copied, not consumed
 
 
+def test_fit_reuses_its_compiled_program(dataset, params0):
+    """Same loss_fn object + equal optimizer + equal settings: no new trace (jax's jit cache)."""
+    X, Y, *_ = dataset
+    traces = []
+
+    def loss_fn(p, X, Y):
+        traces.append(1)
+        return loss_plain(p, X, Y)
+
+    kw = dict(key=jax.random.key(3), batch_size=BS, progress=False)
+    s1, h1 = fit(loss_fn, params0, optim.adam(0.01), X, Y, epochs=3, **kw)
+    n = len(traces)
+    assert n > 0
+    s2, h2 = fit(loss_fn, params0, optim.adam(0.01), X, Y, epochs=3, **kw)  # a new, equal optimizer
+    assert len(traces) == n
+    assert_trees_close(s2.params, s1.params, 0.0)
+    np.testing.assert_array_equal(h2["loss"], h1["loss"])
+    fit(loss_fn, params0, optim.adam(0.01), X, Y, epochs=4, **kw)  # more epochs, same 1-epoch chunk
+    assert len(traces) == n
+    fit(loss_fn, params0, optim.adam(0.02), X, Y, epochs=3, **kw)  # another learning rate
+    assert len(traces) > n
+    n = len(traces)
+    fit(loss_fn, params0, optim.adam(0.01), X, Y, epochs=3, **{**kw, "batch_size": BS + 1})  # another batch size
+    assert len(traces) > n
+    n = len(traces)
+    opt = optax.adam(0.01)  # optax transformations are equal only to themselves
+    with jax.numpy_dtype_promotion("standard"):  # optax.adam mixes int32 and float
+        fit(loss_fn, params0, opt, X, Y, epochs=3, **kw)
+        fit(loss_fn, params0, opt, X, Y, epochs=3, **kw)
+        assert len(traces) == n + 2  # traced once for the new optimizer (both batch shapes), then reused
+        fit(loss_fn, params0, optax.adam(0.01), X, Y, epochs=3, **kw)
+    assert len(traces) == n + 4
+
+
 def test_fit_does_not_consume_caller_arrays(dataset, params0):
     X, Y, *_ = dataset
     p = jax.tree.map(jnp.copy, params0)
