@@ -17,7 +17,9 @@ the smaller remainder batch, as in the course):
   called from a Python loop over host-shuffled NumPy mini-batches.
 - ``scan``: one hand-written ``jax.jit`` program: ``lax.scan`` over epochs, each a
   ``lax.scan`` over the full batches plus the remainder batch, ``optax.adam``; it follows
-  ``jaxdl.fit``'s key convention, so its parameters equal fit's (checked, ~1e-6).
+  ``jaxdl.fit``'s key convention (per epoch ``split(key, 3)`` and
+  ``jaxdl.data.permutation``, drawn inside the epoch loop), so its parameters equal fit's
+  (checked, ~1e-6).
 - ``fit``: ``jaxdl.train.fit(loss_fn, params, jaxdl.optim.adam(lr), X, Y, key=...,
   epochs=..., batch_size=..., progress=False)``.
 
@@ -37,6 +39,7 @@ warm in-process calls.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import time
@@ -288,7 +291,9 @@ def _torch_train(torch, w: Workload, X: np.ndarray, y: np.ndarray, params: dict[
 # --------------------------------------------------------------------------- JAX pieces
 
 
+@functools.lru_cache(maxsize=None)
 def make_loss(w: Workload):
+    """The workload's loss, one function object per workload (as a user defines it once)."""
     import jax.numpy as jnp
 
     from jaxdl import losses, nn
@@ -353,6 +358,8 @@ def make_scan(w: Workload):
     import optax
     from jax import lax
 
+    from jaxdl import data
+
     loss_fn = make_loss(w)
     opt = optax.adam(w.learning_rate)
     bs = w.batch_size
@@ -370,7 +377,7 @@ def make_scan(w: Workload):
         def epoch(carry, _):
             params, opt_state, key = carry
             key, perm_key, _ = jax.random.split(key, 3)  # fit's convention (third key: dropout)
-            perm = jax.random.permutation(perm_key, m)
+            perm = data.permutation(perm_key, m)  # jaxdl's shuffle, as fit's
             (params, opt_state), losses = lax.scan(step, (params, opt_state), perm[: nf * bs].reshape(nf, bs))
             cost = jnp.sum(losses) * bs
             if rem:

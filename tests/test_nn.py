@@ -82,6 +82,19 @@ def test_dense_both_product_paths_match_numpy_with_gradients(m, n_in, n_out, dty
     np.testing.assert_allclose(dx, g64 @ W64.T, rtol=tol, atol=tol)
 
 
+def test_dense_small_product_path_and_its_switch():
+    W, b, x = jnp.ones((2, 5)), jnp.zeros(5), jnp.ones((64, 2))
+    def prims():  # a fresh function each time: make_jaxpr caches traces per function
+        return {e.primitive.name for e in jax.make_jaxpr(lambda *a: nn.dense(*a))(W, b, x).jaxpr.eqns}
+
+    assert "dot_general" not in prims()  # 640 multiply-adds: fused multiply-and-sum
+    with nn._small_products_as_dots():  # what jaxdl.tune uses while tracing vmapped trials
+        assert "dot_general" in prims()
+    assert "dot_general" not in prims()
+    big = jnp.ones((64, 64))
+    assert "dot_general" in {e.primitive.name for e in jax.make_jaxpr(nn.dense)(jnp.ones((64, 8)), jnp.zeros(8), big).jaxpr.eqns}
+
+
 @pytest.mark.parametrize(
     "W_shape, b_shape, x_shape, match",
     [

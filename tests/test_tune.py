@@ -181,6 +181,11 @@ def test_random_search_scalar_metric_and_groups():
                           key=jax.random.key(0), n_trials=12, vmap=False)
     assert panda.column("trial") == table.column("trial")
     np.testing.assert_allclose(panda.column("metric"), table.column("metric"), rtol=1e-6)
+    # the same search again reuses the compiled programs: no new trace
+    n_traces = len(calls)
+    again = random_search(train_fn, {"lr": LogUniform(1e-4, 1.0), "size": Choice([1, 2, 3])},
+                          key=jax.random.key(0), n_trials=12)
+    assert len(calls) == n_traces and again.column("metric") == table.column("metric")
 
 
 def test_random_search_bad_input():
