@@ -89,6 +89,14 @@ def bn_params_state(params0):
     return {"mlp": params0, "bn": bn_p}, bn_s
 
 
+def counting_traces(loss_fn, traces):
+    """``loss_fn`` that appends to ``traces`` each time it is traced (Python runs only then)."""
+    def counted(p, X, Y):
+        traces.append(1)
+        return loss_fn(p, X, Y)
+    return counted
+
+
 def python_loop(loss_fn, params, optimizer, X, Y, *, key, epochs, batch_size, stateful=False, needs_key=False,
                 model_state=None, last_batch="exact", metric=None, X_dev=None, Y_dev=None):
     """The plain per-batch loop fit must equal (the module docstring's convention)."""
@@ -243,10 +251,7 @@ def test_fit_reuses_its_compiled_program(dataset, params0):
     """Same loss_fn object + equal optimizer + equal settings: no new trace (jax's jit cache)."""
     X, Y, *_ = dataset
     traces = []
-
-    def loss_fn(p, X, Y):
-        traces.append(1)
-        return loss_plain(p, X, Y)
+    loss_fn = counting_traces(loss_plain, traces)
 
     kw = dict(key=jax.random.key(3), batch_size=BS, progress=False)
     s1, h1 = fit(loss_fn, params0, optim.adam(0.01), X, Y, epochs=3, **kw)
@@ -322,10 +327,7 @@ def test_fit_under_vmap_equals_separate_fits(dataset, params0):
 def test_train_step_matches_manual_update_and_does_not_retrace(dataset, params0):
     X, Y, *_ = dataset
     traces = []
-
-    def loss_fn(p, X, Y):
-        traces.append(1)
-        return loss_plain(p, X, Y)
+    loss_fn = counting_traces(loss_plain, traces)
 
     opt = optim.adam(0.01)
     step = make_train_step(loss_fn, opt)
