@@ -34,8 +34,8 @@ EXPECTED = {
     "optimizer_update": ["jaxdl.optim.adam", "optax.adam"],
     "batchnorm": ["jaxdl.nn.batchnorm", "flax.linen.BatchNorm"],
     "tuning": [
-        "4 trials vmapped (one program) (warm cached)",
-        "4 trials one after another (warm cached)",
+        "4 trials vmapped (one program) (warm)",
+        "4 trials one after another (warm)",
         "4 trials vmapped (one program) (cold)",
         "4 trials one after another (cold)",
     ],
