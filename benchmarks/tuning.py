@@ -72,7 +72,7 @@ def run(*, quick: bool = False, repeats: int = 5) -> Result:
     import jax
     import numpy as np
 
-    from jaxdl import compile_cache, nn, tune
+    from jaxdl import _reuse, compile_cache, tune
 
     n_trials, epochs = (QUICK_TRIALS, QUICK_EPOCHS) if quick else (N_TRIALS, EPOCHS)
     train_fn, space = _setup(epochs, quick)
@@ -100,17 +100,13 @@ def run(*, quick: bool = False, repeats: int = 5) -> Result:
                 t0 = time.perf_counter()
                 search(vmap)
                 warm[vmap].append(time.perf_counter() - t0)
-        # The compiled programs alone (what random_search runs, without its tracing and table):
-        # jit(vmap(train_fn)) once on all trials vs jit(train_fn) called per trial, both compiled beforehand.
+        # The compiled programs alone (random_search's own, already compiled above, without its
+        # table): jit(vmap(train_fn)) once on all trials vs jit(train_fn) called per trial.
         trials, keys = tune.sample_trials(space, key=key, n_trials=n_trials)
         numeric = {n: jax.numpy.asarray([t[n] for t in trials], jax.numpy.float32) for n in space}
-
-        def run(numeric_hp, trial_key):  # as random_search wraps train_fn
-            return train_fn({**numeric_hp}, trial_key)
-
-        with nn._small_products_as_dots():  # as random_search traces its vmapped trials
-            vmapped = jax.jit(jax.vmap(run)).lower(numeric, keys).compile()
-        single = jax.jit(run).lower({n: a[0] for n, a in numeric.items()}, keys[0]).compile()
+        no_static = _reuse.ByRepr({})  # the space has no static Choice
+        vmapped = tune._trial_program(train_fn, no_static, True)
+        single = tune._trial_program(train_fn, no_static, False)
         per_trial = [{n: a[t] for n, a in numeric.items()} for t in range(n_trials)]
 
         def one_after_another():

@@ -117,6 +117,7 @@ from jax.sharding import PartitionSpec as P
 
 from jaxdl import _validate as v
 from jaxdl import data as _data
+from jaxdl._reuse import reused
 from jaxdl.compile_cache import (
     ENV_VAR as COMPILATION_CACHE_ENV_VAR,
 )
@@ -620,11 +621,7 @@ def _make_chunk(spec: _ChunkSpec) -> Callable:
     return chunk
 
 
-@functools.lru_cache(maxsize=_CHUNK_PROGRAMS_KEPT)
-def _cached_chunk_program(spec: _ChunkSpec, donate: bool) -> Callable:
-    return jax.jit(_make_chunk(spec), donate_argnums=(0,) if donate else ())
-
-
+@reused(_CHUNK_PROGRAMS_KEPT)
 def _chunk_program(spec: _ChunkSpec, donate: bool) -> Callable:
     """The jitted chunk, shared by ``fit`` calls with the same ``spec``.
 
@@ -634,11 +631,7 @@ def _chunk_program(spec: _ChunkSpec, donate: bool) -> Callable:
     others only to themselves) and equal settings. Unhashable parts (an optimizer closing
     over arrays, say) just build a fresh program.
     """
-    try:
-        hash(spec)
-    except TypeError:
-        return jax.jit(_make_chunk(spec), donate_argnums=(0,) if donate else ())
-    return _cached_chunk_program(spec, donate)
+    return jax.jit(_make_chunk(spec), donate_argnums=(0,) if donate else ())
 
 
 def fit(
@@ -773,7 +766,6 @@ def fit(
         state = TrainState.create(params, optimizer, model_state=model_state, key=key)
     if stateful is None:
         stateful = state.model_state is not None
-    masked = last_batch == "masked"
     if has_dev and metric_fn is None and (stateful or needs_key):
         raise TypeError(
             "with a stateful or needs_key loss_fn, pass metric_fn(params, [model_state,] X_dev, Y_dev) "
@@ -811,7 +803,6 @@ def fit(
         chunk_fn = _make_chunk(spec)
     else:
         chunk_fn = _chunk_program(spec, donate)
-    if not traced:
         if mesh is not None:
             replicated = NamedSharding(mesh, P())
             state, X, Y, X_dev, Y_dev = jax.device_put((state, X, Y, X_dev, Y_dev), replicated)

@@ -29,7 +29,6 @@ numbers). Results come back as a :class:`Table` sorted by the chosen metric, bes
 
 from __future__ import annotations
 
-import collections
 import io
 import math
 import numbers
@@ -43,6 +42,7 @@ import numpy as np
 
 from jaxdl import _validate as v
 from jaxdl import nn
+from jaxdl._reuse import ByRepr, reused
 
 __all__ = [
     "Space",
@@ -467,7 +467,7 @@ def random_search(
     metrics: list[dict[str, float] | None] = [None] * n_trials
     for gid, members in groups.items():
         static_hp = {n: space[n]._options[i] for n, i in zip(static_names, gid)}
-        program = _trial_program(train_fn, static_hp, vmap)
+        program = _trial_program(train_fn, ByRepr(static_hp), vmap)
         numeric = {n: jnp.asarray([trials[t][n] for t in members], jnp.float32) for n in numeric_names}
         group_keys = keys[np.asarray(members)]
         if vmap:
@@ -475,9 +475,8 @@ def random_search(
             for j, t in enumerate(members):
                 metrics[t] = {k: _scalar(val[j], k) for k, val in out.items()}
         else:
-            jitted = program
             for j, t in enumerate(members):
-                out = _metric_dict(jitted({n: a[j] for n, a in numeric.items()}, group_keys[j]))
+                out = _metric_dict(program({n: a[j] for n, a in numeric.items()}, group_keys[j]))
                 metrics[t] = {k: _scalar(val, k) for k, val in out.items()}
 
     names = list(metrics[0])
@@ -496,42 +495,28 @@ def random_search(
     return Table(rows, metric=metric, mode=mode)
 
 
-_TRIAL_PROGRAMS: collections.OrderedDict[tuple, Callable] = collections.OrderedDict()
-_TRIAL_PROGRAMS_KEPT = 16
-
-
-def _trial_program(train_fn: Callable, static_hp: dict[str, Any], vmap: bool) -> Callable:
+@reused(16)
+def _trial_program(train_fn: Callable, static_hp: ByRepr, vmap: bool) -> Callable:
     """``jax.jit(jax.vmap(run))`` (or ``jax.jit(run)``) for one group of trials, reused across calls.
 
-    Keyed on the ``train_fn`` object, the static values (by ``repr``: options may be
-    unhashable lists) and ``vmap``, so repeated searches -- the rounds of
-    :func:`coarse_to_fine`, a notebook cell run again -- skip tracing and compiling, as
-    ``jax.jit`` of a module-level function would. The last 16 programs are kept.
+    Keyed on the ``train_fn`` object, the static values (``static_hp`` wraps the dict; equal
+    by ``repr``, as options may be unhashable lists) and ``vmap``, so repeated searches --
+    the rounds of :func:`coarse_to_fine`, a notebook cell run again -- skip tracing and
+    compiling, as ``jax.jit`` of a module-level function would. The last 16 are kept.
     """
-    cache_key = (train_fn, tuple((n, repr(o)) for n, o in static_hp.items()), vmap)
-    try:
-        program = _TRIAL_PROGRAMS.get(cache_key)
-    except TypeError:  # an unhashable train_fn (a callable object without __hash__)
-        cache_key, program = None, None
-    if program is not None:
-        _TRIAL_PROGRAMS.move_to_end(cache_key)
-        return program
+    static = static_hp.value
 
     def run(numeric_hp, trial_key):
-        return train_fn({**static_hp, **numeric_hp}, trial_key)
+        return train_fn({**static, **numeric_hp}, trial_key)
 
-    if vmap:
-        vmapped = jax.jit(jax.vmap(run))
+    if not vmap:
+        return jax.jit(run)
+    vmapped = jax.jit(jax.vmap(run))
 
-        def program(numeric_hp, trial_keys):
-            with nn._small_products_as_dots():  # read while tracing: see jaxdl.nn._FUSE_SMALL_PRODUCTS
-                return vmapped(numeric_hp, trial_keys)
-    else:
-        program = jax.jit(run)
-    if cache_key is not None:
-        _TRIAL_PROGRAMS[cache_key] = program
-        while len(_TRIAL_PROGRAMS) > _TRIAL_PROGRAMS_KEPT:
-            _TRIAL_PROGRAMS.popitem(last=False)
+    def program(numeric_hp, trial_keys):
+        with nn._small_products_as_dots():  # read while tracing: see jaxdl.nn._FUSE_SMALL_PRODUCTS
+            return vmapped(numeric_hp, trial_keys)
+
     return program
 
 
