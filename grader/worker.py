@@ -34,6 +34,7 @@ contain anything but the return value (as arrays/JSON), an error description, or
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -43,11 +44,35 @@ import sys
 import time
 import traceback
 import types
+from collections.abc import Iterator, Mapping
 
 from grader import protocol
 
 _MODULE_NAME = "submission"
 _MISSING = object()
+
+
+@contextlib.contextmanager
+def bound_helpers(namespace: dict, replace: dict, modules: Mapping[str, types.ModuleType]) -> Iterator[None]:
+    """Bind a case's trusted helpers into ``namespace`` for one call, then restore it.
+
+    ``replace`` maps a global name of the submission to ``"module:attr"``; ``modules`` maps
+    module names to modules (the worker's preloaded ones). A missing module or attribute
+    raises ``KeyError``/``AttributeError`` with ``namespace`` left as it was.
+    """
+    saved: dict = {}
+    try:
+        for name, spec in replace.items():
+            mod_name, _, attr = str(spec).partition(":")
+            saved[name] = namespace.get(name, _MISSING)
+            namespace[name] = getattr(modules[mod_name], attr)
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is _MISSING:
+                namespace.pop(name, None)
+            else:
+                namespace[name] = value
 
 
 class _State:
@@ -242,50 +267,41 @@ def _call(header: dict, blobs: list[bytes], jax, jnp, key_data) -> tuple[dict, l
         args = to_jax(protocol.decode_value(header["args"], blobs, make_key=make_key))
         kwargs = to_jax(protocol.decode_value(header["kwargs"], blobs, make_key=make_key))
         mode = header.get("mode", "call")
-        namespace = _State.module.__dict__
-        saved: dict = {}
-        try:
-            for name, spec in (header.get("replace") or {}).items():
-                mod_name, _, attr = str(spec).partition(":")
-                saved[name] = namespace.get(name, _MISSING)
-                namespace[name] = getattr(_State.preloaded[mod_name], attr)
-        except (KeyError, AttributeError) as exc:
-            return {"ok": False, "error": {"type": "Protocol", "frames": [],
-                                           "message": f"trusted helper {exc} was not preloaded"}}, []
-        try:
-            if mode == "jit":
-                names = tuple(header.get("static_argnames", ()))
-                nums = tuple(header.get("static_argnums", ()))
-                # Static arguments must be hashable: lists (layer sizes, shapes) become tuples.
-                args = tuple(_hashable(a) if i in nums else a for i, a in enumerate(args))
-                kwargs = {k: _hashable(v) if k in names else v for k, v in kwargs.items()}
-                f = jax.jit(fn, static_argnames=names, static_argnums=nums)
-                out = f(*args, **kwargs)
-            elif mode == "vjp":
-                argnums = tuple(header["vjp_argnums"])
-                ct = to_jax(protocol.decode_value(header["cotangent"], blobs, make_key=make_key))
+        with contextlib.ExitStack() as stack:
+            try:
+                stack.enter_context(bound_helpers(_State.module.__dict__, header.get("replace") or {},
+                                                  _State.preloaded))
+            except (KeyError, AttributeError) as exc:
+                return {"ok": False, "error": {"type": "Protocol", "frames": [],
+                                               "message": f"trusted helper {exc} was not preloaded"}}, []
+            try:
+                if mode == "jit":
+                    names = tuple(header.get("static_argnames", ()))
+                    nums = tuple(header.get("static_argnums", ()))
+                    # Static arguments must be hashable: lists (layer sizes, shapes) become tuples.
+                    args = tuple(_hashable(a) if i in nums else a for i, a in enumerate(args))
+                    kwargs = {k: _hashable(v) if k in names else v for k, v in kwargs.items()}
+                    f = jax.jit(fn, static_argnames=names, static_argnums=nums)
+                    out = f(*args, **kwargs)
+                elif mode == "vjp":
+                    argnums = tuple(header["vjp_argnums"])
+                    ct = to_jax(protocol.decode_value(header["cotangent"], blobs, make_key=make_key))
 
-                def g(*diff):
-                    full = list(args)
-                    for i, d in zip(argnums, diff):
-                        full[i] = d
-                    return fn(*full, **kwargs)
+                    def g(*diff):
+                        full = list(args)
+                        for i, d in zip(argnums, diff):
+                            full[i] = d
+                        return fn(*full, **kwargs)
 
-                _, pullback = jax.vjp(g, *[args[i] for i in argnums])
-                out = tuple(pullback(ct))
-            else:
-                out = fn(*args, **kwargs)
-            out = jax.block_until_ready(out) if mode != "call" else out
-            out_blobs: list[bytes] = []
-            node = protocol.encode_value(out, out_blobs, key_data=key_data, permissive=True)
-        except BaseException as exc:  # noqa: BLE001
-            return {"ok": False, "error": _error(exc)}, []
-        finally:
-            for name, value in saved.items():
-                if value is _MISSING:
-                    namespace.pop(name, None)
+                    _, pullback = jax.vjp(g, *[args[i] for i in argnums])
+                    out = tuple(pullback(ct))
                 else:
-                    namespace[name] = value
+                    out = fn(*args, **kwargs)
+                out = jax.block_until_ready(out) if mode != "call" else out
+                out_blobs: list[bytes] = []
+                node = protocol.encode_value(out, out_blobs, key_data=key_data, permissive=True)
+            except BaseException as exc:  # noqa: BLE001
+                return {"ok": False, "error": _error(exc)}, []
     return {"ok": True, "out": node}, out_blobs
 
 

@@ -29,6 +29,7 @@ import numpy as np
 import pytest
 
 from grader import judge
+from grader.worker import bound_helpers
 from grader.spec import UNSET
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,24 +77,10 @@ def _part_seed(name: str, function: str) -> int:
     return part_seed(SEED, parts.index(function))
 
 
-@contextlib.contextmanager
 def _bound(namespace: dict, replace):
-    """Bind the case's trusted helpers into ``namespace`` for one call, as the worker does."""
-    saved = {name: namespace.get(name, _MISSING) for name in replace}
-    try:
-        for name, spec in replace.items():
-            mod, _, attr = spec.partition(":")
-            namespace[name] = getattr(importlib.import_module(mod), attr)
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is _MISSING:
-                namespace.pop(name, None)
-            else:
-                namespace[name] = value
-
-
-_MISSING = object()
+    """Bind the case's trusted helpers into ``namespace`` for one call, with the worker's own code."""
+    modules = {spec.partition(":")[0]: importlib.import_module(spec.partition(":")[0]) for spec in replace.values()}
+    return bound_helpers(namespace, replace, modules)
 
 
 def _call(fn, case, args=None):
