@@ -38,6 +38,7 @@ __all__ = [
     "softmax",
     "log_softmax",
     "dense",
+    "small_products_as_dots",
     "dropout",
     "mlp_apply",
     "mlp_num_layers",
@@ -121,14 +122,20 @@ def _check_axis(name: str, axis: Any, x: jax.Array) -> None:
 _SMALL_PRODUCT = 2048
 
 
-# Read at trace time. jaxdl.tune turns it off while tracing vmapped trials: there each tiny
-# product becomes a batched one, and XLA:CPU runs a batched dot faster than the fused
-# multiply-and-sum over a leading trial axis (64 moons trials: 0.54 s against 1.2 s).
 _FUSE_SMALL_PRODUCTS: contextvars.ContextVar[bool] = contextvars.ContextVar("fuse_small_products", default=True)
 
 
 @contextlib.contextmanager
-def _small_products_as_dots() -> Iterator[None]:
+def small_products_as_dots() -> Iterator[None]:
+    """Within this block, :func:`dense` traces every product as a dot (no fused small path).
+
+    For many tiny models trained side by side under ``jax.vmap``: there each tiny product
+    becomes a batched one, and XLA:CPU runs a batched dot faster than the fused
+    multiply-and-sum over a leading trial axis (64 moons trials: 0.54 s against 1.2 s).
+    :func:`jaxdl.tune.random_search` uses it while tracing vmapped trials. It is read when a
+    function is *traced*: wrap the first call of a ``jax.jit`` function (the one that
+    traces), and note that jit reuses a trace made outside the block, and vice versa.
+    """
     token = _FUSE_SMALL_PRODUCTS.set(False)
     try:
         yield
@@ -155,7 +162,8 @@ def dense(W: jax.Array, b: jax.Array, x: jax.Array) -> jax.Array:
     as ``sum(x[:, :, None] * W[None], axis=1)``, which XLA fuses with the bias and the
     activation, instead of a dot, which XLA:CPU runs as a separate library call costing
     ~1-2 us whatever its size. For the course's [2, 5, 2, 1] network at batch 64 this makes a
-    training step about twice as fast; results equal ``x @ W`` up to float rounding.
+    training step about twice as fast; results equal ``x @ W`` up to float rounding. Under
+    ``jax.vmap`` over many models, trace inside :func:`small_products_as_dots` instead.
 
     >>> dense(jnp.ones((3, 2)), jnp.zeros(2), jnp.ones((4, 3)))
     Array([[3., 3.],

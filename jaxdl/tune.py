@@ -514,7 +514,7 @@ def _trial_program(train_fn: Callable, static_hp: ByRepr, vmap: bool) -> Callabl
     vmapped = jax.jit(jax.vmap(run))
 
     def program(numeric_hp, trial_keys):
-        with nn._small_products_as_dots():  # read while tracing: see jaxdl.nn._FUSE_SMALL_PRODUCTS
+        with nn.small_products_as_dots():  # read while tracing
             return vmapped(numeric_hp, trial_keys)
 
     return program

@@ -88,7 +88,7 @@ def test_dense_small_product_path_and_its_switch():
         return {e.primitive.name for e in jax.make_jaxpr(lambda *a: nn.dense(*a))(W, b, x).jaxpr.eqns}
 
     assert "dot_general" not in prims()  # 640 multiply-adds: fused multiply-and-sum
-    with nn._small_products_as_dots():  # what jaxdl.tune uses while tracing vmapped trials
+    with nn.small_products_as_dots():  # what jaxdl.tune uses while tracing vmapped trials
         assert "dot_general" in prims()
     assert "dot_general" not in prims()
     big = jnp.ones((64, 64))
