@@ -42,7 +42,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import protocol
+from grader import bubblewrap, cgroups, protocol, seccomp
 
 _ROOT = str(Path(__file__).resolve().parent.parent)
 _BOOTSTRAP = (
@@ -52,6 +52,39 @@ _BOOTSTRAP = (
 # -s: no user site-packages; -B: no .pyc writes; -P (3.11+): no cwd on sys.path.
 _FLAGS = ("-s", "-B", "-P") if sys.version_info >= (3, 11) else ("-s", "-B")
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+# Processes and threads one sandboxed worker may have (XLA's CPU client starts a few dozen
+# threads; each counts). The kernel refuses more (fork/clone fail with EAGAIN).
+MAX_PIDS = 256
+SANDBOX_ENV = "GRADER_SANDBOX"
+
+
+class SandboxUnavailable(RuntimeError):
+    """The OS sandbox was required (``GRADER_SANDBOX=require``) but cannot run here."""
+
+
+def isolation_mode(setting: str | None = None) -> str:
+    """``"sandbox"`` (bubblewrap) or ``"fence"`` (the in-process audit hook only).
+
+    ``setting`` (default: the ``GRADER_SANDBOX`` environment variable, else ``"auto"``):
+    ``auto`` uses the sandbox wherever :func:`grader.bubblewrap.probe` says it works;
+    ``require`` raises :class:`SandboxUnavailable` where it does not; ``off`` never uses it
+    (only for trusted code, e.g. debugging the grader).
+
+    Raises:
+      SandboxUnavailable: ``require`` on a machine without a working bubblewrap.
+      ValueError: any other setting.
+    """
+    value = (setting if setting is not None else os.environ.get(SANDBOX_ENV, "auto")).strip().lower()
+    if value in ("off", "0", "no", "false"):
+        return "fence"
+    if value not in ("auto", "require", "on", "1", "yes", "true"):
+        raise ValueError(f"{SANDBOX_ENV} must be auto, require or off, got {value!r}")
+    probe = bubblewrap.probe()
+    if probe.ok:
+        return "sandbox"
+    if value == "auto":
+        return "fence"
+    raise SandboxUnavailable(f"the grading sandbox is required but cannot run here: {probe.reason}")
 
 
 @dataclass
@@ -93,7 +126,7 @@ class Worker:
 
     def __init__(self, *, forbidden=(), preload=(), memory_bytes: int, output_bytes: int,
                  output_hard_bytes: int, deny_read=(), cache_dir: str | None = None,
-                 start_timeout: float = 120.0, forbidden_names=()):
+                 start_timeout: float = 120.0, forbidden_names=(), isolation: str | None = None):
         self.cfg = {
             "forbidden": list(forbidden),
             "forbidden_names": list(forbidden_names),
@@ -105,6 +138,10 @@ class Worker:
         }
         self.output_bytes = int(output_bytes)
         self.start_timeout = start_timeout
+        self.isolation = isolation or isolation_mode()
+        if self.isolation not in ("sandbox", "fence"):
+            raise ValueError(f"isolation must be 'sandbox' or 'fence', got {self.isolation!r}")
+        self.group: cgroups.Group | None = None
         self.proc: subprocess.Popen | None = None
         self.tmp: str | None = None
         self.starts = 0
@@ -119,16 +156,27 @@ class Worker:
     def start(self) -> Failure | None:
         self.kill()
         self.tmp = tempfile.mkdtemp(prefix="jaxdl-grader-")
-        work = os.path.join(self.tmp, "work")
-        os.mkdir(work, 0o700)
         log_path = os.path.join(self.tmp, "output.log")
         log_w = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self.log_r = os.open(log_path, os.O_RDWR)
         req_r, self.req_w = os.pipe()
         self.resp_r, resp_w = os.pipe()
-        cfg = dict(self.cfg, req_fd=req_r, resp_fd=resp_w, workdir=work)
-        if cfg["cache_dir"]:
-            os.makedirs(cfg["cache_dir"], exist_ok=True)
+        if self.cfg["cache_dir"]:
+            os.makedirs(self.cfg["cache_dir"], exist_ok=True)
+        isolated = self.isolation == "sandbox"
+        if isolated:
+            work = bubblewrap.SCRATCH
+            cwd = self.tmp
+        else:
+            work = os.path.join(self.tmp, "work")
+            os.mkdir(work, 0o700)
+            cwd = work
+        cfg = dict(self.cfg, req_fd=req_r, resp_fd=resp_w, workdir=work, isolated=isolated)
+        if isolated:
+            # Forbidden modules are absent from the sandbox; their host paths let the worker's
+            # fence still name the module when student code reaches for one by path.
+            cfg["forbidden_paths"] = [[p, name] for name in self.cfg["forbidden"]
+                                      for p in bubblewrap.module_paths(name)]
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "LANG": "C.UTF-8",
@@ -141,17 +189,34 @@ class Worker:
             "PYTHONIOENCODING": "utf-8:backslashreplace",
             "TF_CPP_MIN_LOG_LEVEL": "2",
         }
+        argv = [sys.executable, *_FLAGS, "-c", _BOOTSTRAP.format(root=_ROOT), json.dumps(cfg)]
+        pass_fds = [req_r, resp_w]
+        seccomp_fd = None
         try:
+            if isolated:
+                seccomp_fd = seccomp.filter_fd()
+                if seccomp_fd is not None:
+                    pass_fds.append(seccomp_fd)
+                trusted = [m for m in self.cfg["preload"] if m.startswith("grader.trusted.")]
+                argv = bubblewrap.command(argv, forbidden=self.cfg["forbidden"],
+                                          trusted_modules=trusted, cache_dir=self.cfg["cache_dir"],
+                                          seccomp_fd=seccomp_fd)
+                self.group = cgroups.create(memory_bytes=self._group_memory(),
+                                            max_pids=MAX_PIDS)
+                if self.group is not None:
+                    argv = cgroups.wrap(argv, self.group)
             self.proc = subprocess.Popen(
-                [sys.executable, *_FLAGS, "-c", _BOOTSTRAP.format(root=_ROOT), json.dumps(cfg)],
-                stdin=subprocess.DEVNULL, stdout=log_w, stderr=log_w, cwd=work, env=env,
-                pass_fds=(req_r, resp_w), start_new_session=True, close_fds=True,
+                argv, stdin=subprocess.DEVNULL, stdout=log_w, stderr=log_w, cwd=cwd, env=env,
+                pass_fds=tuple(pass_fds), start_new_session=True, close_fds=True,
             )
-        except OSError as exc:
+        except (OSError, RuntimeError, ValueError) as exc:
             return Failure("start", f"the grader could not start its worker process: {exc}")
         finally:
-            for fd in (req_r, resp_w, log_w):
-                os.close(fd)
+            for fd in (req_r, resp_w, log_w, seccomp_fd):
+                if fd is not None:
+                    os.close(fd)
+        if _register(self):  # kill_all() ran (an interrupted grading): this worker must not run
+            return Failure("start", "the grading was interrupted")
         self.starts += 1
         os.set_blocking(self.resp_r, False)
         os.set_blocking(self.req_w, False)
@@ -163,6 +228,11 @@ class Worker:
             return Failure("start", "the grader could not start its worker process: " + msg
                            + ("\n" + "\n".join(detail) if detail else ""))
         return None
+
+    def _group_memory(self) -> int:
+        """The kernel's cap for the whole sandbox: the data limit, plus JAX's own runtime and
+        the scratch tmpfs (both charged to the group)."""
+        return int(self.cfg["memory_bytes"]) + 768 * 2**20
 
     def kill(self) -> None:
         """SIGKILL the worker's process group and session, reap it, remove its files."""
@@ -178,12 +248,18 @@ class Worker:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:  # pragma: no cover - unkillable (D state)
                 pass
+            _LIVE.pop(self, None)
             for fd in ("req_w", "resp_r", "log_r"):
                 try:
                     os.close(getattr(self, fd))
                 except (OSError, AttributeError):
                     pass
+        group, self.group = self.group, None
+        if group is not None:
+            group.remove()
         if self.tmp:
+            # Only the output log lives here (a sandboxed worker writes in its own tmpfs, which
+            # vanished with it); without the sandbox the worker's files are here too.
             shutil.rmtree(self.tmp, ignore_errors=True)
             self.tmp = None
 
@@ -256,7 +332,7 @@ class Worker:
                         "protocol", f"sent back output the grader could not read ({exc}) while {what}")))
                 if frame is not None:
                     return self._with_output(Reply(frame[0], frame[1]))
-            elif self.proc is not None and _rss(self.proc.pid) > mem_cap:
+            elif self.proc is not None and self._memory() > mem_cap:
                 return self._with_output(Reply({}, [], failure=Failure(
                     "memory", f"used more than {human_bytes(self.cfg['memory_bytes'])} of memory "
                     f"(the memory limit) while {what}")))
@@ -274,6 +350,13 @@ class Worker:
         reply.output = data.decode("utf-8", errors="replace")
         reply.output_total = total
         return reply
+
+    def _memory(self) -> int:
+        """Bytes the worker holds now: its group's charge if it has one, else the resident
+        memory of the worker process and its descendants."""
+        if self.group is not None:
+            return self.group.memory_usage()
+        return _tree_rss(self.proc.pid) if self.proc is not None else 0
 
     def _log_size(self) -> int:
         try:
@@ -300,6 +383,9 @@ class Worker:
                 code = None
         if code is None:
             return Failure("protocol", f"closed its connection to the grader while {what}")
+        if self.isolation == "sandbox" and code > 128:
+            # bubblewrap reports a command killed by signal N as exit status 128 + N.
+            code = -(code - 128)
         if code < 0:
             sig = -code
             if sig == signal.SIGXFSZ:
@@ -313,6 +399,30 @@ class Worker:
         return Failure("exit", f"ended the worker process (exit status {code}) while {what}: "
                                "graded code must return a value, not call os._exit() or exit "
                                "the process")
+
+
+def _tree_rss(pid: int) -> int:
+    """Resident bytes of ``pid`` and every process descended from it."""
+    children: dict[int, list[int]] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:  # pragma: no cover - no procfs
+        return _rss(pid)
+    for entry in entries:
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as f:
+                    data = f.read()
+                ppid = int(data[data.rindex(b")") + 2:].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        total += _rss(p)
+        todo.extend(children.get(p, ()))
+    return total
 
 
 def _rss(pid: int) -> int:
@@ -356,3 +466,35 @@ def _kill_session(sid: int) -> None:
             except (ProcessLookupError, PermissionError):
                 pass
         time.sleep(0.05)
+
+
+# -- every live worker, for an interrupted grading (grader.cli's signal handlers) ----------
+
+_LIVE: dict[Worker, int] = {}  # worker -> pid, from a successful start until it is reaped
+_STOPPED = False  # set by kill_all(): no worker starts any more in this process
+
+
+def _register(worker: Worker) -> bool:
+    """Record a just-started worker; ``True`` (and the worker killed) if kill_all() ran."""
+    _LIVE[worker] = worker.proc.pid
+    if _STOPPED:
+        worker.kill()
+        return True
+    return False
+
+
+def kill_all() -> None:
+    """SIGKILL every live worker with everything it started, and refuse any later start.
+
+    Safe in a signal handler and from any thread: it only sends signals (to each worker's
+    process group and session; a sandbox dies with its first process); each worker's owner
+    still reaps it and removes its files. Once called, :meth:`Worker.start` fails at once.
+    """
+    global _STOPPED
+    _STOPPED = True
+    for pid in list(_LIVE.values()):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        _kill_session(pid)

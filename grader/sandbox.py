@@ -168,7 +168,8 @@ class Policy:
     """One worker's policy. ``install()`` arms it; it stays armed for the process's life."""
 
     def __init__(self, *, forbidden: Iterable[str] = (), write_roots: Iterable[str] = (),
-                 deny_read_roots: Iterable[str] = (), forbidden_names: Iterable[str] = ()):
+                 deny_read_roots: Iterable[str] = (), forbidden_names: Iterable[str] = (),
+                 forbidden_paths: Iterable[tuple[str, str]] = ()):
         # ``forbidden``: refused by name and by reading their files; ``forbidden_names``: by
         # name only (used for ``grader`` itself, whose source files linecache may read while
         # formatting a warning or traceback; its sensitive folders are in deny_read instead).
@@ -176,7 +177,9 @@ class Policy:
         self.forbidden = tuple(forbidden) + tuple(forbidden_names)
         self.write_roots = tuple(os.path.realpath(os.path.abspath(r)) for r in write_roots)
         self.deny_read_roots = tuple(os.path.realpath(os.path.abspath(r)) for r in deny_read_roots)
-        self.forbidden_paths: list[tuple[str, str]] = []
+        # (path, module): reading there counts as importing ``module``. Given by the parent
+        # when the module is absent from the OS sandbox; found by ``prepare`` otherwise.
+        self.forbidden_paths: list[tuple[str, str]] = [(str(p), str(n)) for p, n in forbidden_paths]
         self.violations: list[str] = []
         self.pid = os.getpid()
         self.armed = False

@@ -328,7 +328,8 @@ def main(argv: list[str] | None = None) -> None:
     policy = Policy(forbidden=cfg.get("forbidden", []),
                     forbidden_names=cfg.get("forbidden_names", []),
                     write_roots=[p for p in (cfg["workdir"], cfg.get("cache_dir")) if p],
-                    deny_read_roots=cfg.get("deny_read", []))
+                    deny_read_roots=cfg.get("deny_read", []),
+                    forbidden_paths=cfg.get("forbidden_paths", ()))
     policy.install()
     _State.policy = policy
     write = protocol.write_frame

@@ -52,6 +52,9 @@ def test_escapes_are_refused_and_leave_no_process_or_file(selftest, submissions,
         return failure
 
     monkeypatch.setattr(runner.Worker, "start", recording_start)
+    # The fence's own refusals (the OS sandbox would make these paths absent instead; it is
+    # attacked in test_os_sandbox.py).
+    monkeypatch.setenv(runner.SANDBOX_ENV, "off")
     before = child_pids()
     try:
         path = submissions("escape", SLEEPER_PID=sleeper.pid, OUTSIDE=outside)

@@ -1,4 +1,8 @@
-"""The worker's audit-hook policy, probed directly through one worker."""
+"""The worker's audit-hook policy (the in-process fence), probed directly through one worker.
+
+These workers run with ``isolation="fence"``: the fence alone, without the OS sandbox, so
+its own refusals are what is tested. The OS sandbox is attacked in ``test_os_sandbox.py``.
+"""
 
 from __future__ import annotations
 
@@ -50,7 +54,7 @@ def probed(tmp_path_factory):
     outside.write_text("keep me")
     os.environ["GRADER_TEST_SECRET"] = "hunter2"
     w = Worker(memory_bytes=2**30, output_bytes=4096, output_hard_bytes=2**20,
-               deny_read=[str(PROJECT_ROOT / "tests")])
+               deny_read=[str(PROJECT_ROOT / "tests")], isolation="fence")
     try:
         assert w.start() is None
         src = f"ROOT = {str(PROJECT_ROOT)!r}\n" + PROBE
@@ -109,7 +113,7 @@ def test_preloaded_forbidden_module_is_hidden_from_the_student():
     """An allowed library may import a forbidden one before the policy is armed (preload);
     the student's own import must still be refused."""
     w = Worker(memory_bytes=2**30, output_bytes=4096, output_hard_bytes=2**20,
-               forbidden=["optax"], preload=["optax"])
+               forbidden=["optax"], preload=["optax"], isolation="fence")
     try:
         assert w.start() is None
         src = ("import sys\n"

@@ -1,0 +1,271 @@
+"""The worker's kernel sandbox: a bubblewrap (``bwrap``) command line and the filesystem it shows.
+
+Every worker (:mod:`grader.runner`) runs as ``bwrap ... python -c <bootstrap>`` when
+bubblewrap works on this machine (Debian/Ubuntu package ``bubblewrap``; Linux only):
+
+- **Namespaces**: new user, pid, network, ipc, uts and cgroup namespaces
+  (``--unshare-all``); inside, the worker is the unprivileged uid/gid 65534 ("nobody") with
+  no capabilities and cannot create further user namespaces (``--disable-userns``). The pid
+  namespace means the worker sees only its own processes, and when its first process dies
+  the kernel kills every process in it; ``--die-with-parent`` ties that first process to the
+  grader's life, so nothing a submission starts can outlive its grading. The network
+  namespace holds only an unconfigured loopback device: no connection can leave it, and a
+  server started inside is unreachable from outside.
+- **Filesystem by absence**: the root is an empty tmpfs, onto which only what the worker
+  needs is bound **read-only**, at the paths it has on the host (so imports behave as they
+  do outside): the system's ``/usr`` (and the ``/bin``, ``/lib*`` links to it), the Python
+  installation and its virtual environment, the ``jaxdl`` package, and from the ``grader``
+  package only the worker's own modules (:data:`WORKER_MODULES`) and the trusted helper
+  modules the assignment's cases bind. A module the assignment forbids is *not there*: its
+  files are left out of the view (``optax/``, ``flax/``, ``jaxdl/optim.py`` and its cached
+  bytecode, ...), so no import route, path trick (``/proc/self/root/...``) or source reader
+  can reach it. Also absent: the project's ``tests/`` (reference solutions), ``.git/``, the
+  grader's case builders, the parent's compilation cache, every other submission, the
+  caller's home directory and ``/etc`` (but ``ld.so.cache``).
+- **One writable place**: a private tmpfs at ``/tmp`` (size-capped: :data:`SCRATCH_BYTES`),
+  the worker's working, home and temporary directory; it vanishes with the sandbox. The
+  submission's own compilation-cache directory, if the caller gives one, is bound
+  read-write at its host path (it belongs to that one submission; see ``runner``).
+- **Minimal /dev and /proc**: ``--dev`` (null, zero, random, urandom, tty, shm) and a
+  ``/proc`` of the new pid namespace.
+- **A seccomp filter** (:mod:`grader.seccomp`) and **kernel memory and process caps**
+  (:mod:`grader.cgroups`) are applied on top, where the machine allows them.
+
+:func:`probe` tells whether bubblewrap works here (cached per process); the grader falls
+back to the in-process fence (:mod:`grader.sandbox`) only where it does not, and says so.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+GRADER_DIR = Path(__file__).resolve().parent
+# The grader modules a worker imports (``worker`` and what it imports); nothing else of the
+# grader (case builders, engine, judge, tests' fixtures) exists inside the sandbox.
+WORKER_MODULES = ("__init__.py", "worker.py", "protocol.py", "sandbox.py")
+SCRATCH_BYTES = 512 * 2**20
+SANDBOX_UID = 65534
+# The worker's scratch directory inside the sandbox (cwd, HOME, TMPDIR).
+SCRATCH = "/tmp"
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Whether bubblewrap can start a sandbox here; ``reason`` says why not."""
+
+    ok: bool
+    reason: str = ""
+    bwrap: str | None = None
+
+
+@functools.lru_cache(maxsize=1)
+def probe() -> Probe:
+    """Try to start a trivial sandbox with the same namespaces the workers use (~10 ms).
+
+    Returns a :class:`Probe`; never raises. Cached for the life of the process.
+    """
+    if not sys.platform.startswith("linux"):
+        return Probe(False, f"bubblewrap needs Linux (this is {sys.platform})")
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return Probe(False, "bubblewrap is not installed (Debian/Ubuntu: apt-get install bubblewrap)")
+    cmd = [bwrap, *_namespace_args(), "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev",
+           "true"]
+    try:
+        done = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return Probe(False, f"bubblewrap could not run: {exc}", bwrap)
+    if done.returncode != 0:
+        why = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        return Probe(False, "bubblewrap could not create a sandbox here (user namespaces "
+                            f"disabled?): {why[-1] if why else done.returncode}", bwrap)
+    return Probe(True, "", bwrap)
+
+
+def _namespace_args() -> list[str]:
+    return ["--unshare-all", "--unshare-user", "--disable-userns", "--uid", str(SANDBOX_UID), "--gid",
+            str(SANDBOX_UID), "--hostname", "grader", "--die-with-parent", "--new-session"]
+
+
+def module_paths(name: str) -> list[str]:
+    """Files and folders that make up module ``name`` (its parents are imported, not it).
+
+    For a package: its folder. For a plain module ``pkg/mod.py``: that file and the prefix
+    ``pkg/__pycache__/mod.`` (a path ending in ``.`` hides every cached-bytecode file of it).
+    Empty if the module does not exist.
+    """
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(name)
+    except Exception:  # noqa: BLE001 - a parent missing, or a broken package
+        return []
+    if spec is None:
+        return []
+    if spec.submodule_search_locations:
+        return [os.path.realpath(p) for p in spec.submodule_search_locations]
+    if spec.origin and os.path.isabs(spec.origin):
+        origin = os.path.realpath(spec.origin)
+        stem = os.path.basename(origin).split(".")[0]
+        return [origin, os.path.join(os.path.dirname(origin), "__pycache__", stem + ".")]
+    return []
+
+
+def _hidden(path: str, hidden: Sequence[str]) -> bool:
+    for h in hidden:
+        if h.endswith("."):
+            if path.startswith(h):
+                return True
+        elif path == h:
+            return True
+    return False
+
+
+def _covers(path: str, hidden: Sequence[str]) -> bool:
+    """Whether something hidden lies at or below ``path``."""
+    prefix = path.rstrip("/") + "/"
+    return any(h == path or h.startswith(prefix) for h in hidden)
+
+
+def bind_tree(src: str, hidden: Sequence[str], out: list[str]) -> None:
+    """Append bwrap args that show ``src`` read-only at its own path, minus ``hidden`` paths.
+
+    A folder with nothing hidden below it is one bind; a folder with something hidden is
+    recreated (``--dir``) and its entries bound one by one, recursively. Symlinks are
+    recreated as symlinks (their targets must be in the view to resolve).
+    """
+    if _hidden(src, hidden):
+        return
+    if os.path.islink(src):
+        out += ["--symlink", os.readlink(src), src]
+        return
+    if not os.path.exists(src):
+        return
+    if not (os.path.isdir(src) and _covers(src, hidden)):
+        out += ["--ro-bind", src, src]
+        return
+    out += ["--dir", src]
+    try:
+        entries = sorted(os.listdir(src))
+    except OSError:
+        return
+    for entry in entries:
+        bind_tree(os.path.join(src, entry), hidden, out)
+
+
+def _system_dirs(out: list[str]) -> None:
+    for top in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(top):
+            out += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            out += ["--ro-bind", top, top]
+    for f in ("/etc/ld.so.cache", "/etc/localtime"):
+        if os.path.exists(f):
+            out += ["--ro-bind", f, f]
+
+
+def _python_roots() -> list[str]:
+    """The interpreter's installation and (if any) its virtual environment, as real paths."""
+    roots = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix)}
+    exe = os.path.realpath(sys.executable)
+    if not any(exe.startswith(r.rstrip("/") + "/") for r in roots):
+        roots.add(os.path.dirname(exe))
+    # Nested roots (a venv inside the installation) are covered by the outer bind.
+    ordered = sorted(roots, key=len)
+    return [r for i, r in enumerate(ordered)
+            if not any(r.startswith(o.rstrip("/") + "/") for o in ordered[:i])]
+
+
+def _base_site_packages() -> list[str]:
+    """The base installation's site-packages when running in a venv that does not use it."""
+    if os.path.realpath(sys.prefix) == os.path.realpath(sys.base_prefix):
+        return []
+    visible = {os.path.realpath(p) for p in sys.path if p}
+    out = []
+    for key in ("purelib", "platlib"):
+        try:
+            p = sysconfig.get_path(key, vars={"base": sys.base_prefix, "platbase": sys.base_prefix})
+        except KeyError:  # pragma: no cover
+            continue
+        p = os.path.realpath(p)
+        if p not in visible and p not in out:
+            out.append(p)
+    return out
+
+
+def filesystem_args(*, forbidden: Iterable[str], trusted_modules: Iterable[str],
+                    cache_dir: str | None) -> list[str]:
+    """bwrap arguments for the worker's filesystem (see the module docstring).
+
+    ``forbidden``: module names left out of the view (a package, or a submodule such as
+    ``jaxdl.optim``). ``trusted_modules``: ``grader.trusted.*`` modules to include.
+    ``cache_dir``: a host folder bound read-write at its own path (or ``None``).
+    """
+    out: list[str] = []
+    _system_dirs(out)
+    hidden: list[str] = []
+    for name in forbidden:
+        hidden += module_paths(name)
+    hidden += _base_site_packages()
+    grader_dir = str(GRADER_DIR)
+    hidden.append(grader_dir)
+    project = str(GRADER_DIR.parent)
+    hidden += [os.path.join(project, p) for p in ("tests", ".git")]
+    roots = _python_roots()
+    for root in roots:
+        bind_tree(root, hidden, out)
+    jaxdl_dirs = [p for p in module_paths("jaxdl")
+                  if not any(p.startswith(r.rstrip("/") + "/") for r in roots)]
+    for p in jaxdl_dirs:
+        bind_tree(p, hidden, out)
+    # The grader package: only the worker's modules and the requested trusted helpers.
+    out += ["--dir", grader_dir]
+    for name in WORKER_MODULES:
+        out += ["--ro-bind", os.path.join(grader_dir, name), os.path.join(grader_dir, name)]
+    trusted = sorted(set(trusted_modules))
+    if trusted:
+        tdir = os.path.join(grader_dir, "trusted")
+        out += ["--dir", tdir, "--ro-bind", os.path.join(tdir, "__init__.py"),
+                os.path.join(tdir, "__init__.py")]
+        for mod in trusted:
+            prefix = "grader.trusted."
+            if not mod.startswith(prefix) or "." in mod[len(prefix):]:
+                raise ValueError(f"trusted_modules: {mod!r} is not a grader.trusted module")
+            f = os.path.join(tdir, mod[len(prefix):] + ".py")
+            out += ["--ro-bind", f, f]
+    out += ["--proc", "/proc", "--dev", "/dev",
+            "--size", str(SCRATCH_BYTES), "--perms", "0700", "--tmpfs", SCRATCH]
+    if cache_dir:
+        out += ["--bind", cache_dir, cache_dir]
+    # The root tmpfs holding the folders recreated above becomes read-only too; /tmp and the
+    # cache are mounts of their own and stay writable.
+    out += ["--remount-ro", "/"]
+    return out
+
+
+def command(python_argv: Sequence[str], *, forbidden: Iterable[str] = (),
+            trusted_modules: Iterable[str] = (), cache_dir: str | None = None,
+            seccomp_fd: int | None = None) -> list[str]:
+    """The full ``bwrap`` command that runs ``python_argv`` in the worker sandbox.
+
+    Raises:
+      RuntimeError: bubblewrap is not usable here (see :func:`probe`).
+    """
+    p = probe()
+    if not p.ok:
+        raise RuntimeError(p.reason)
+    args = [p.bwrap, *_namespace_args()]
+    args += filesystem_args(forbidden=forbidden, trusted_modules=trusted_modules,
+                            cache_dir=cache_dir)
+    args += ["--chdir", SCRATCH]
+    if seccomp_fd is not None:
+        args += ["--seccomp", str(seccomp_fd)]
+    return args + ["--", *python_argv]

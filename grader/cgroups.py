@@ -1,0 +1,164 @@
+"""Kernel caps on one worker's memory and process count (Linux control groups).
+
+Each sandboxed worker gets its own group, created below the grader's own group in
+whichever hierarchy the machine offers:
+
+- cgroup v2 (``/sys/fs/cgroup`` is a ``cgroup2`` mount): ``memory.max`` (and
+  ``memory.swap.max`` = 0), ``pids.max``;
+- cgroup v1 (``/sys/fs/cgroup/memory`` and ``/sys/fs/cgroup/pids``): ``memory.limit_in_bytes``
+  (and ``memory.memsw.limit_in_bytes`` where swap accounting exists), ``pids.max``.
+
+The memory cap counts everything the worker's processes charge: heap, the sandbox's tmpfs,
+shared memory and anonymous files. Going over it gets the worker killed by the kernel
+(SIGKILL), which the runner reports as "used too much memory". The worker is placed into
+the group before it runs anything: the command is started through ``/bin/sh`` that writes
+its own pid into the group, then ``exec``\\ s bubblewrap (children inherit the group).
+
+Where groups cannot be created (not root, a read-only ``/sys/fs/cgroup``, no controllers),
+:func:`create` returns ``None`` and the worker falls back to its resource limits
+(``RLIMIT_AS``/``RLIMIT_DATA``); :func:`unavailable_reason` says why.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import os
+import signal
+import time
+from dataclasses import dataclass
+
+_ROOT = "/sys/fs/cgroup"
+_counter = itertools.count()
+
+
+def _own_path(controller: str | None) -> str:
+    """This process's group in ``controller``'s hierarchy (``None``: the v2 unified one)."""
+    try:
+        with open("/proc/self/cgroup", encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return "/"
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        names = controllers.split(",") if controllers else []
+        if (controller is None and controllers == "") or (controller in names):
+            return path or "/"
+    return "/"
+
+
+def _is_v2() -> bool:
+    return os.path.exists(os.path.join(_ROOT, "cgroup.controllers"))
+
+
+@dataclass
+class Group:
+    """One worker's group(s): ``procs_files`` to join, ``dirs`` to remove afterwards."""
+
+    dirs: list[str]
+    procs_files: list[str]
+    memory_file: str | None
+
+    def memory_usage(self) -> int:
+        """Bytes charged to the group now (0 if unknown)."""
+        if not self.memory_file:
+            return 0
+        try:
+            with open(self.memory_file, encoding="ascii") as f:
+                return int(f.read().strip() or 0)
+        except (OSError, ValueError):
+            return 0
+
+    def kill_all(self) -> None:
+        """SIGKILL every process still in the group (a backstop to the pid namespace)."""
+        for _ in range(5):
+            pids = set()
+            for procs in self.procs_files:
+                try:
+                    with open(procs, encoding="ascii") as f:
+                        pids.update(int(p) for p in f.read().split())
+                except (OSError, ValueError):
+                    pass
+            if not pids:
+                return
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            time.sleep(0.02)
+
+    def remove(self) -> None:
+        self.kill_all()
+        for d in self.dirs:
+            for _ in range(50):
+                try:
+                    os.rmdir(d)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:  # still busy for a moment after the last process died
+                    time.sleep(0.02)
+
+
+def _write(path: str, value: str) -> bool:
+    try:
+        with open(path, "w", encoding="ascii") as f:
+            f.write(value)
+        return True
+    except OSError:
+        return False
+
+
+def create(*, memory_bytes: int, max_pids: int) -> Group | None:
+    """Make a fresh group with these caps, or ``None`` if this machine does not allow it."""
+    name = f"jaxdl-grader-{os.getpid()}-{next(_counter)}"
+    made: list[str] = []
+    try:
+        if _is_v2():
+            base = os.path.join(_ROOT, _own_path(None).lstrip("/"))
+            d = os.path.join(base, name)
+            os.mkdir(d)
+            made.append(d)
+            if not (_write(os.path.join(d, "memory.max"), str(memory_bytes))
+                    and _write(os.path.join(d, "pids.max"), str(max_pids))):
+                raise OSError("memory or pids controller not enabled")
+            _write(os.path.join(d, "memory.swap.max"), "0")
+            return Group(made, [os.path.join(d, "cgroup.procs")], os.path.join(d, "memory.current"))
+        mem_base = os.path.join(_ROOT, "memory", _own_path("memory").lstrip("/"))
+        pids_base = os.path.join(_ROOT, "pids", _own_path("pids").lstrip("/"))
+        mem, pids = os.path.join(mem_base, name), os.path.join(pids_base, name)
+        os.mkdir(mem)
+        made.append(mem)
+        os.mkdir(pids)
+        made.append(pids)
+        if not (_write(os.path.join(mem, "memory.limit_in_bytes"), str(memory_bytes))
+                and _write(os.path.join(pids, "pids.max"), str(max_pids))):
+            raise OSError("cannot set the limits")
+        memsw = os.path.join(mem, "memory.memsw.limit_in_bytes")
+        if os.path.exists(memsw):
+            _write(memsw, str(memory_bytes))
+        return Group(made, [os.path.join(mem, "cgroup.procs"), os.path.join(pids, "cgroup.procs")],
+                     os.path.join(mem, "memory.usage_in_bytes"))
+    except OSError:
+        Group(made, [], None).remove()
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def unavailable_reason() -> str:
+    """Empty if groups with both caps can be made here, else why not."""
+    g = create(memory_bytes=2**30, max_pids=64)
+    if g is None:
+        return ("control groups cannot be created here (not root, or /sys/fs/cgroup read-only); "
+                "memory is capped with RLIMIT_AS instead and the process count only by the "
+                "pid namespace")
+    g.remove()
+    return ""
+
+
+def wrap(argv: list[str], group: Group) -> list[str]:
+    """``argv`` started inside ``group``: ``sh -c 'echo $$ > procs...; exec "$@"'``."""
+    script = 'for f in "$@"; do [ "$f" = -- ] && break; echo $$ > "$f" || exit 126; shift; done; ' \
+             'shift; exec "$@"'
+    return ["/bin/sh", "-c", script, "sh", *group.procs_files, "--", *argv]

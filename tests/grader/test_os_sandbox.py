@@ -1,0 +1,137 @@
+"""The OS sandbox, attacked: with the in-process fence switched off by the submission itself,
+every escape of the isolation issue's classes 1-5 must fail, score exactly what the honest
+code earns, and leave nothing created, changed or running outside the sandbox."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from grader import bubblewrap, engine, runner
+
+from .conftest import LIMITS, SEED, by_function, child_pids
+
+PROJECT = Path(engine.PROJECT_ROOT)
+SITE = Path(np.__file__).resolve().parent.parent
+
+
+def test_the_sandbox_is_active_here():
+    """CI installs bubblewrap: grading there must run in the OS sandbox, not the fence."""
+    probe = bubblewrap.probe()
+    assert probe.ok, probe.reason
+    assert runner.isolation_mode() == "sandbox"
+
+
+def test_require_refuses_a_machine_without_bubblewrap(monkeypatch):
+    monkeypatch.setattr(bubblewrap, "probe", lambda: bubblewrap.Probe(False, "no bwrap here"))
+    with pytest.raises(runner.SandboxUnavailable, match="no bwrap here"):
+        runner.isolation_mode("require")
+    assert runner.isolation_mode("auto") == "fence"
+    assert runner.isolation_mode("off") == "fence"
+    with pytest.raises(ValueError, match="GRADER_SANDBOX must be"):
+        runner.isolation_mode("sometimes")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _attacks(output: str) -> dict[str, str]:
+    out = {}
+    for line in output.splitlines():
+        if line.startswith("ATTACK "):
+            _, name, verdict = line.split(" ", 3)[:3]
+            if name not in out:  # a part runs several cases: the first attempt counts
+                out[name] = line
+                out[name + ":ok"] = verdict == "SUCCEEDED"
+    return out
+
+
+@pytest.fixture(scope="module")
+def escaped(selftest, submissions, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("outside") / "escaped.txt"
+    port = _free_port()
+    reached: list[bool] = []
+
+    def knock() -> None:  # try the port the submission listens on, from outside
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not reached:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    reached.append(True)
+            except OSError:
+                time.sleep(0.1)
+
+    knocker = threading.Thread(target=knock, daemon=True)
+    knocker.start()
+    before = child_pids()
+    path = submissions("fence_off", "os_escapes", OUTSIDE=outside, PARENT_PID=os.getpid(),
+                       PORT=port, PROJECT=PROJECT, SITE=SITE)
+    result = engine.grade(selftest, path, seed=SEED, overrides=LIMITS)
+    time.sleep(4)  # the spawned child would write at 3 s
+    yield by_function(result), outside, reached, before
+    reached.append(False)  # stop the knocker
+
+
+def test_every_part_scores_what_the_honest_code_earns(escaped):
+    parts, *_ = escaped
+    for name in ("relu", "relu_backward", "sigmoid", "sample_normal", "standardize"):
+        assert parts[name].score == parts[name].points, (name, parts[name].feedback)
+
+
+def test_the_fence_was_really_off(escaped):
+    parts, *_ = escaped
+    attacks = _attacks(parts["relu_backward"].output)
+    # `import optax` got past the (emptied) fence and failed only because optax is absent.
+    assert "failed ModuleNotFoundError" in attacks["import_optax"], attacks
+    for part in parts.values():
+        assert "SandboxError" not in part.output, part.output  # no refusal came from the fence
+
+
+@pytest.mark.parametrize("function, attack", [
+    ("relu", "write_outside"), ("relu", "signal_parent"), ("relu", "setpriority_parent"),
+    ("relu_backward", "import_optax"), ("relu_backward", "read_optax"),
+    ("relu_backward", "proc_root_jaxdl"), ("relu_backward", "read_solutions"),
+    ("relu_backward", "read_git"), ("relu_backward", "read_case_builders"),
+    ("sigmoid", "mkfifo"), ("sigmoid", "mknod"), ("sigmoid", "sqlite_outside"),
+    ("sigmoid", "chmod_readonly"), ("sigmoid", "write_jaxdl"),
+    ("sample_normal", "connect_out"), ("sample_normal", "memfd"),
+    ("sample_normal", "ptrace_attach"), ("standardize", "unshare"),
+])
+def test_attack_fails(escaped, function, attack):
+    parts, *_ = escaped
+    attacks = _attacks(parts[function].output)
+    assert attack in attacks, parts[function].output
+    assert not attacks[attack + ":ok"], attacks[attack]
+
+
+def test_nothing_escaped_to_the_host(escaped):
+    parts, outside, reached, before = escaped
+    assert not outside.exists()
+    assert not Path(str(outside) + ".db").exists()
+    assert not (PROJECT / "jaxdl" / "evil.py").exists()
+    assert oct((PROJECT / "jaxdl" / "nn.py").stat().st_mode & 0o777) != oct(0o777)
+    # The spawned child started inside the sandbox and died with it.
+    assert _attacks(parts["relu"].output)["spawn:ok"]  # spawning itself is allowed in there
+    assert child_pids() <= before
+
+
+def test_a_server_inside_is_unreachable(escaped):
+    parts, _, reached, _ = escaped
+    assert _attacks(parts["sample_normal"].output)["listen:ok"], parts["sample_normal"].output
+    assert reached == [] or reached == [False]
+
+
+def test_only_the_sandbox_processes_are_visible(escaped):
+    parts, *_ = escaped
+    line = _attacks(parts["standardize"].output)["proc_other"]
+    pids = eval(line.split("SUCCEEDED ", 1)[1])  # noqa: S307 - a list of ints the test printed
+    assert max(pids) < 50 and os.getpid() not in pids or len(pids) <= 5
