@@ -135,3 +135,36 @@ def test_only_the_sandbox_processes_are_visible(escaped):
     line = _attacks(parts["standardize"].output)["proc_other"]
     pids = eval(line.split("SUCCEEDED ", 1)[1])  # noqa: S307 - a list of ints the test printed
     assert max(pids) < 50 and os.getpid() not in pids or len(pids) <= 5
+
+
+@pytest.fixture(scope="module")
+def limited(selftest, submissions):
+    if runner.cgroups.unavailable_reason():
+        pytest.fail("control groups are needed for the kernel caps: "
+                    + runner.cgroups.unavailable_reason())
+    path = submissions("fence_off", "os_limits")
+    before = child_pids()
+    result = by_function(engine.grade(selftest, path, seed=SEED, overrides=LIMITS))
+    return result, before
+
+
+def test_memory_spread_over_processes_is_capped_by_the_kernel(limited):
+    parts, _ = limited
+    p = parts["relu"]
+    # 3 x 700 MiB is over the group's cap (1 GiB + 768 MiB): the kernel's OOM killer chose a
+    # child (the part goes on, and its output shows the SIGKILL) or the worker itself (the
+    # part scores 0 for memory).
+    lines = [ln for ln in p.output.splitlines() if ln.startswith("MEMORY")]
+    killed_child = any(int(c) == -9 for ln in lines for c in ln.split()[1:])
+    assert killed_child or "memory" in p.feedback, (p.feedback, p.output)
+    assert parts["sigmoid"].score == parts["sigmoid"].points  # the next part is unaffected
+
+
+def test_a_fork_bomb_is_capped_by_the_kernel(limited):
+    parts, before = limited
+    p = parts["relu_backward"]
+    assert p.score == p.points, p.feedback
+    line = next(ln for ln in p.output.splitlines() if ln.startswith("FORKBOMB"))
+    assert line.startswith("FORKBOMB stopped"), line
+    assert int(line.split()[2]) < runner.MAX_PIDS
+    assert child_pids() <= before  # every child died with the sandbox
