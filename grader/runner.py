@@ -126,7 +126,8 @@ class Worker:
 
     def __init__(self, *, forbidden=(), preload=(), memory_bytes: int, output_bytes: int,
                  output_hard_bytes: int, deny_read=(), cache_dir: str | None = None,
-                 start_timeout: float = 120.0, forbidden_names=(), isolation: str | None = None):
+                 start_timeout: float = 120.0, forbidden_names=(), isolation: str | None = None,
+                 cpu_seconds: int = 1800):
         self.cfg = {
             "forbidden": list(forbidden),
             "forbidden_names": list(forbidden_names),
@@ -135,6 +136,8 @@ class Worker:
             "output_hard_bytes": int(output_hard_bytes),
             "deny_read": [str(p) for p in deny_read],
             "cache_dir": cache_dir,
+            # RLIMIT_CPU: a backstop behind the wall-clock limits (a worker serves one submission).
+            "cpu_seconds": int(cpu_seconds),
         }
         self.output_bytes = int(output_bytes)
         self.start_timeout = start_timeout
@@ -392,6 +395,9 @@ class Worker:
                 return self._flood(what)
             if sig == signal.SIGSEGV:
                 return Failure("crash", f"crashed with a segmentation fault (SIGSEGV) while {what}")
+            if sig == signal.SIGXCPU:
+                return Failure("timeout", f"used more than {self.cfg['cpu_seconds']} s of CPU time "
+                                          f"(the CPU limit) while {what}")
             if sig == signal.SIGKILL:
                 return Failure("memory", f"was killed (SIGKILL) while {what}, most likely for "
                                          "using too much memory")

@@ -96,6 +96,12 @@ def _set_limits(cfg: dict) -> None:
             resource.setrlimit(res, (value, value))
         except (ValueError, OSError):  # pragma: no cover - limit above the current hard limit
             pass
+    cpu = int(cfg.get("cpu_seconds") or 0)
+    if cpu > 0:  # SIGXCPU at the soft limit (reported as such), SIGKILL 5 s later
+        try:
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+        except (ValueError, OSError):  # pragma: no cover - limit above the current hard limit
+            pass
 
 
 def _configure_jax(cfg: dict):

@@ -168,3 +168,22 @@ def test_a_fork_bomb_is_capped_by_the_kernel(limited):
     assert line.startswith("FORKBOMB stopped"), line
     assert int(line.split()[2]) < runner.MAX_PIDS
     assert child_pids() <= before  # every child died with the sandbox
+
+
+def test_cpu_time_is_capped_by_the_kernel():
+    from grader import protocol
+
+    w = runner.Worker(memory_bytes=2**30, output_bytes=4096, output_hard_bytes=2**20,
+                      cpu_seconds=2)
+    try:
+        assert w.start() is None
+        src = "def spin():\n    while True:\n        pass\n"
+        assert w.request({"op": "load", "source": src, "filename": "s.py"}, timeout=30,
+                         what="loading").header["ok"]
+        reply = w.request({"op": "call", "fn": "spin", "args": protocol.encode_value((), []),
+                           "kwargs": {"dict": []}}, timeout=60, what="spinning")
+        assert reply.failure is not None and reply.failure.kind == "timeout"
+        assert "CPU limit" in reply.failure.message, reply.failure.message
+        assert reply.seconds < 30
+    finally:
+        w.kill()
