@@ -1,0 +1,84 @@
+"""Workers' cache folders are student-writable: pruning and removal survive hostile trees."""
+
+from __future__ import annotations
+
+import os
+
+from grader import worker_cache
+
+
+def _deep_tree(root, depth: int) -> None:
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for _ in range(depth):  # one-letter names, fd-relative: deeper than PATH_MAX allows
+            os.mkdir("a", dir_fd=fd)
+            child = os.open("a", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            with open(os.open("f", os.O_WRONLY | os.O_CREAT, 0o600, dir_fd=child), "w") as f:
+                f.write("x")
+            os.close(fd)
+            fd = child
+    finally:
+        os.close(fd)
+
+
+def test_remove_a_tree_deeper_than_path_max(tmp_path):
+    victim = tmp_path / "cache"
+    victim.mkdir()
+    _deep_tree(victim, 3000)  # 6,000-character paths at the bottom
+    worker_cache.remove(victim)
+    assert not victim.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_remove_does_not_follow_links(tmp_path):
+    keep = tmp_path / "keep"
+    keep.mkdir()
+    (keep / "precious.txt").write_text("mine")
+    victim = tmp_path / "cache"
+    victim.mkdir()
+    (victim / "link").symlink_to(keep)
+    (victim / "sub").mkdir()
+    (victim / "sub" / "link2").symlink_to(keep / "precious.txt")
+    os.chmod(victim / "sub", 0)  # a student's unreadable folder
+    worker_cache.remove(victim)
+    assert not victim.exists()
+    assert (keep / "precious.txt").read_text() == "mine"
+
+
+def test_size_flags_what_cannot_be_a_cache(tmp_path):
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for i in range(5):
+        (flat / f"entry{i}").write_bytes(b"x" * 100)
+    assert worker_cache.size(flat, 10_000) == 500
+    assert worker_cache.size(flat, 250) > 250  # stops once past the limit
+    deep = tmp_path / "deep"
+    deep.mkdir()
+    _deep_tree(deep, worker_cache.MAX_DEPTH + 2)
+    assert worker_cache.size(deep, 10**9) > 10**9
+    assert worker_cache.cap_size(deep, 10**9) is True and not deep.exists()
+    assert worker_cache.cap_size(flat, 10_000) is False and flat.exists()
+
+
+def test_prune_keeps_the_newest_and_survives_a_tree_bomb(tmp_path):
+    root = tmp_path / "worker"
+    root.mkdir()
+    for i in range(5):
+        d = root / f"d{i}"
+        d.mkdir()
+        os.utime(d, (1000 + i, 1000 + i))
+    _deep_tree(root / "d0", 1500)
+    os.utime(root / "d0", (1000, 1000))
+    (root / "stray-file").write_text("not a folder")
+    worker_cache.prune(root, keep=2)
+    assert sorted(p.name for p in root.iterdir()) == ["d3", "d4", "stray-file"]
+
+
+def test_folder_depends_on_source_unless_trusted(tmp_path):
+    a = worker_cache.folder(tmp_path, "week1/x", "print(1)")
+    b = worker_cache.folder(tmp_path, "week1/x", "print(2)")
+    assert a != b and a.parent == tmp_path / "worker"
+    assert worker_cache.folder(tmp_path, "week1/x", "print(1)", trusted=True) == \
+        worker_cache.folder(tmp_path, "week1/x", "print(2)", trusted=True)
+    # Undecodable text (lone surrogates from a Latin-1 file name) still hashes.
+    worker_cache.folder(tmp_path, "week1/x", "bad \udce9 text")
