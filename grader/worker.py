@@ -289,6 +289,12 @@ def _call(header: dict, blobs: list[bytes], jax, jnp, key_data) -> tuple[dict, l
                     kwargs = {k: _hashable(v) if k in names else v for k, v in kwargs.items()}
                     f = jax.jit(fn, static_argnames=names, static_argnums=nums)
                     out = f(*args, **kwargs)
+                elif mode == "export":
+                    names = tuple(header.get("static_argnames", ()))
+                    nums = tuple(header.get("static_argnums", ()))
+                    args = tuple(_hashable(a) if i in nums else a for i, a in enumerate(args))
+                    kwargs = {k: _hashable(v) if k in names else v for k, v in kwargs.items()}
+                    return _export(jax, fn, args, kwargs, names, nums, key_data)
                 elif mode == "vjp":
                     argnums = tuple(header["vjp_argnums"])
                     ct = to_jax(protocol.decode_value(header["cotangent"], blobs, make_key=make_key))
@@ -308,6 +314,80 @@ def _call(header: dict, blobs: list[bytes], jax, jnp, key_data) -> tuple[dict, l
                 node = protocol.encode_value(out, out_blobs, key_data=key_data, permissive=True)
             except BaseException as exc:  # noqa: BLE001
                 return {"ok": False, "error": _error(exc)}, []
+    return {"ok": True, "out": node}, out_blobs
+
+
+def _export(jax, fn, args, kwargs, names, nums, key_data) -> tuple[dict, list[bytes]]:
+    """``mode="export"``: trace ``jax.jit(fn)`` for these arguments' shapes and dtypes only and
+    send back the serialized program (``jax.export``) plus the output's structure.
+
+    The arguments the parent sends for an export are placeholders (zeros of the real shapes):
+    the real inputs go only to a separate sandbox that runs the program and no student
+    Python (``run_exported``). Whatever this process sends, the parent judges only what that
+    program computes there, so a patched ``jax.jit`` or ``jax.export`` here gains nothing: a
+    program that computes the right outputs from hidden inputs *is* a jit-compiled function.
+    The program returns the output's leaves as a flat list (student-defined pytree classes
+    need no registration to cross); ``out`` is the structure with each leaf replaced by its
+    index. ``jax.debug.print`` is a no-op while tracing (host callbacks cannot be exported).
+    """
+    import numpy as np
+
+    treedefs: list = []
+
+    def flat(*a, **k):
+        leaves, treedef = jax.tree.flatten(fn(*a, **k))
+        treedefs.append(treedef)
+        return leaves
+
+    def spec(x):
+        return jax.ShapeDtypeStruct(x.shape, x.dtype) if isinstance(x, jax.Array) else x
+
+    s_args = tuple(a if i in nums else jax.tree.map(spec, a) for i, a in enumerate(args))
+    s_kwargs = {k: v if k in names else jax.tree.map(spec, v) for k, v in kwargs.items()}
+    debug_print = jax.debug.print
+    jax.debug.print = lambda *a, **k: None
+    try:
+        exported = jax.export.export(jax.jit(flat, static_argnames=names, static_argnums=nums))(
+            *s_args, **s_kwargs)
+        program = bytes(exported.serialize())
+    except BaseException as exc:  # noqa: BLE001
+        return {"ok": False, "error": _error(exc)}, []
+    finally:
+        jax.debug.print = debug_print
+    skeleton = jax.tree.unflatten(treedefs[-1], list(range(treedefs[-1].num_leaves)))
+    out_blobs = [protocol.array_to_npy(np.frombuffer(program, dtype=np.uint8))]
+    node = protocol.encode_value(skeleton, out_blobs, key_data=key_data, permissive=True)
+    return {"ok": True, "out": node, "program": 0}, out_blobs
+
+
+def _run_exported(header: dict, blobs: list[bytes], jax, jnp, key_data) -> tuple[dict, list[bytes]]:
+    """``op="run_exported"``: run a program serialized by ``_export`` on the real inputs.
+
+    Only ever sent to a worker that has loaded no student file. Returns the program's
+    outputs, a flat list. Any failure (an unreadable program, inputs it does not accept) is
+    reported as an error of the submission's program.
+    """
+    import contextlib
+
+    def make_key(data, impl):
+        return jax.random.wrap_key_data(jnp.asarray(data), impl=impl)
+
+    if _State.module is not None:
+        return {"ok": False, "error": {"type": "Protocol", "frames": [],
+                                       "message": "run_exported in a worker that loaded code"}}, []
+    ctx = jax.enable_x64(True) if header.get("x64") else contextlib.nullcontext()
+    with ctx:
+        try:
+            program = protocol.decode_value(header["program"], blobs)
+            args = protocol.decode_value(header["args"], blobs, make_key=make_key)
+            kwargs = protocol.decode_value(header["kwargs"], blobs, make_key=make_key)
+            exported = jax.export.deserialize(bytearray(program.tobytes()))
+            leaves = exported.call(*args, **kwargs)
+            out = list(jax.block_until_ready(leaves))
+            out_blobs: list[bytes] = []
+            node = protocol.encode_value(out, out_blobs, key_data=key_data, permissive=True)
+        except BaseException as exc:  # noqa: BLE001
+            return {"ok": False, "error": _error(exc)}, []
     return {"ok": True, "out": node}, out_blobs
 
 
@@ -351,6 +431,8 @@ def main(argv: list[str] | None = None) -> None:
             reply, out_blobs = _load(header), []
         elif op == "call":
             reply, out_blobs = _call(header, blobs, jax, jnp, key_data)
+        elif op == "run_exported":
+            reply, out_blobs = _run_exported(header, blobs, jax, jnp, key_data)
         elif op == "exit":
             _flush()
             os._exit(0)
