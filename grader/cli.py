@@ -7,9 +7,24 @@
     grader submit <id> [--file PATH] [--json OUT] [--seed N]
     grader grade  <id> DIR --out grades.csv [--jobs N] [--seed N]
 
-Exit status: 0 whenever grading completed (whatever the score); 2 for a usage error (unknown
-id, missing file, bad arguments) with a message saying what to do; 1 if the grader itself
-could not run (its worker process failed to start).
+Exit status: 0 whenever grading completed (whatever the score; in ``grade``, also when some
+rows are grading errors); 2 for a usage error (unknown id, missing file, bad arguments, an
+output path (``--out``, ``--json``) in a folder that does not exist or cannot be written),
+detected before any grading starts, with a message saying what to do; 1 if the grader itself
+could not run (its worker process failed to start; in ``grade``, the cases could not be
+built); 128 + the signal number if interrupted: 130 for SIGINT (Ctrl-C), 143 for SIGTERM, 129
+for SIGHUP.
+
+Interruption: ``test``, ``submit`` and ``grade`` handle SIGINT, SIGTERM and SIGHUP (a signal
+the caller set to be ignored, as ``nohup`` does, stays ignored). The first one stops starting
+work and kills every live worker with everything it started
+(:func:`grader.runner.kill_all`; a later start is refused); then ``grade`` writes its CSV, with
+the submissions graded so far and every other row ``not graded (interrupted)``, and ``test``
+and ``submit`` report no score and write no JSON (a partial score would look final). Nothing
+of the grading is left running when the command exits. Workers die at once; work the parent
+is doing itself (building an expected value) ends first, so exiting may take that long. A
+second signal changes nothing. Output files (``--out``, ``--json``) are replaced atomically
+(written in the same folder, then renamed).
 
 Compilation cache: the parent process (which computes the expected values) uses JAX's
 persistent compilation cache in ``$JAXDL_GRADER_CACHE/parent`` (default
@@ -22,7 +37,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from rich.console import Console
@@ -81,6 +98,75 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+class _Interruption:
+    """SIGINT/SIGTERM/SIGHUP while grading: stop, kill every worker, remember the signal.
+
+    The handler does no more than set a flag (``stop``, set *before* any worker is killed:
+    :mod:`grader.batch` relies on that order) and send SIGKILLs; the grading code notices
+    (its worker died, no new one starts) and winds down, then :func:`main` exits with
+    ``128 + signal``. Handlers are restored on exit (``main`` may run inside a program).
+    """
+
+    SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
+    def __init__(self) -> None:
+        from grader import runner  # imported here: never import inside a signal handler
+        from grader.batch import Stop
+
+        self.signum: int | None = None
+        self.stop = Stop()
+        self._kill_all = runner.kill_all
+        self._saved: dict[int, object] = {}
+
+    def _handler(self, signum: int, frame) -> None:
+        if self.signum is None:
+            self.signum = signum
+        self.stop.set()
+        self._kill_all()
+
+    def __enter__(self) -> "_Interruption":
+        if threading.current_thread() is not threading.main_thread():
+            return self  # signal handlers can only be set from the main thread
+        for name in self.SIGNALS:
+            sig = getattr(signal, name, None)
+            if sig is None:
+                continue
+            old = signal.getsignal(sig)
+            if old == signal.SIG_IGN:  # nohup, a background job: the caller wants it ignored
+                continue
+            self._saved[sig] = old
+            signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        for sig, old in self._saved.items():
+            signal.signal(sig, old if old is not None else signal.SIG_DFL)
+        self._saved.clear()
+        return False
+
+    @property
+    def interrupted(self) -> bool:
+        return self.signum is not None
+
+    @property
+    def status(self) -> int:
+        return 128 + int(self.signum or 0)
+
+    @property
+    def name(self) -> str:
+        try:
+            return signal.Signals(self.signum).name
+        except (TypeError, ValueError):
+            return f"signal {self.signum}"
+
+
+def _check_output(path: str, option: str) -> str | None:
+    from grader.batch import check_writable
+
+    why = check_writable(path)
+    return None if why is None else f"{option} {path}: {why}."
+
+
 def _usage(console: Console, message: str) -> int:
     console.print(f"grader: error: {message}", markup=False, highlight=False)
     return USAGE_ERROR
@@ -121,23 +207,61 @@ def main(argv: list[str] | None = None) -> int:
     if path.suffix.lower() not in (".py", ".ipynb"):
         return _usage(err, f"{path} is not a .py or .ipynb file.")
 
+    hidden = args.command == "submit"
+    if hidden and args.json:
+        problem = _check_output(args.json, "--json")
+        if problem:
+            return _usage(err, problem)
+
+    with _Interruption() as interruption:
+        status = _run_one(out, err, assignment, path, args, hidden, interruption)
+    return status
+
+
+def _run_one(out: Console, err: Console, assignment, path: Path, args, hidden: bool,
+             interruption: _Interruption) -> int:
     root = cache_root()
     _configure_parent_jax(root)
     from grader import engine, report
 
-    hidden = args.command == "submit"
-    try:
-        with _progress(out, assignment) as on_part:
-            result = engine.grade(assignment, path, seed=getattr(args, "seed", None), hidden=hidden,
-                                  cache_root=root, on_part=on_part)
-    except engine.GraderError as exc:
-        err.print(f"grader: the grader could not run: {exc}", markup=False, highlight=False)
-        return 1
+    result = None
+    if not interruption.interrupted:
+        try:
+            with _progress(out, assignment) as on_part:
+                result = engine.grade(assignment, path, seed=getattr(args, "seed", None),
+                                      hidden=hidden, cache_root=root, on_part=on_part)
+        except Exception as exc:  # noqa: BLE001 - re-raised unless the grading was interrupted
+            if not interruption.interrupted:
+                if isinstance(exc, engine.GraderError):
+                    err.print(f"grader: the grader could not run: {exc}", markup=False,
+                              highlight=False)
+                    return 1
+                raise
+    if interruption.interrupted or result is None:  # its worker was killed: no score is final
+        err.print(f"grader: interrupted by {interruption.name}: grading stopped and its worker "
+                  "processes were killed; no score was recorded.", markup=False, highlight=False)
+        return interruption.status
+    # A signal from here on interrupts nothing that matters: finish the report, then exit
+    # with its status.
     report.render(result, out)
     if hidden and args.json:
-        report.write_json(result, args.json)
+        _write_json(report, result, args.json)
         out.print(f"Wrote {args.json}", markup=False, style="dim")
-    return 0
+    return interruption.status if interruption.interrupted else 0
+
+
+def _write_json(report, result, dest: str) -> None:
+    """``report.write_json`` to a temporary file next to ``dest``, then renamed over it."""
+    import secrets
+
+    target = Path(dest)
+    tmp = target.parent / f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    try:
+        report.write_json(result, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _list(out: Console, registry) -> int:
@@ -189,8 +313,6 @@ class _progress:
 
 
 def _grade(out: Console, err: Console, assignment, args) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from grader import batch
 
     folder = Path(args.dir)
@@ -201,6 +323,19 @@ def _grade(out: Console, err: Console, assignment, args) -> int:
         return _usage(err, f"no .py or .ipynb files in {folder}.")
     if args.jobs < 1:
         return _usage(err, "--jobs must be at least 1.")
+    problem = _check_output(args.out, "--out")
+    if problem:
+        return _usage(err, problem)
+    with _Interruption() as interruption:
+        return _grade_batch(out, err, assignment, args, folder, len(files), interruption)
+
+
+def _grade_batch(out: Console, err: Console, assignment, args, folder: Path, n_files: int,
+                 interruption: _Interruption) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from grader import batch
+
     root = cache_root()
     _configure_parent_jax(root)
     from grader.engine import new_seed
@@ -208,15 +343,38 @@ def _grade(out: Console, err: Console, assignment, args) -> int:
     seed = new_seed() if args.seed is None else args.seed
     progress = Progress(TextColumn("Grading"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=out, disable=not out.is_terminal)
-    with progress:
-        task = progress.add_task("grading", total=len(files))
-        results = batch.grade_folder(
-            assignment, folder, args.out, jobs=args.jobs, seed=seed, cache_root=root,
-            on_done=lambda *a: progress.advance(task))
-    graded = sum(1 for _, r, _ in results if r is not None)
-    out.print(f"Graded {graded} of {len(results)} submissions of {assignment.id} "
-              f"(seed {seed}); wrote {args.out}",
+    try:
+        with progress:
+            task = progress.add_task("grading", total=n_files)
+            rows = batch.grade_folder(
+                assignment, folder, args.out, jobs=args.jobs, seed=seed, cache_root=root,
+                on_done=lambda row: progress.advance(task), stop=interruption.stop)
+    except Exception as exc:  # noqa: BLE001 - the batch itself failed (not one submission)
+        if interruption.interrupted:
+            err.print(f"grader: interrupted by {interruption.name}.", markup=False, highlight=False)
+            return interruption.status
+        wrote = (f"{args.out} lists every submission as a grading error" if Path(args.out).exists()
+                 else "no CSV was written")
+        err.print(f"grader: the grader could not grade this batch ({type(exc).__name__}: {exc}); "
+                  f"{wrote}.", markup=False, highlight=False)
+        return 1
+    counts = {status: sum(1 for r in rows if r.status == status)
+              for status in (batch.GRADED, batch.GRADING_ERROR, batch.INTERRUPTED)}
+    extra = []
+    if counts[batch.GRADING_ERROR]:
+        extra.append(f"{counts[batch.GRADING_ERROR]} grading error"
+                     f"{'s' if counts[batch.GRADING_ERROR] != 1 else ''} (the grader's fault, "
+                     "see the note column)")
+    if counts[batch.INTERRUPTED]:
+        extra.append(f"{counts[batch.INTERRUPTED]} not graded (interrupted)")
+    out.print(f"Graded {counts[batch.GRADED]} of {len(rows)} submissions of {assignment.id} "
+              f"(seed {seed})" + "".join(f"; {e}" for e in extra) + f"; wrote {args.out}",
               markup=False, highlight=False)
+    if interruption.interrupted:
+        err.print(f"grader: interrupted by {interruption.name}: grading stopped and its worker "
+                  f"processes were killed; {args.out} has a row for every submission.",
+                  markup=False, highlight=False)
+        return interruption.status
     return 0
 
 
