@@ -5,7 +5,13 @@
     grader list
     grader test   <id> [--file PATH]
     grader submit <id> [--file PATH] [--json OUT] [--seed N]
-    grader grade  <id> DIR --out grades.csv [--jobs N] [--seed N]
+    grader grade  <id> DIR --out grades.csv [--jobs N] [--seed N] [--no-sandbox]
+
+Isolation (see :mod:`grader.bubblewrap` and the README's security section): workers run in
+the OS sandbox wherever it works. Where it does not, ``test`` and ``submit`` still grade,
+with one line saying grading is not isolated; ``grade`` refuses (exit 2) unless
+``--no-sandbox``. ``GRADER_SANDBOX=require`` turns a missing sandbox into exit 1 everywhere;
+``GRADER_SANDBOX=off`` never uses it.
 
 Exit status: 0 whenever grading completed (whatever the score; in ``grade``, also when some
 rows are grading errors); 2 for a usage error (unknown id, missing file, bad arguments, an
@@ -95,6 +101,8 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 2) // 2),
                    help="submissions graded at once (default: half the CPU cores)")
     g.add_argument("--seed", type=int, help="seed for everyone's hidden cases (default: random)")
+    g.add_argument("--no-sandbox", action="store_true",
+                   help="grade even without the OS sandbox (bubblewrap): only for files you trust")
     return p
 
 
@@ -167,8 +175,38 @@ def _check_output(path: str, option: str) -> str | None:
     return None if why is None else f"{option} {path}: {why}."
 
 
+def _isolation(err: Console, *, batch: bool, no_sandbox: bool = False) -> int | None:
+    """Settle how workers are isolated before grading; an exit status if grading must not run.
+
+    ``test``/``submit`` (a student grading their own file) run without the OS sandbox where it
+    cannot work, saying so in one line; ``grade`` (other people's files) refuses unless
+    ``--no-sandbox``. ``GRADER_SANDBOX=require`` makes a missing sandbox an error everywhere.
+    """
+    from grader import bubblewrap, runner
+
+    if no_sandbox:
+        os.environ[runner.SANDBOX_ENV] = "off"
+        return None
+    try:
+        mode = runner.isolation_mode()
+    except ValueError as exc:
+        return _usage(err, str(exc))
+    except runner.SandboxUnavailable as exc:
+        err.print(f"grader: {exc}", markup=False, highlight=False, soft_wrap=True)
+        return 1
+    if mode == "sandbox" or os.environ.get(runner.SANDBOX_ENV, "").strip().lower() == "off":
+        return None
+    reason = bubblewrap.probe().reason
+    if batch:
+        return _usage(err, f"refusing to grade submissions without the OS sandbox ({reason}). "
+                           "Install bubblewrap, or pass --no-sandbox to grade files you trust.")
+    err.print(f"note: grading is not isolated on this machine ({reason}); your code runs in a "
+              "plain subprocess.", markup=False, highlight=False, style="dim", soft_wrap=True)
+    return None
+
+
 def _usage(console: Console, message: str) -> int:
-    console.print(f"grader: error: {message}", markup=False, highlight=False)
+    console.print(f"grader: error: {message}", markup=False, highlight=False, soft_wrap=True)
     return USAGE_ERROR
 
 
@@ -212,6 +250,9 @@ def main(argv: list[str] | None = None) -> int:
         problem = _check_output(args.json, "--json")
         if problem:
             return _usage(err, problem)
+    status = _isolation(err, batch=False)
+    if status is not None:
+        return status
 
     with _Interruption() as interruption:
         status = _run_one(out, err, assignment, path, args, hidden, interruption)
@@ -326,6 +367,9 @@ def _grade(out: Console, err: Console, assignment, args) -> int:
     problem = _check_output(args.out, "--out")
     if problem:
         return _usage(err, problem)
+    status = _isolation(err, batch=True, no_sandbox=args.no_sandbox)
+    if status is not None:
+        return status
     with _Interruption() as interruption:
         return _grade_batch(out, err, assignment, args, folder, len(files), interruption)
 

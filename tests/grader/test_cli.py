@@ -86,3 +86,27 @@ def test_submit_notebook_with_json_end_to_end(tmp_path):
         assert t["status"] == "passed" and t["visibility"] == "visible"
     assert (tmp_path / "cache" / "parent").is_dir()
     assert any((tmp_path / "cache" / "worker").iterdir())
+
+
+def test_without_the_sandbox_submit_says_so_and_grade_refuses(tmp_path, monkeypatch, capsys):
+    """Where bubblewrap cannot run: a student's own grading goes on with one line saying it is
+    not isolated; grading other people's files refuses unless --no-sandbox."""
+    from grader import bubblewrap, cli, runner
+
+    monkeypatch.setattr(bubblewrap, "probe", lambda: bubblewrap.Probe(False, "no bwrap here"))
+    monkeypatch.setenv(runner.SANDBOX_ENV, "auto")
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    (folder / "a.py").write_text("x = 1\n")
+    assert cli.main(["grade", "selftest/basics", str(folder), "--out", str(tmp_path / "g.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "refusing to grade submissions without the OS sandbox (no bwrap here)" in err
+    assert not (tmp_path / "g.csv").exists()
+    monkeypatch.setenv(runner.SANDBOX_ENV, "require")
+    assert cli.main(["test", "selftest/basics", "--file", str(folder / "a.py")]) == 1
+    assert "the grading sandbox is required but cannot run here: no bwrap here" in capsys.readouterr().err
+    monkeypatch.setenv(runner.SANDBOX_ENV, "sometimes")
+    assert cli.main(["test", "selftest/basics", "--file", str(folder / "a.py")]) == 2
+    monkeypatch.setenv(runner.SANDBOX_ENV, "auto")
+    assert cli._isolation(cli.Console(stderr=True), batch=False) is None
+    assert "grading is not isolated on this machine (no bwrap here)" in capsys.readouterr().err
