@@ -73,9 +73,13 @@ def escaped(selftest, submissions, tmp_path_factory):
     knocker = threading.Thread(target=knock, daemon=True)
     knocker.start()
     before = child_pids()
+    cache = tmp_path_factory.mktemp("cache")
+    (cache / "parent").mkdir()
+    (cache / "worker" / "someone-else").mkdir(parents=True)
     path = submissions("fence_off", "os_escapes", OUTSIDE=outside, PARENT_PID=os.getpid(),
-                       PORT=port, PROJECT=PROJECT, SITE=SITE)
-    result = engine.grade(selftest, path, seed=SEED, overrides=LIMITS)
+                       PORT=port, PROJECT=PROJECT, SITE=SITE, CACHE=cache)
+    result = engine.grade(selftest, path, seed=SEED, overrides=LIMITS, cache_root=str(cache))
+    assert not (cache / "parent" / "poison").exists()
     time.sleep(4)  # the spawned child would write at 3 s
     yield by_function(result), outside, reached, before
     reached.append(False)  # stop the knocker
@@ -103,6 +107,7 @@ def test_the_fence_was_really_off(escaped):
     ("relu_backward", "read_git"), ("relu_backward", "read_case_builders"),
     ("sigmoid", "mkfifo"), ("sigmoid", "mknod"), ("sigmoid", "sqlite_outside"),
     ("sigmoid", "chmod_readonly"), ("sigmoid", "write_jaxdl"),
+    ("sigmoid", "poison_parent_cache"), ("sigmoid", "list_other_caches"),
     ("sample_normal", "connect_out"), ("sample_normal", "memfd"),
     ("sample_normal", "ptrace_attach"), ("standardize", "unshare"),
 ])
