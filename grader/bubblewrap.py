@@ -19,7 +19,9 @@ bubblewrap works on this machine (Debian/Ubuntu package ``bubblewrap``; Linux on
   modules the assignment's cases bind. A module the assignment forbids is *not there*: its
   files are left out of the view (``optax/``, ``flax/``, ``jaxdl/optim.py`` and its cached
   bytecode, ...), so no import route, path trick (``/proc/self/root/...``) or source reader
-  can reach it. Also absent: the project's ``tests/`` (reference solutions), ``.git/``, the
+  can reach it. (In a folder too large to recreate entry by entry, such as site-packages,
+  the module's folder is an empty one whose ``__init__.py`` raises ``ModuleNotFoundError``:
+  see :func:`bind_tree`.) Also absent: the project's ``tests/`` (reference solutions), ``.git/``, the
   grader's case builders, the parent's compilation cache, every other submission, the
   caller's home directory and ``/etc`` (but ``ld.so.cache``).
 - **One writable place**: a private tmpfs at ``/tmp`` (size-capped: :data:`SCRATCH_BYTES`),
@@ -50,7 +52,7 @@ from typing import Iterable, Sequence
 GRADER_DIR = Path(__file__).resolve().parent
 # The grader modules a worker imports (``worker`` and what it imports); nothing else of the
 # grader (case builders, engine, judge, tests' fixtures) exists inside the sandbox.
-WORKER_MODULES = ("__init__.py", "worker.py", "protocol.py", "sandbox.py")
+WORKER_MODULES = ("__init__.py", "worker.py", "protocol.py", "sandbox.py", "absent_module.py")
 SCRATCH_BYTES = 512 * 2**20
 SANDBOX_UID = 65534
 # The worker's scratch directory inside the sandbox (cwd, HOME, TMPDIR).
@@ -135,12 +137,21 @@ def _covers(path: str, hidden: Sequence[str]) -> bool:
     return any(h == path or h.startswith(prefix) for h in hidden)
 
 
+# A folder with something hidden below it is recreated entry by entry when it is this small;
+# a larger one (site-packages, the standard library) is bound whole and the hidden entries are
+# masked, because every bind costs start-up time (~0.4-1 ms each).
+RECREATE_MAX = 40
+ABSENT_MODULE = str(GRADER_DIR / "absent_module.py")
+
+
 def bind_tree(src: str, hidden: Sequence[str], out: list[str]) -> None:
     """Append bwrap args that show ``src`` read-only at its own path, minus ``hidden`` paths.
 
-    A folder with nothing hidden below it is one bind; a folder with something hidden is
-    recreated (``--dir``) and its entries bound one by one, recursively. Symlinks are
-    recreated as symlinks (their targets must be in the view to resolve).
+    A folder with nothing hidden below it is one bind. A small folder with something hidden
+    is recreated (``--dir``) and its entries bound one by one, recursively, so the hidden
+    ones do not exist at all. A large one is bound whole and each hidden entry masked
+    (:func:`_mask`): its contents are gone, and importing it fails like a missing module.
+    Symlinks are recreated as symlinks (their targets must be in the view to resolve).
     """
     if _hidden(src, hidden):
         return
@@ -152,13 +163,40 @@ def bind_tree(src: str, hidden: Sequence[str], out: list[str]) -> None:
     if not (os.path.isdir(src) and _covers(src, hidden)):
         out += ["--ro-bind", src, src]
         return
-    out += ["--dir", src]
     try:
         entries = sorted(os.listdir(src))
     except OSError:
         return
+    if len(entries) > RECREATE_MAX:
+        out += ["--ro-bind", src, src]
+        prefix = src.rstrip("/") + "/"
+        for h in hidden:
+            if h.startswith(prefix):
+                _mask(h, out)
+        return
+    out += ["--dir", src]
     for entry in entries:
         bind_tree(os.path.join(src, entry), hidden, out)
+
+
+def _mask(path: str, out: list[str]) -> None:
+    """Hide ``path`` inside a folder that is bound whole (see :func:`bind_tree`)."""
+    if path.endswith("."):  # cached bytecode of a module: every file with this prefix
+        folder, stem = os.path.split(path)
+        try:
+            names = [n for n in os.listdir(folder) if n.startswith(stem)]
+        except OSError:
+            names = []
+        for n in names:
+            out += ["--ro-bind", "/dev/null", os.path.join(folder, n)]
+    elif os.path.isdir(path) and not os.path.islink(path):
+        out += ["--perms", "0555", "--size", "65536", "--tmpfs", path]
+        if os.path.exists(os.path.join(path, "__init__.py")):
+            out += ["--ro-bind", ABSENT_MODULE, os.path.join(path, "__init__.py")]
+        out += ["--remount-ro", path]
+    elif os.path.exists(path):
+        stand_in = ABSENT_MODULE if path.endswith(".py") else "/dev/null"
+        out += ["--ro-bind", stand_in, path]
 
 
 def _system_dirs(out: list[str]) -> None:

@@ -115,6 +115,11 @@ def test_attack_fails(escaped, function, attack):
     parts, *_ = escaped
     attacks = _attacks(parts[function].output)
     assert attack in attacks, parts[function].output
+    if attack == "read_optax" and attacks[attack + ":ok"]:
+        # site-packages is too large to recreate entry by entry: optax's folder is masked by
+        # an empty one whose __init__.py is the grader's stand-in for a missing module.
+        assert "Stands in" in attacks[attack], attacks[attack]
+        return
     assert not attacks[attack + ":ok"], attacks[attack]
 
 
