@@ -24,10 +24,12 @@ bubblewrap works on this machine (Debian/Ubuntu package ``bubblewrap``; Linux on
   see :func:`bind_tree`.) Also absent: the project's ``tests/`` (reference solutions), ``.git/``, the
   grader's case builders, the parent's compilation cache, every other submission, the
   caller's home directory and ``/etc`` (but ``ld.so.cache``).
-- **One writable place**: a private tmpfs at ``/tmp`` (size-capped: :data:`SCRATCH_BYTES`),
-  the worker's working, home and temporary directory; it vanishes with the sandbox. The
-  submission's own compilation-cache directory, if the caller gives one, is bound
-  read-write at its host path (it belongs to that one submission; see ``runner``).
+- **One writable place**: a private tmpfs at ``/tmp`` (size-capped: :data:`SCRATCH_BYTES`,
+  charged to the memory cap), the worker's working, home and temporary directory; it
+  vanishes with the sandbox. Nothing on the host is writable: the submission's own
+  compile-cache folder, if the caller gives one, is shown read-only at :data:`CACHE_SEED`
+  and the parent itself writes back what the worker compiled (see ``runner``), so no file
+  mode, link, sparse file or timestamp a submission makes can reach the host.
 - **Minimal /dev and /proc**: ``--dev`` (null, zero, random, urandom, tty, shm) and a
   ``/proc`` of the new pid namespace.
 - **A seccomp filter** (:mod:`grader.seccomp`) and **kernel memory and process caps**
@@ -52,11 +54,14 @@ from typing import Iterable, Sequence
 GRADER_DIR = Path(__file__).resolve().parent
 # The grader modules a worker imports (``worker`` and what it imports); nothing else of the
 # grader (case builders, engine, judge, tests' fixtures) exists inside the sandbox.
-WORKER_MODULES = ("__init__.py", "worker.py", "protocol.py", "sandbox.py", "absent_module.py")
+WORKER_MODULES = ("__init__.py", "worker.py", "protocol.py", "sandbox.py", "worker_cache.py",
+                  "absent_module.py")
 SCRATCH_BYTES = 512 * 2**20
 SANDBOX_UID = 65534
 # The worker's scratch directory inside the sandbox (cwd, HOME, TMPDIR).
 SCRATCH = "/tmp"
+# Where the submission's compile-cache folder appears, read-only, inside the sandbox.
+CACHE_SEED = "/var/cache/grader-seed"
 
 
 @dataclass(frozen=True)
@@ -240,12 +245,13 @@ def _base_site_packages() -> list[str]:
 
 
 def filesystem_args(*, forbidden: Iterable[str], trusted_modules: Iterable[str],
-                    cache_dir: str | None) -> list[str]:
+                    cache_seed: str | None) -> list[str]:
     """bwrap arguments for the worker's filesystem (see the module docstring).
 
     ``forbidden``: module names left out of the view (a package, or a submodule such as
     ``jaxdl.optim``). ``trusted_modules``: ``grader.trusted.*`` modules to include.
-    ``cache_dir``: a host folder bound read-write at its own path (or ``None``).
+    ``cache_seed``: the submission's compile-cache folder on the host, shown read-only at
+    :data:`CACHE_SEED` (the worker copies it into its scratch tmpfs; see ``runner``).
     """
     out: list[str] = []
     _system_dirs(out)
@@ -281,16 +287,16 @@ def filesystem_args(*, forbidden: Iterable[str], trusted_modules: Iterable[str],
             out += ["--ro-bind", f, f]
     out += ["--proc", "/proc", "--dev", "/dev",
             "--size", str(SCRATCH_BYTES), "--perms", "0700", "--tmpfs", SCRATCH]
-    if cache_dir:
-        out += ["--bind", cache_dir, cache_dir]
-    # The root tmpfs holding the folders recreated above becomes read-only too; /tmp and the
-    # cache are mounts of their own and stay writable.
+    if cache_seed:
+        out += ["--ro-bind", cache_seed, CACHE_SEED]
+    # The root tmpfs holding the folders recreated above becomes read-only too; /tmp is a
+    # mount of its own and stays writable.
     out += ["--remount-ro", "/"]
     return out
 
 
 def command(python_argv: Sequence[str], *, forbidden: Iterable[str] = (),
-            trusted_modules: Iterable[str] = (), cache_dir: str | None = None,
+            trusted_modules: Iterable[str] = (), cache_seed: str | None = None,
             seccomp_fd: int | None = None) -> list[str]:
     """The full ``bwrap`` command that runs ``python_argv`` in the worker sandbox.
 
@@ -302,7 +308,7 @@ def command(python_argv: Sequence[str], *, forbidden: Iterable[str] = (),
         raise RuntimeError(p.reason)
     args = [p.bwrap, *_namespace_args()]
     args += filesystem_args(forbidden=forbidden, trusted_modules=trusted_modules,
-                            cache_dir=cache_dir)
+                            cache_seed=cache_seed)
     args += ["--chdir", SCRATCH]
     if seccomp_fd is not None:
         args += ["--seccomp", str(seccomp_fd)]

@@ -21,11 +21,12 @@
 
 Compilation cache for workers: workers never share the parent's cache (student code runs in
 the worker and could write anything into a cache it can write to). Each distinct submission
-source gets its own cache directory ``<cache root>/worker/<sha256 of id+source>``, so
+source gets its own cache folder ``<cache root>/worker/<sha256 of id+source>``, so
 re-grading the same file (``grader test`` then ``grader submit``, or a re-run) reuses its
-compiled programs, and a poisoned entry can only ever be read back by the same bytes of the
-same student's file. The newest 64 such directories are kept, and one that grows past
-256 MiB is deleted after grading (see ``engine``).
+compiled programs. The worker sees that folder read-only and compiles into a copy in its
+scratch space; :meth:`Worker.save_cache` then writes back the entries it added, the parent
+doing the writing (see :mod:`grader.worker_cache`). A poisoned entry can only ever be read
+back by the same bytes of the same student's file. The newest 64 folders are kept.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import bubblewrap, cgroups, protocol, seccomp
+from grader import bubblewrap, cgroups, protocol, seccomp, worker_cache
 
 _ROOT = str(Path(__file__).resolve().parent.parent)
 _BOOTSTRAP = (
@@ -122,7 +123,13 @@ def _signal_name(sig: int) -> str:
 
 
 class Worker:
-    """One worker process (started lazily, restarted after any failure)."""
+    """One worker process (started lazily, restarted after any failure).
+
+    A sandboxed worker lives only as long as the *thread* that started it: bubblewrap's
+    ``--die-with-parent`` is the kernel's parent-death signal, which follows the starting
+    thread. Start it from a thread that outlives it (the engine's start-up thread stays
+    alive until grading ends).
+    """
 
     def __init__(self, *, forbidden=(), preload=(), memory_bytes: int, output_bytes: int,
                  output_hard_bytes: int, deny_read=(), cache_dir: str | None = None,
@@ -164,8 +171,6 @@ class Worker:
         self.log_r = os.open(log_path, os.O_RDWR)
         req_r, self.req_w = os.pipe()
         self.resp_r, resp_w = os.pipe()
-        if self.cfg["cache_dir"]:
-            os.makedirs(self.cfg["cache_dir"], exist_ok=True)
         isolated = self.isolation == "sandbox"
         if isolated:
             work = bubblewrap.SCRATCH
@@ -175,6 +180,8 @@ class Worker:
             os.mkdir(work, 0o700)
             cwd = work
         cfg = dict(self.cfg, req_fd=req_r, resp_fd=resp_w, workdir=work, isolated=isolated)
+        seed = self.cfg["cache_dir"] if self.cfg["cache_dir"] and os.path.isdir(self.cfg["cache_dir"]) else None
+        cfg["cache_seed"] = (bubblewrap.CACHE_SEED if isolated else seed) if seed else None
         if isolated:
             # Forbidden modules are absent from the sandbox; their host paths let the worker's
             # fence still name the module when student code reaches for one by path.
@@ -202,7 +209,7 @@ class Worker:
                     pass_fds.append(seccomp_fd)
                 trusted = [m for m in self.cfg["preload"] if m.startswith("grader.trusted.")]
                 argv = bubblewrap.command(argv, forbidden=self.cfg["forbidden"],
-                                          trusted_modules=trusted, cache_dir=self.cfg["cache_dir"],
+                                          trusted_modules=trusted, cache_seed=seed,
                                           seccomp_fd=seccomp_fd)
                 self.group = cgroups.create(memory_bytes=self._group_memory(),
                                             max_pids=MAX_PIDS)
@@ -236,6 +243,39 @@ class Worker:
         """The kernel's cap for the whole sandbox: the data limit, plus JAX's own runtime and
         the scratch tmpfs (both charged to the group)."""
         return int(self.cfg["memory_bytes"]) + 768 * 2**20
+
+    def save_cache(self, timeout: float = 20.0) -> int:
+        """Write the compile-cache entries this worker added into its cache folder.
+
+        The worker only ever saw its folder read-only; here the parent asks for the new
+        entries and writes them itself (:func:`grader.worker_cache.write_entries`: checked
+        names, sizes and a total budget, plain 0600 files). A cache only saves time, so any
+        failure (a dead worker, a malformed reply, an unwritable folder) writes nothing and
+        returns 0. Returns the number of entries written.
+        """
+        folder = self.cfg["cache_dir"]
+        if not folder or not self.alive:
+            return 0
+        reply = self.request({"op": "cache_out"}, timeout=timeout, what="saving its cache")
+        files = reply.header.get("files") if reply.failure is None else None
+        if not isinstance(files, list):
+            return 0
+        entries = []
+        for item in files[: worker_cache.MAX_ENTRIES_OUT]:
+            if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)
+                    and type(item[1]) is int and 0 <= item[1] < len(reply.blobs)):
+                return 0
+            try:
+                data = protocol.npy_to_array(reply.blobs[item[1]])
+            except protocol.ProtocolError:
+                return 0
+            if data.dtype != "uint8" or data.ndim != 1:
+                return 0
+            entries.append((item[0], data.tobytes()))
+        try:
+            return worker_cache.write_entries(folder, entries)
+        except OSError:
+            return 0
 
     def kill(self) -> None:
         """SIGKILL the worker's process group and session, reap it, remove its files."""

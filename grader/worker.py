@@ -46,7 +46,7 @@ import traceback
 import types
 from collections.abc import Iterator, Mapping
 
-from grader import protocol
+from grader import protocol, worker_cache
 
 _MODULE_NAME = "submission"
 _MISSING = object()
@@ -80,6 +80,8 @@ class _State:
     preloaded: dict = {}  # name -> module, kept even after the policy hides it
     filename: str = "<submission>"
     policy = None
+    seeded: dict = {}  # cache entry name -> size copied in at start
+    cache_folder: str | None = None
 
 
 def _set_limits(cfg: dict) -> None:
@@ -104,12 +106,39 @@ def _set_limits(cfg: dict) -> None:
             pass
 
 
+def _seed_cache(cfg: dict) -> str | None:
+    """Copy the submission's cache entries (``cache_seed``, read-only) into the scratch folder
+    and return the folder JAX should use; ``cache_out`` later sends back what was added."""
+    seed = cfg.get("cache_seed")
+    if not seed:
+        return None
+    folder = os.path.join(cfg["workdir"], ".jax-cache")
+    os.makedirs(folder, exist_ok=True)
+    for name, data in worker_cache.read_entries(seed):
+        with open(os.path.join(folder, name), "wb") as f:
+            f.write(data)
+        _State.seeded[name] = len(data)
+    _State.cache_folder = folder
+    return folder
+
+
+def _cache_out() -> tuple[dict, list[bytes]]:
+    """``op="cache_out"``: the cache entries compiled since the worker started, as blobs."""
+    import numpy as np
+
+    if not _State.cache_folder:
+        return {"ok": True, "files": []}, []
+    entries = worker_cache.read_entries(_State.cache_folder, skip=_State.seeded)
+    blobs = [protocol.array_to_npy(np.frombuffer(data, dtype=np.uint8)) for _, data in entries]
+    return {"ok": True, "files": [[name, i] for i, (name, _) in enumerate(entries)]}, blobs
+
+
 def _configure_jax(cfg: dict):
     import jax
     import jax.numpy as jnp
 
     jax.config.update("jax_platforms", "cpu")
-    cache = cfg.get("cache_dir")
+    cache = _seed_cache(cfg)
     if cache:
         jax.config.update("jax_compilation_cache_dir", cache)
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
@@ -413,7 +442,7 @@ def main(argv: list[str] | None = None) -> None:
 
     policy = Policy(forbidden=cfg.get("forbidden", []),
                     forbidden_names=cfg.get("forbidden_names", []),
-                    write_roots=[p for p in (cfg["workdir"], cfg.get("cache_dir")) if p],
+                    write_roots=[cfg["workdir"]],
                     deny_read_roots=cfg.get("deny_read", []),
                     forbidden_paths=cfg.get("forbidden_paths", ()))
     policy.install()
@@ -431,6 +460,8 @@ def main(argv: list[str] | None = None) -> None:
             reply, out_blobs = _load(header), []
         elif op == "call":
             reply, out_blobs = _call(header, blobs, jax, jnp, key_data)
+        elif op == "cache_out":
+            reply, out_blobs = _cache_out()
         elif op == "run_exported":
             reply, out_blobs = _run_exported(header, blobs, jax, jnp, key_data)
         elif op == "exit":

@@ -1,9 +1,15 @@
-"""Workers' compilation-cache folders: where they are, and keeping them bounded.
+"""Workers' compilation-cache folders: where they are, how entries cross, keeping them bounded.
 
-A worker may write its own folder (student code runs there and can put anything in it), so
-everything here treats a folder's contents as hostile: walks are iterative (a tree 10,000
-levels deep is fine), never follow symlinks, stop counting at a limit, and removal never
-raises. The parent's own cache is elsewhere and is never shown to a worker.
+No worker ever writes a cache folder on the host. A sandboxed worker sees its submission's
+folder read-only, copies its entries (:func:`read_entries`) into its scratch tmpfs and points
+JAX there; after grading, the parent asks it for the entries it added and writes them
+itself (:func:`write_entries`): flat regular files with safe names, mode 0600, within a
+size budget. A submission can therefore only ever put bytes into its *own* cache entries
+(keyed by its source), never a link, a special file, a mode bit, a sparse file or a
+timestamp onto the host. Folders written by older versions, or without the sandbox, are
+still treated as hostile: walks are iterative (a tree 10,000 levels deep is fine), never
+follow symlinks, stop counting at a limit, count allocated blocks (not just sizes), and
+removal never raises. The parent's own cache is elsewhere and is never shown to a worker.
 
 Layout: ``<cache root>/worker/<digest>``, where the digest covers the assignment id and the
 submission's source (or ``"trusted"`` for the project's own runs, which share one folder per
@@ -15,11 +21,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import secrets
 import stat
 from pathlib import Path
 
 KEEP = 64
-MAX_BYTES = 256 * 2**20
+MAX_BYTES = 64 * 2**20
+MAX_ENTRY_BYTES = 16 * 2**20
+MAX_ENTRIES_OUT = 1024
+# JAX's cache entries: "<name>-<sha256 hex>-cache" (and companions); nothing else is kept.
+ENTRY_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}")
 MAX_ENTRIES = 100_000  # counting stops here: such a folder is over any sane limit anyway
 
 
@@ -59,7 +71,8 @@ def size(path: str | Path, limit: int) -> int:
                             return limit + 1
                         stack.append((entry.path, depth + 1))
                     elif stat.S_ISREG(st.st_mode):
-                        total += st.st_size
+                        # Allocated blocks too: fallocate(KEEP_SIZE) reserves disk at size 0.
+                        total += max(st.st_size, st.st_blocks * 512)
                         if total > limit:
                             return total
         except OSError:
@@ -111,7 +124,8 @@ def remove(path: str | Path) -> None:
 
 def _clear(dir_fd: int, depth: int, root_fd: int, counter) -> None:
     try:
-        entries = [(e.name, e.is_dir(follow_symlinks=False)) for e in os.scandir(dir_fd)]
+        with os.scandir(dir_fd) as it:
+            entries = [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
     except OSError:
         return
     for name, is_dir in entries:
@@ -144,8 +158,89 @@ def cap_size(path: str | Path, limit: int = MAX_BYTES) -> bool:
     return False
 
 
+def read_entries(folder: str | Path, *, skip: dict[str, int] | None = None,
+                 budget: int = MAX_BYTES) -> list[tuple[str, bytes]]:
+    """``(name, bytes)`` of the cache entries in ``folder``: regular files directly in it with
+    an :data:`ENTRY_NAME`, at most :data:`MAX_ENTRY_BYTES` each, :data:`MAX_ENTRIES_OUT`
+    in all and ``budget`` bytes in total (the rest is left out). ``skip`` maps names to
+    sizes to leave out when unchanged (the entries a worker was seeded with). Never raises.
+    """
+    out: list[tuple[str, bytes]] = []
+    total = 0
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return out
+    for name in names:
+        if len(out) >= MAX_ENTRIES_OUT or not ENTRY_NAME.fullmatch(name):
+            continue
+        path = os.path.join(folder, name)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            continue
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_ENTRY_BYTES:
+                continue
+            if skip is not None and skip.get(name) == st.st_size:
+                continue
+            if total + st.st_size > budget:
+                continue
+            data = os.read(fd, st.st_size + 1)
+            if len(data) != st.st_size:
+                continue
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
+        total += len(data)
+        out.append((name, data))
+    return out
+
+
+def write_entries(folder: str | Path, entries: list[tuple[str, bytes]]) -> int:
+    """Write cache entries received from a worker into ``folder`` (created if missing).
+
+    Each is checked (:data:`ENTRY_NAME`, size) and written as a fresh 0600 regular file,
+    atomically (a temporary name, then rename); the folder's total stays within
+    :data:`MAX_BYTES`. Returns the number written. Raises ``OSError`` only if ``folder``
+    cannot be created.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    room = MAX_BYTES - size(folder, MAX_BYTES)
+    written = 0
+    for name, data in entries[:MAX_ENTRIES_OUT]:
+        if not (isinstance(name, str) and ENTRY_NAME.fullmatch(name) and isinstance(data, bytes)):
+            continue
+        if len(data) > MAX_ENTRY_BYTES or len(data) > room:
+            continue
+        tmp = folder / f".tmp-{secrets.token_hex(8)}"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+            os.replace(tmp, folder / name)
+        except OSError:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            continue
+        room -= len(data)
+        written += 1
+    return written
+
+
 def prune(worker_root: str | Path, keep: int = KEEP) -> None:
-    """Keep only the ``keep`` most recently modified folders directly under ``worker_root``."""
+    """Keep only the ``keep`` most recently changed folders directly under ``worker_root``.
+
+    Ordered by status-change time (``ctime``), which no process can set to the future
+    (``mtime`` can be, with ``utime``; only the parent writes these folders anyway).
+    """
     try:
         with os.scandir(worker_root) as it:
             dirs = []
@@ -155,7 +250,7 @@ def prune(worker_root: str | Path, keep: int = KEEP) -> None:
                 except OSError:
                     continue
                 if stat.S_ISDIR(st.st_mode):
-                    dirs.append((st.st_mtime, e.path))
+                    dirs.append((st.st_ctime, e.path))
     except OSError:
         return
     dirs.sort()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import socket
+import stat
 import threading
 import time
 from pathlib import Path
@@ -80,6 +81,12 @@ def escaped(selftest, submissions, tmp_path_factory):
                        PORT=port, PROJECT=PROJECT, SITE=SITE, CACHE=cache)
     result = engine.grade(selftest, path, seed=SEED, overrides=LIMITS, cache_root=str(cache))
     assert not (cache / "parent" / "poison").exists()
+    saved = [p for p in (cache / "worker").iterdir() if p.name != "someone-else"]
+    assert len(saved) == 1 and any(saved[0].iterdir())  # the worker's programs were saved
+    for entry in saved[0].iterdir():  # ... by the parent, as plain private files
+        st = entry.lstat()
+        assert stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600, entry
+    assert (saved[0] / "rootid-cache").exists()  # sent back, but defanged
     time.sleep(4)  # the spawned child would write at 3 s
     yield by_function(result), outside, reached, before
     reached.append(False)  # stop the knocker
@@ -108,6 +115,7 @@ def test_the_fence_was_really_off(escaped):
     ("sigmoid", "mkfifo"), ("sigmoid", "mknod"), ("sigmoid", "sqlite_outside"),
     ("sigmoid", "chmod_readonly"), ("sigmoid", "write_jaxdl"),
     ("sigmoid", "poison_parent_cache"), ("sigmoid", "list_other_caches"),
+    ("sigmoid", "write_cache_seed"),
     ("sample_normal", "connect_out"), ("sample_normal", "memfd"),
     ("sample_normal", "ptrace_attach"), ("standardize", "unshare"),
 ])

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+import stat
+import time
 
 from grader import worker_cache
 
@@ -50,28 +53,59 @@ def test_size_flags_what_cannot_be_a_cache(tmp_path):
     flat.mkdir()
     for i in range(5):
         (flat / f"entry{i}").write_bytes(b"x" * 100)
-    assert worker_cache.size(flat, 10_000) == 500
+    assert 500 <= worker_cache.size(flat, 10**6) <= 5 * 4096  # bytes, or blocks allocated
     assert worker_cache.size(flat, 250) > 250  # stops once past the limit
     deep = tmp_path / "deep"
     deep.mkdir()
     _deep_tree(deep, worker_cache.MAX_DEPTH + 2)
     assert worker_cache.size(deep, 10**9) > 10**9
     assert worker_cache.cap_size(deep, 10**9) is True and not deep.exists()
-    assert worker_cache.cap_size(flat, 10_000) is False and flat.exists()
+    assert worker_cache.cap_size(flat, 10**6) is False and flat.exists()
 
 
 def test_prune_keeps_the_newest_and_survives_a_tree_bomb(tmp_path):
     root = tmp_path / "worker"
     root.mkdir()
-    for i in range(5):
-        d = root / f"d{i}"
-        d.mkdir()
-        os.utime(d, (1000 + i, 1000 + i))
+    (root / "d0").mkdir()
     _deep_tree(root / "d0", 1500)
-    os.utime(root / "d0", (1000, 1000))
+    for i in range(1, 5):
+        (root / f"d{i}").mkdir()
+        time.sleep(0.01)
     (root / "stray-file").write_text("not a folder")
     worker_cache.prune(root, keep=2)
     assert sorted(p.name for p in root.iterdir()) == ["d3", "d4", "stray-file"]
+
+
+def test_size_counts_allocated_blocks(tmp_path):
+    folder = tmp_path / "c"
+    folder.mkdir()
+    with open(folder / "hidden", "wb") as f:  # fallocate(KEEP_SIZE): size 0, 8 MiB on disk
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
+        assert libc.fallocate(f.fileno(), 1, 0, 8 * 2**20) == 0, os.strerror(ctypes.get_errno())
+    assert (folder / "hidden").stat().st_size == 0
+    assert worker_cache.size(folder, 2**30) >= 8 * 2**20
+
+
+def test_entries_cross_only_as_plain_files(tmp_path):
+    src = tmp_path / "scratch"
+    src.mkdir()
+    (src / "jit_f-abc-cache").write_bytes(b"program")
+    (src / "seeded-cache").write_bytes(b"old")
+    (src / "../escape").resolve().write_bytes(b"x")
+    (src / "link-cache").symlink_to(tmp_path / "escape")
+    os.mkfifo(src / "fifo-cache")
+    (src / "bad name").write_bytes(b"x")
+    (src / "big-cache").write_bytes(b"x" * (worker_cache.MAX_ENTRY_BYTES + 1))
+    entries = worker_cache.read_entries(src, skip={"seeded-cache": 3})
+    assert entries == [("jit_f-abc-cache", b"program")]
+    dest = tmp_path / "host"
+    hostile = entries + [("../outside", b"x"), (".hidden", b"x"), ("ok-cache", "not bytes")]
+    assert worker_cache.write_entries(dest, hostile) == 1
+    assert [p.name for p in dest.iterdir()] == ["jit_f-abc-cache"]
+    st = (dest / "jit_f-abc-cache").stat()
+    assert stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600
+    assert not (tmp_path / "outside").exists()
 
 
 def test_folder_depends_on_source_unless_trusted(tmp_path):
