@@ -12,7 +12,9 @@
   ``grading error`` (the grader itself failed on it: any exception while grading it, or a
   part the engine reports as a grading error; the total is left empty, withheld rather than
   a zero, parts it did grade keep their points, and ``note`` says what failed); or
-  ``not graded (interrupted)`` (``stop`` was set before it finished; grade it again).
+  ``not graded (interrupted)`` (``stop`` was set before it finished; grade it again); or
+  ``not graded (not a file)`` (a symbolic link: never followed, so a link to a classmate's
+  file or a reference solution earns nothing).
 - The CSV is always written, atomically: to a temporary file in the same folder, then
   ``os.replace``d over ``out_csv``, so a reader sees the old file or the whole new one, never
   a half-written one. It is written even if preparing the batch fails (every row a grading
@@ -45,6 +47,9 @@ _SKIP = {"__pycache__", ".ipynb_checkpoints"}
 GRADED = "graded"
 GRADING_ERROR = "grading error"
 INTERRUPTED = "not graded (interrupted)"
+NOT_A_FILE = "not graded (not a file)"
+_NOT_A_FILE_NOTE = ("a symbolic link, not a file: submissions must be the files themselves "
+                    "(an archive that held a link?)")
 _NOT_YOUR_FAULT = "a fault of the grader, not of the submission; grade it again once fixed"
 _INTERRUPTED_NOTE = "the grading was interrupted before this submission was graded; grade it again"
 
@@ -68,20 +73,33 @@ class Row(NamedTuple):
 
     path: Path
     result: Result | None
-    status: str  # GRADED | GRADING_ERROR | INTERRUPTED
+    status: str  # GRADED | GRADING_ERROR | INTERRUPTED | NOT_A_FILE
     note: str
 
 
 def find_submissions(root: str | Path) -> list[Path]:
+    """The ``.py``/``.ipynb`` files under ``root``, sorted; symbolic links to folders are not
+    followed, and symbolic links named like submissions are listed (they get a row saying
+    they were not graded: see :data:`NOT_A_FILE`)."""
     root = Path(root)
     out = []
-    for p in sorted(root.rglob("*")):
-        rel = p.relative_to(root)
-        if any(part.startswith(".") or part in _SKIP for part in rel.parts[:-1]):
-            continue
-        if p.is_file() and p.suffix.lower() in (".py", ".ipynb") and not p.name.startswith("."):
-            out.append(p)
-    return out
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in _SKIP]
+        for name in files:
+            p = Path(folder) / name
+            if p.suffix.lower() in (".py", ".ipynb") and not name.startswith("."):
+                out.append(p)
+    return sorted(out)
+
+
+def _not_a_file(path: Path, root: Path) -> bool:
+    """A symbolic link, or not a regular file inside ``root`` (an archive can hold links to
+    any file the grader can read, a classmate's or a reference solution)."""
+    try:
+        return (path.is_symlink() or not path.is_file()
+                or not os.path.realpath(path).startswith(str(root).rstrip("/") + "/"))
+    except OSError:
+        return True
 
 
 def _describe(exc: BaseException) -> str:
@@ -146,6 +164,8 @@ def _run(assignment: Assignment, root: Path, files: list[Path], rows: dict[Path,
         if stop.is_set():
             return None
         rel = str(path.relative_to(root))
+        if _not_a_file(path, root):
+            return Row(path, None, NOT_A_FILE, _NOT_A_FILE_NOTE)
         try:
             g = Grader(assignment, seed=seed, overrides=overrides, cache_root=cache_root,
                        deny_read=[str(root)], cases=shared)

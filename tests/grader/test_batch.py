@@ -235,3 +235,28 @@ def test_bad_out_is_a_usage_error_before_grading(tmp_path, monkeypatch, capsys, 
     sub.write_text(build_source())
     assert cli.main(["submit", "selftest/basics", "--file", str(sub), "--json", str(out)]) == 2
     assert f"--json {out}" in " ".join(capsys.readouterr().err.split())
+
+
+def test_symbolic_links_are_never_graded(selftest, tmp_path):
+    """Red-team finding: a link in the submissions folder (from an unpacked archive) pointing
+    at the reference solution was graded 7/7 as its target."""
+    from grader import batch
+
+    from .conftest import SOLUTION
+
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    (folder / "mallory.py").symlink_to(SOLUTION)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "eve.py").write_text(SOLUTION.read_text())
+    (folder / "linked_folder").symlink_to(outside, target_is_directory=True)
+    out = tmp_path / "g.csv"
+    rows = batch.grade_folder(selftest, folder, out, jobs=1, seed=1)
+    assert [r.path.name for r in rows] == ["mallory.py"]  # the linked folder is not walked
+    assert rows[0].status == batch.NOT_A_FILE and rows[0].result is None
+    import csv
+
+    (row,) = list(csv.DictReader(out.open()))
+    assert row["status"] == "not graded (not a file)" and row["score"] == ""
+    assert all(row[p.function] in ("", "0") for p in selftest.parts)
