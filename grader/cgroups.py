@@ -6,7 +6,13 @@ whichever hierarchy the machine offers:
 - cgroup v2 (``/sys/fs/cgroup`` is a ``cgroup2`` mount): ``memory.max`` (and
   ``memory.swap.max`` = 0), ``pids.max``;
 - cgroup v1 (``/sys/fs/cgroup/memory`` and ``/sys/fs/cgroup/pids``): ``memory.limit_in_bytes``
-  (and ``memory.memsw.limit_in_bytes`` where swap accounting exists), ``pids.max``.
+  (and ``memory.memsw.limit_in_bytes`` where swap accounting exists), ``pids.max``; and a
+  group in ``/sys/fs/cgroup/cpu`` where it exists, so CPU time is shared equally between
+  workers (a submission that starts 200 busy processes gets one worker's share, not 200).
+  On v2 the unified group gives the same fairness when the cpu controller is enabled.
+
+Groups left behind by a grader that was SIGKILLed (named after its pid) are removed the next
+time a group is created.
 
 The memory cap counts everything the worker's processes charge: heap, the sandbox's tmpfs,
 shared memory and anonymous files. Going over it gets the worker killed by the kernel
@@ -101,6 +107,19 @@ class Group:
                     time.sleep(0.02)
 
 
+def _remove_stale(base: str) -> None:
+    """Remove groups left by grader processes that died without cleaning up (SIGKILL)."""
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return
+    for n in names:
+        parts = n.split("-")
+        if len(parts) == 4 and n.startswith("jaxdl-grader-") and parts[2].isdigit():
+            if not os.path.exists(f"/proc/{parts[2]}"):
+                Group([os.path.join(base, n)], [os.path.join(base, n, "cgroup.procs")], None).remove()
+
+
 def _write(path: str, value: str) -> bool:
     try:
         with open(path, "w", encoding="ascii") as f:
@@ -117,6 +136,7 @@ def create(*, memory_bytes: int, max_pids: int) -> Group | None:
     try:
         if _is_v2():
             base = os.path.join(_ROOT, _own_path(None).lstrip("/"))
+            _remove_stale(base)
             d = os.path.join(base, name)
             os.mkdir(d)
             made.append(d)
@@ -127,6 +147,8 @@ def create(*, memory_bytes: int, max_pids: int) -> Group | None:
             return Group(made, [os.path.join(d, "cgroup.procs")], os.path.join(d, "memory.current"))
         mem_base = os.path.join(_ROOT, "memory", _own_path("memory").lstrip("/"))
         pids_base = os.path.join(_ROOT, "pids", _own_path("pids").lstrip("/"))
+        for base in (mem_base, pids_base):
+            _remove_stale(base)
         mem, pids = os.path.join(mem_base, name), os.path.join(pids_base, name)
         os.mkdir(mem)
         made.append(mem)
@@ -138,8 +160,20 @@ def create(*, memory_bytes: int, max_pids: int) -> Group | None:
         memsw = os.path.join(mem, "memory.memsw.limit_in_bytes")
         if os.path.exists(memsw):
             _write(memsw, str(memory_bytes))
-        return Group(made, [os.path.join(mem, "cgroup.procs"), os.path.join(pids, "cgroup.procs")],
-                     os.path.join(mem, "memory.usage_in_bytes"))
+        procs = [os.path.join(mem, "cgroup.procs"), os.path.join(pids, "cgroup.procs")]
+        # A CPU group of its own (default weight): the scheduler shares CPU time equally
+        # between workers, however many processes one of them starts.
+        cpu_base = os.path.join(_ROOT, "cpu", _own_path("cpu").lstrip("/"))
+        if os.path.isdir(cpu_base):
+            _remove_stale(cpu_base)
+            cpu = os.path.join(cpu_base, name)
+            try:
+                os.mkdir(cpu)
+                made.append(cpu)
+                procs.append(os.path.join(cpu, "cgroup.procs"))
+            except OSError:
+                pass
+        return Group(made, procs, os.path.join(mem, "memory.usage_in_bytes"))
     except OSError:
         Group(made, [], None).remove()
         return None

@@ -11,6 +11,11 @@ sequence lengths), array shape, dtype (strict unless the case says otherwise; Py
 are accepted where a 0-d array is expected), non-finite values, then values with
 ``rtol``/``atol`` (``|out - expected| <= atol + rtol * |expected|``, as ``np.isclose``).
 Messages name the path inside the result (``result['W1'][2, 0]``) and what was seen.
+
+:func:`compare` is total in ``out``: any decoded value, however malformed (a Python int too
+large for a float, a complex where a float was expected, NaN, infinities), gives a message
+or ``None``, never an exception, so a wrong output is always the student's wrong output. It
+raises only for a malformed ``expected`` (a fault of the grader, reported as a grading error).
 """
 
 from __future__ import annotations
@@ -152,7 +157,8 @@ def compare(out: Any, expected: Any, *, rtol: float = 1e-5, atol: float = 1e-6,
             return f"{path} is {describe(out)}, expected {expected!r}"
         return None
     if isinstance(expected, (bool, int, float)):
-        return _compare_scalar(out, expected, path=path, rtol=rtol, atol=atol, values=values)
+        with np.errstate(all="ignore"):
+            return _compare_scalar(out, expected, path=path, rtol=rtol, atol=atol, values=values)
     if isinstance(expected, np.ndarray):
         return _compare_array(out, expected, path=path, **kw)
     raise TypeError(f"unsupported expected value {type(expected).__name__}")
@@ -172,6 +178,10 @@ def _compare_scalar(out: Any, expected: Any, *, path: str, rtol: float, atol: fl
     if not values:
         return None
     if isinstance(expected, float) or isinstance(out, float):
+        try:
+            out = float(out)
+        except OverflowError:
+            return f"{path} is an integer too large for a float, expected {_fmt(expected)}"
         if np.isnan(out) and not np.isnan(expected):
             return f"{path} is NaN, expected {_fmt(expected)}"
         if not np.isclose(out, expected, rtol=rtol, atol=atol, equal_nan=True):
@@ -187,6 +197,8 @@ def _compare_array(out: Any, expected: np.ndarray, *, path: str, rtol: float, at
     exp_desc = f"an array of shape {tuple(expected.shape)} and dtype {expected.dtype}"
     if expected.shape == () and isinstance(out, (int, float)) and not isinstance(out, bool) \
             and expected.dtype.kind in "iuf":
+        if isinstance(out, int) and not -2**63 <= out < 2**63:
+            return f"{path} is a Python int too large for 64 bits, expected {exp_desc}"
         out = np.asarray(out, dtype=np.float64 if isinstance(out, float) else np.int64)
         check_dtype = False
     if not isinstance(out, np.ndarray):
@@ -209,6 +221,12 @@ def _compare_array(out: Any, expected: np.ndarray, *, path: str, rtol: float, at
         return f"{path} has dtype {out.dtype}, expected {expected.dtype}"
     if not values:
         return None
+    with np.errstate(all="ignore"):
+        return _compare_values(out, expected, path=path, rtol=rtol, atol=atol)
+
+
+def _compare_values(out: np.ndarray, expected: np.ndarray, *, path: str, rtol: float,
+                    atol: float) -> str | None:
     if expected.dtype.kind in "fc" or out.dtype.kind in "fc":
         o = out.astype(np.complex128 if "c" in (out.dtype.kind, expected.dtype.kind) else np.float64)
         e = expected.astype(o.dtype)
@@ -266,8 +284,8 @@ def diagnose(out: Any, mistakes, *, rtol: float, atol: float, check_dtype: bool)
                 if wrong.test(out):
                     return message
                 continue
+            if compare(out, wrong, rtol=rtol, atol=atol, check_dtype=check_dtype) is None:
+                return message
         except Exception:  # noqa: BLE001 - a broken mistake model must not break grading
             continue
-        if compare(out, wrong, rtol=rtol, atol=atol, check_dtype=check_dtype) is None:
-            return message
     return None

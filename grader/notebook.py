@@ -24,6 +24,8 @@ def notebook_to_source(text: str) -> str:
         nb = json.loads(text)
     except ValueError as exc:
         raise SourceError(f"the notebook is not valid JSON ({exc})") from None
+    except RecursionError:  # e.g. 100,000 nested arrays: not a notebook, and not our crash
+        raise SourceError("the notebook is not valid JSON (nested too deeply)") from None
     cells = nb.get("cells") if isinstance(nb, dict) else None
     if not isinstance(cells, list):
         raise SourceError("the notebook has no list of cells")

@@ -17,12 +17,19 @@ and arrays are tagged one-key objects::
     {"unsupported": "TypeName"}          (worker -> parent) a value that cannot cross;
     {"baddtype": "bfloat16", "shape": [..]}   the judge turns both into feedback
 
-The parent's :func:`decode_value` must survive *any* bytes a hostile worker writes: every
-failure (bad JSON, absurd lengths, deep nesting, object or structured dtypes, a ``.npy``
-header that claims more data than was sent) raises :class:`ProtocolError`, which the runner
-turns into an "invalid output" verdict for that part. ``.npy`` blobs are parsed by hand
-(header first, then ``np.frombuffer`` of exactly the announced bytes) so a lying header can
-never make the parent allocate memory it was not sent.
+The parent's decoding must survive *any* bytes a hostile worker writes: :class:`FrameReader`,
+:func:`parse_header`, :func:`decode_value` and :func:`parse_reply` are total, every failure
+(bad JSON, absurd lengths, deep nesting, object or structured dtypes, a ``.npy`` header that
+claims more data than was sent or an impossible shape, a reply field of the wrong type)
+raises :class:`ProtocolError` and nothing else, which the engine turns into "the worker sent
+an unreadable reply" for that part. ``.npy`` blobs are parsed by hand (header first, its
+shape bounded, then ``np.frombuffer`` of exactly the announced bytes) so a lying header can
+never make the parent allocate memory it was not sent; each blob may be referenced once, so
+a small message cannot decode into many copies of a large array.
+
+Replies of the worker (``load`` and ``call``) are checked field by field against the schema
+in :func:`parse_reply` before the parent reads any of them; it returns a frozen
+:class:`WorkerReply` and the engine reads nothing else.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ import json
 import math
 import os
 import struct
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -43,6 +51,11 @@ MAX_BLOBS = 10_000
 MAX_DEPTH = 32
 MAX_NODES = 200_000
 MAX_STRING = 1_000_000
+MAX_NDIM = 32
+# A dimension, and the product of the nonzero dimensions, of any array that crosses: an array
+# holds at most MAX_PAYLOAD_BYTES of data, and a shape such as (0, 2**63) is refused before
+# numpy sees it.
+MAX_ARRAY_ELEMENTS = MAX_PAYLOAD_BYTES
 
 _ALLOWED_KINDS = "biufc"
 
@@ -169,11 +182,14 @@ def npy_to_array(blob: bytes) -> np.ndarray:
             raise ValueError("unknown .npy version")
     except Exception as exc:  # noqa: BLE001 - any parse failure is a protocol error
         raise ProtocolError(f"invalid array data ({type(exc).__name__})") from None
-    if dtype.kind not in _ALLOWED_KINDS or dtype.fields is not None or dtype.subdtype is not None:
-        raise ProtocolError(f"array of unsupported dtype {dtype.str!r}")
-    if dtype.hasobject:
-        raise ProtocolError("object arrays are not accepted")
-    if not all(type(d) is int and d >= 0 for d in shape) or len(shape) > 32:
+    if not isinstance(dtype, np.dtype) or dtype.kind not in _ALLOWED_KINDS \
+            or dtype.fields is not None or dtype.subdtype is not None or dtype.hasobject:
+        raise ProtocolError(f"array of unsupported dtype {str(dtype)[:40]!r}")
+    if type(fortran) is not bool:
+        raise ProtocolError("invalid array header")
+    if type(shape) is not tuple or len(shape) > MAX_NDIM \
+            or not all(type(d) is int and 0 <= d <= MAX_ARRAY_ELEMENTS for d in shape) \
+            or math.prod(d for d in shape if d) > MAX_ARRAY_ELEMENTS:
         raise ProtocolError("invalid array shape")
     count = math.prod(shape)
     start = fp.tell()
@@ -181,7 +197,9 @@ def npy_to_array(blob: bytes) -> np.ndarray:
         raise ProtocolError("array data does not match its header")
     flat = np.frombuffer(blob, dtype=dtype, count=count, offset=start)
     order = "F" if fortran else "C"
-    return np.array(flat.reshape(shape, order=order), copy=True, order="C")
+    # Native byte order: a big-endian float32 is a float32 to the judge.
+    return np.array(flat.reshape(shape, order=order), dtype=dtype.newbyteorder("="), copy=True,
+                    order="C")
 
 
 # --------------------------------------------------------------------------- pytrees
@@ -205,7 +223,7 @@ def encode_value(value: Any, blobs: list[bytes], *, key_data: Callable | None = 
         return value
     if t is int:
         if abs(value) > 2**63 and permissive:
-            return float(value)
+            return float(value) if abs(value) < 2**1023 else {"unsupported": "an int too large to send"}
         return value
     if t is float:
         return value
@@ -255,8 +273,8 @@ def encode_value(value: Any, blobs: list[bytes], *, key_data: Callable | None = 
             return rec(list(value))
         if isinstance(value, bool):
             return bool(value)
-        if isinstance(value, int):
-            return int.__int__(value)
+        if isinstance(value, int):  # an int subclass: the same bounds as a plain int
+            return rec(int.__int__(value))
         if isinstance(value, float):
             return float.__float__(value)
         return {"unsupported": _type_name(value)}
@@ -272,13 +290,24 @@ def _type_name(value: Any) -> str:
 
 
 class _Budget:
+    """What one decoded value may cost: node count, and each blob used at most once."""
+
     def __init__(self) -> None:
         self.nodes = 0
+        self.blobs: set[int] = set()
 
     def tick(self) -> None:
         self.nodes += 1
         if self.nodes > MAX_NODES:
             raise ProtocolError("value has too many elements")
+
+    def blob(self, index: Any, blobs: list[bytes], ok: bool) -> bytes:
+        if not ok or type(index) is not int or not 0 <= index < len(blobs):
+            raise ProtocolError("malformed array reference")
+        if index in self.blobs:
+            raise ProtocolError("an array blob referenced twice")
+        self.blobs.add(index)
+        return blobs[index]
 
 
 class Unsupported:
@@ -341,12 +370,12 @@ def decode_value(node: Any, blobs: list[bytes], *, make_key: Callable | None = N
             out[item[0]] = rec(item[1])
         return out
     if "array" in node:
-        return npy_to_array(_blob(node["array"], blobs, len(node) == 1))
+        return npy_to_array(budget.blob(node["array"], blobs, len(node) == 1))
     if "key" in node:
         impl = node.get("impl")
         if type(impl) is not str or len(impl) > 64:
             raise ProtocolError("malformed key")
-        data = npy_to_array(_blob(node["key"], blobs, True))
+        data = npy_to_array(budget.blob(node["key"], blobs, True))
         if data.dtype != np.uint32:
             raise ProtocolError("malformed key data")
         return make_key(data, impl) if make_key else WireKey(data, impl)
@@ -363,7 +392,143 @@ def decode_value(node: Any, blobs: list[bytes], *, make_key: Callable | None = N
     raise ProtocolError("malformed value")
 
 
-def _blob(index: Any, blobs: list[bytes], ok: bool) -> bytes:
-    if not ok or type(index) is not int or not 0 <= index < len(blobs):
-        raise ProtocolError("malformed array reference")
-    return blobs[index]
+
+# --------------------------------------------------------------------------- replies
+
+# Caps on reply fields, far above what the worker sends (messages <= 4,000 characters, 8
+# frames, 2,000 names) and far below what could hurt the parent.
+MAX_TEXT = 100_000
+MAX_FRAMES = 256
+MAX_NAMES = 10_000
+MAX_LINE = 10**9
+
+
+@dataclass(frozen=True)
+class WorkerError:
+    """An exception raised by student code, as the worker described it (every field checked).
+
+    ``frames`` are ``(line, function, source line)`` in the student's file, innermost last
+    (``line`` may be ``None`` where Python knows none); ``line``/``text`` locate a syntax error;
+    ``memory``, ``flood`` and ``forbidden`` mark running out of memory, writing past the output
+    cap and a refused import.
+    """
+
+    type: str
+    message: str
+    frames: tuple[tuple[int | None, str, str], ...] = ()
+    line: int | None = None
+    text: str = ""
+    memory: bool = False
+    flood: bool = False
+    forbidden: bool = False
+
+
+@dataclass(frozen=True)
+class WorkerReply:
+    """A checked reply to ``load`` or ``call``: what the engine may read, and nothing else.
+
+    ``ok`` replies carry ``functions`` (``load``: the callables the file defines) or ``out``
+    (``call``, ``run_exported``: the decoded result), and for a ``call`` in mode ``export``
+    ``program``, the serialized program as a 1-D ``uint8`` array; the others carry ``error``.
+    ``violations`` lists the modules whose import the worker's policy refused during the
+    request.
+    """
+
+    ok: bool
+    violations: tuple[str, ...] = ()
+    functions: tuple[str, ...] = ()
+    out: Any = None
+    error: WorkerError | None = None
+    program: np.ndarray | None = None
+
+
+def parse_reply(header: Any, blobs: list[bytes], op: str) -> WorkerReply:
+    """Check a worker's reply to ``op`` (``"load"``, ``"call"``, ``"run_exported"``) against
+    its schema.
+
+    Required: ``id`` (an int; the runner matched it with the request), ``ok`` (a bool), then
+    ``functions`` (a list of str) for an ok ``load``, ``out`` (a value node, decoded here with
+    ``blobs``) for an ok ``call``/``run_exported``, ``error`` for a failed request: an object
+    with ``type`` and ``message`` (str) and optionally ``frames`` (a list of
+    ``[line, function, code]``), ``line`` (int or null), ``text`` (str),
+    ``memory``/``flood``/``forbidden`` (bool). Optional: ``violations`` (a list of str);
+    ``program`` on an ok ``call`` (the index of a blob holding a 1-D ``uint8`` array, not also
+    used by ``out``). Lengths, counts and line numbers are capped (``MAX_*``). Fields the
+    engine does not use (``seconds``, anything a newer worker adds) are not read. Anything
+    else raises :class:`ProtocolError`, nothing else does.
+    """
+    if op not in ("load", "call", "run_exported"):
+        raise ValueError(f"no reply schema for op {op!r}")
+    if type(header) is not dict:
+        raise ProtocolError("the reply is not a JSON object")
+    if type(header.get("id")) is not int:
+        raise ProtocolError("the reply has no request id")
+    ok = header.get("ok")
+    if type(ok) is not bool:
+        raise ProtocolError("the reply's 'ok' is not true or false")
+    violations = _str_list(header.get("violations", []), "violations", 1000)
+    if not ok:
+        return WorkerReply(False, violations, error=_parse_error(header.get("error")))
+    if op == "load":
+        return WorkerReply(True, violations, functions=_str_list(header.get("functions"),
+                                                                  "functions", MAX_NAMES))
+    if "out" not in header:
+        raise ProtocolError("the reply has no result")
+    blobs, budget = list(blobs), _Budget()
+    out = decode_value(header["out"], blobs, _budget=budget)
+    program = None
+    if op == "call" and "program" in header:
+        program = npy_to_array(budget.blob(header["program"], blobs, True))
+        if program.dtype != np.uint8 or program.ndim != 1:
+            raise ProtocolError("the reply's program is not a 1-D uint8 array")
+    return WorkerReply(True, violations, out=out, program=program)
+
+
+def _text(value: Any, what: str) -> str:
+    if type(value) is not str or len(value) > MAX_TEXT:
+        raise ProtocolError(f"the reply's {what} is not a string of at most {MAX_TEXT} characters")
+    return value
+
+
+def _str_list(value: Any, what: str, limit: int) -> tuple[str, ...]:
+    if type(value) is not list or len(value) > limit:
+        raise ProtocolError(f"the reply's {what} is not a list of at most {limit} strings")
+    return tuple(_text(v, what) for v in value)
+
+
+def _line(value: Any, what: str) -> int | None:
+    if value is None:
+        return None
+    if type(value) is not int or not 0 <= value <= MAX_LINE:
+        raise ProtocolError(f"the reply's {what} is not a line number")
+    return value
+
+
+def _flag(error: dict, name: str) -> bool:
+    value = error.get(name, False)
+    if type(value) is not bool:
+        raise ProtocolError(f"the reply's error.{name} is not true or false")
+    return value
+
+
+def _parse_error(error: Any) -> WorkerError:
+    if type(error) is not dict:
+        raise ProtocolError("the reply's error is not an object")
+    frames = error.get("frames", [])
+    if type(frames) is not list or len(frames) > MAX_FRAMES:
+        raise ProtocolError(f"the reply's error.frames is not a list of at most {MAX_FRAMES} frames")
+    checked = []
+    for frame in frames:
+        if type(frame) is not list or len(frame) != 3:
+            raise ProtocolError("a frame of the reply's error is not [line, function, code]")
+        checked.append((_line(frame[0], "frame line"), _text(frame[1], "frame function"),
+                        _text(frame[2], "frame code")))
+    return WorkerError(
+        type=_text(error.get("type"), "error.type"),
+        message=_text(error.get("message"), "error.message"),
+        frames=tuple(checked),
+        line=_line(error.get("line"), "error.line"),
+        text=_text(error.get("text", ""), "error.text"),
+        memory=_flag(error, "memory"), flood=_flag(error, "flood"),
+        forbidden=_flag(error, "forbidden"),
+    )

@@ -281,6 +281,20 @@ class Worker:
         """SIGKILL the worker's process group and session, reap it, remove its files."""
         proc, self.proc = self.proc, None
         if proc is not None:
+            if self.isolation == "sandbox" and proc.poll() is None:
+                # The sandbox's processes first, bubblewrap last: bubblewrap reaps its child
+                # and exits by itself. Killed the other way round, the sandbox's first process
+                # is reparented to pid 1, which in some containers never reaps it, and the
+                # zombie keeps its control group from being removed.
+                for pid in _descendants(proc.pid):
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except (ProcessLookupError, PermissionError):
+                        pass
+                try:
+                    proc.wait(timeout=1)
+                except subprocess.TimeoutExpired:
+                    pass
             for target in (lambda: os.killpg(proc.pid, signal.SIGKILL),):
                 try:
                     target()
@@ -447,13 +461,13 @@ class Worker:
                                "the process")
 
 
-def _tree_rss(pid: int) -> int:
-    """Resident bytes of ``pid`` and every process descended from it."""
+def _descendants(pid: int) -> list[int]:
+    """Pids of every live process descended from ``pid`` (not ``pid`` itself), from ``/proc``."""
     children: dict[int, list[int]] = {}
     try:
         entries = os.listdir("/proc")
     except OSError:  # pragma: no cover - no procfs
-        return _rss(pid)
+        return []
     for entry in entries:
         if entry.isdigit():
             try:
@@ -463,12 +477,17 @@ def _tree_rss(pid: int) -> int:
             except (OSError, ValueError, IndexError):
                 continue
             children.setdefault(ppid, []).append(int(entry))
-    total, todo = 0, [pid]
+    out, todo = [], list(children.get(pid, ()))
     while todo:
         p = todo.pop()
-        total += _rss(p)
+        out.append(p)
         todo.extend(children.get(p, ()))
-    return total
+    return out
+
+
+def _tree_rss(pid: int) -> int:
+    """Resident bytes of ``pid`` and every process descended from it."""
+    return sum(_rss(p) for p in [pid, *_descendants(pid)])
 
 
 def _rss(pid: int) -> int:
