@@ -1,11 +1,16 @@
 """The course grader: scores a student's file against visible and hidden cases.
 
-Trust boundary: student code runs only in a worker subprocess (:mod:`grader.worker`), started
-and killed by :mod:`grader.runner`, limited by :mod:`grader.sandbox`; the parent builds the
-cases (:mod:`grader.spec`, one module per assignment in :mod:`grader.assignments`, looked up
-in :mod:`grader.registry`), computes expected values, and judges (:mod:`grader.judge`) what
-comes back over a pickle-free pipe (:mod:`grader.protocol`). :mod:`grader.engine` drives one
-submission, :mod:`grader.batch` a folder of them, :mod:`grader.report` prints the table and
-writes Gradescope JSON, :mod:`grader.cli` is the ``grader`` command, :mod:`grader.bench`
-times it. Linux only (it relies on ``/proc``, sessions and ``setrlimit``).
+Trust boundary: student code runs only in a worker process (:mod:`grader.worker`), started
+and killed by :mod:`grader.runner` inside a kernel sandbox (:mod:`grader.bubblewrap` builds
+its namespaces and read-only filesystem, :mod:`grader.seccomp` its system-call filter,
+:mod:`grader.cgroups` its memory, process and CPU caps); :mod:`grader.sandbox` is an
+in-process fence inside it for friendlier messages, which nothing depends on. The parent
+builds the cases (:mod:`grader.spec`, one module per assignment in :mod:`grader.assignments`,
+looked up in :mod:`grader.registry`), computes expected values, and judges
+(:mod:`grader.judge`) what comes back over a pickle-free pipe (:mod:`grader.protocol`, which
+checks every reply). :mod:`grader.engine` drives one submission, :mod:`grader.batch` a folder
+of them, :mod:`grader.report` prints the table and writes Gradescope JSON,
+:mod:`grader.worker_cache` keeps each submission's compile cache (written by the parent
+only), :mod:`grader.cli` is the ``grader`` command, :mod:`grader.bench` times it. Linux only
+(it relies on ``/proc``, sessions and ``setrlimit``; the sandbox on bubblewrap).
 """
