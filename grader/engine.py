@@ -308,6 +308,11 @@ class Grader:
                         memory_bytes=self.limits.memory_bytes, output_bytes=self.limits.output_bytes,
                         output_hard_bytes=self.limits.output_hard_bytes, deny_read=self.deny_read,
                         cache_dir=cache_dir)
+        # Runs the programs a submission's jit cases export, on the real inputs, with no
+        # student Python in it (see _call_exported). Started on first use, in this thread.
+        executor = Worker(forbidden_names=("grader",), memory_bytes=self.limits.memory_bytes,
+                          output_bytes=self.limits.output_bytes,
+                          output_hard_bytes=self.limits.output_hard_bytes)
         pool = concurrent.futures.ThreadPoolExecutor(1)
         try:
             started = pool.submit(worker.start)
@@ -331,7 +336,8 @@ class Grader:
             for index, pc in enumerate(all_cases):
                 if on_part:
                     on_part(index, len(all_cases), pc.part.function)
-                part_result, fatal = self._grade_part(worker, pc, source, shown, deadline, first)
+                part_result, fatal = self._grade_part(worker, pc, source, shown, deadline, first,
+                                                      executor)
                 if fatal is not None:  # the file itself cannot be loaded: same for every part
                     return self._all_zero(result, fatal, t0, output=part_result.output)
                 first = first and part_result.status == ERROR
@@ -342,6 +348,7 @@ class Grader:
             worker.save_cache()  # the parent writes what the worker compiled (runner)
             pool.shutdown(wait=True)
             worker.close()
+            executor.close()
             if cache_dir:
                 worker_cache.cap_size(cache_dir)
         result.seconds = time.monotonic() - t0
@@ -360,7 +367,8 @@ class Grader:
         return result
 
     def _grade_part(self, worker: Worker, pc: _PartCases, source: str, filename: str,
-                    deadline: float, first: bool) -> tuple[PartResult, str | None]:
+                    deadline: float, first: bool,
+                    executor: Worker | None = None) -> tuple[PartResult, str | None]:
         part = pc.part
         limits = self.assignment.part_limits(part, self.overrides)
         fn = part.function
@@ -371,13 +379,15 @@ class Grader:
         violations: list[str] = []
         dropped = 0
 
-        def send(header: dict, blobs: list[bytes], timeout: float, what: str) -> Reply | str:
+        def send(header: dict, blobs: list[bytes], timeout: float, what: str,
+                 target: Worker | None = None) -> Reply | str:
             nonlocal dropped
+            target = worker if target is None else target
             left = deadline - time.monotonic()
             if left <= 0:
                 return (f"Not graded: the submission used up its total time budget of "
                         f"{self.limits.total_seconds:g} s before this part.")
-            reply = worker.request(header, blobs, timeout=min(timeout, left), what=what)
+            reply = target.request(header, blobs, timeout=min(timeout, left), what=what)
             if reply.output:
                 outputs.append(reply.output)
             dropped += max(0, reply.output_total - len(reply.output.encode("utf-8", "replace")))
@@ -394,7 +404,7 @@ class Grader:
             try:
                 checked = protocol.parse_reply(reply.header, reply.blobs, header["op"])
             except protocol.ProtocolError as exc:
-                worker.kill()  # whatever else it wrote must not reach the next request
+                target.kill()  # whatever else it wrote must not reach the next request
                 return f"Your code sent back a reply the grader could not read ({exc}) while {what}."
             for v in checked.violations:
                 if v[:100] not in violations:
@@ -439,7 +449,7 @@ class Grader:
             # 2. the cases
             for case, case_name in pc.cases:
                 stage = f"while checking {case_name}"
-                msg = self._run_case(worker, send, case, case_name, fn, limits)
+                msg = self._run_case(worker, send, case, case_name, fn, limits, executor)
                 if msg is not None:
                     return finish(msg)
         except GraderError:
@@ -458,12 +468,16 @@ class Grader:
     # -- one case ----------------------------------------------------------------------
 
     def _run_case(self, worker: Worker, send, case: Case, case_name: str, fn: str,
-                  limits: Limits) -> str | None:
+                  limits: Limits, executor: Worker | None = None) -> str | None:
         timeout = case.time_limit or limits.time_per_call
         label = f"{case_name} ({case.describe()})"
         what = f"running {fn}() on {case_name}"
+        exported: list = []  # a jit case's (program, structure), exported once per case
 
         def call(args: tuple) -> Any:
+            if case.jit and executor is not None:
+                return self._call_exported(send, executor, case, fn, args, label, what, timeout,
+                                           exported)
             blobs: list[bytes] = []
             header = {
                 "op": "call", "fn": fn, "mode": "jit" if case.jit else "vjp" if case.vjp else "call",
@@ -526,6 +540,61 @@ class Grader:
                 return f"On {label}: {msg}"
         return None
 
+    def _call_exported(self, send, executor: Worker, case: Case, fn: str, args: tuple,
+                       label: str, what: str, timeout: float, exported: list) -> Any:
+        """A ``jit`` case, confirmed outside the student's process.
+
+        The student's worker traces ``jax.jit(fn)`` for the case's shapes and dtypes only
+        (array arguments replaced by zeros of the same shape; static ones real) and sends
+        back the ``jax.export``-serialized program and the output's structure. A separate
+        sandbox that loads no student code (``executor``) runs that program on the real
+        inputs. So a submission that patches ``jax.jit`` in its own process gains nothing,
+        and never sees a jit case's inputs: whatever program it sends must compute the right
+        outputs from inputs it has not seen, which is what a jit-compiled function does.
+        """
+        statics = set(case.static_argnums)
+        if not exported:
+            blobs: list[bytes] = []
+            header = {
+                "op": "call", "fn": fn, "mode": "export",
+                "args": _encode(tuple(a if i in statics else _placeholder(a)
+                                      for i, a in enumerate(args)), blobs),
+                "kwargs": _encode({k: v if k in case.static_argnames else _placeholder(v)
+                                   for k, v in dict(case.kwargs).items()}, blobs),
+                "static_argnames": list(case.static_argnames),
+                "static_argnums": list(case.static_argnums), "x64": bool(case.x64),
+                "cold": bool(case.cold), "replace": dict(case.replace),
+            }
+            reply = send(header, blobs, timeout, what)
+            if isinstance(reply, str):
+                return reply
+            if not reply.ok:
+                return self._call_error(reply.error, fn, label, case)
+            if reply.program is None:
+                return f"{fn}() under jax.jit sent back no compiled program on {label}."
+            exported.append((reply.program, reply.out))
+        program, structure = exported[0]
+        blobs = [protocol.array_to_npy(program)]
+        header = {
+            "op": "run_exported", "program": {"array": 0}, "x64": bool(case.x64),
+            "args": _encode(tuple(a for i, a in enumerate(args) if i not in statics), blobs),
+            "kwargs": _encode({k: v for k, v in dict(case.kwargs).items()
+                               if k not in case.static_argnames}, blobs),
+        }
+        reply = send(header, blobs, timeout, f"running the jit-compiled program of {fn}() on "
+                                             f"{label.split(' (')[0]}", target=executor)
+        if isinstance(reply, str):
+            return reply.replace("Your code", f"The jit-compiled program of {fn}()", 1)
+        if not reply.ok:
+            err = reply.error
+            return (f"{fn}() under jax.jit: its compiled program failed on {label}: "
+                    f"{err.type}: {_first_lines(err.message)}")
+        leaves = reply.out
+        try:
+            return _Out(_fill(structure, leaves))
+        except (TypeError, IndexError) as exc:
+            return f"{fn}() under jax.jit sent back output the grader could not read on {label} ({exc})."
+
     def _call_error(self, error: protocol.WorkerError, fn: str, label: str, case: Case) -> str:
         etype = error.type
         message = _first_lines(error.message)
@@ -569,6 +638,49 @@ class Grader:
             return (f"Your file raised SystemExit while loading{_where(error)}: code that exits "
                     "must sit under `if __name__ == \"__main__\":`.")
         return f"Your file raised {etype} while loading{_where(error)}: {message}"
+
+
+def _placeholder(value: Any) -> Any:
+    """``value`` with every array (and PRNG key) replaced by zeros of its shape and dtype."""
+    if isinstance(value, dict):
+        return {k: _placeholder(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_placeholder(v) for v in value)
+    kd = _parent_key_data(value)
+    if kd is not None:
+        import jax
+
+        return jax.random.wrap_key_data(np.zeros_like(kd[0]), impl=jax.random.key_impl(value))
+    if isinstance(value, (np.ndarray, np.generic)) or (type(value).__module__ or "").startswith("jax"):
+        arr = np.asarray(value)
+        return np.zeros(arr.shape, arr.dtype)
+    return value
+
+
+def _fill(structure: Any, leaves: Any) -> Any:
+    """An exported program's flat outputs put back into the structure the worker reported
+    (each leaf of ``structure`` is the index of its output). Raises ``TypeError`` or
+    ``IndexError`` if the two do not fit."""
+    if not isinstance(leaves, list):
+        raise TypeError("the program's outputs are not a list")
+    used: set[int] = set()
+
+    def rec(node: Any) -> Any:
+        if node is None:
+            return None
+        if isinstance(node, dict):
+            return {k: rec(v) for k, v in node.items()}
+        if isinstance(node, (list, tuple)):
+            return type(node)(rec(v) for v in node)
+        if type(node) is int and 0 <= node < len(leaves) and node not in used:
+            used.add(node)
+            return leaves[node]
+        raise IndexError("the output's structure does not match the program's outputs")
+
+    out = rec(structure)
+    if len(used) != len(leaves):
+        raise IndexError("the output's structure does not match the program's outputs")
+    return out
 
 
 class _Out:

@@ -383,6 +383,11 @@ def _export(jax, fn, args, kwargs, names, nums, key_data) -> tuple[dict, list[by
         return {"ok": False, "error": _error(exc)}, []
     finally:
         jax.debug.print = debug_print
+    if not treedefs:
+        return {"ok": False, "error": {
+            "type": "ExportError", "frames": [],
+            "message": "jax.export never traced the function (were jax.jit or jax.export "
+                       "replaced?)"}}, []
     skeleton = jax.tree.unflatten(treedefs[-1], list(range(treedefs[-1].num_leaves)))
     out_blobs = [protocol.array_to_npy(np.frombuffer(program, dtype=np.uint8))]
     node = protocol.encode_value(skeleton, out_blobs, key_data=key_data, permissive=True)
