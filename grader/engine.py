@@ -35,6 +35,7 @@ masked, so the same file and seed give the same scores and feedback.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import os
 import re
 import secrets
@@ -336,8 +337,9 @@ class Grader:
             for index, pc in enumerate(all_cases):
                 if on_part:
                     on_part(index, len(all_cases), pc.part.function)
-                part_result, fatal = self._grade_part(worker, pc, source, shown, deadline, first,
-                                                      executor)
+                with _without_cache(worker, any(case.cold for case, _ in pc.cases)):
+                    part_result, fatal = self._grade_part(worker, pc, source, shown, deadline,
+                                                          first, executor)
                 if fatal is not None:  # the file itself cannot be loaded: same for every part
                     return self._all_zero(result, fatal, t0, output=part_result.output)
                 first = first and part_result.status == ERROR
@@ -638,6 +640,26 @@ class Grader:
             return (f"Your file raised SystemExit while loading{_where(error)}: code that exits "
                     "must sit under `if __name__ == \"__main__\":`.")
         return f"Your file raised {etype} while loading{_where(error)}: {message}"
+
+
+@contextlib.contextmanager
+def _without_cache(worker: Worker, cold: bool):
+    """A part with timed ("cold") cases runs in a worker started without the submission's
+    compile cache: the worker also switches JAX's cache off for those calls, but that switch
+    lives in the student's process, and a submission that switched it back on could pass
+    a "jit once, not every epoch" limit on programs compiled by an earlier run."""
+    folder = worker.cfg.get("cache_dir")
+    if not (cold and folder):
+        yield
+        return
+    worker.save_cache()
+    worker.kill()
+    worker.cfg["cache_dir"] = None
+    try:
+        yield
+    finally:
+        worker.kill()  # the next part starts with the cache again
+        worker.cfg["cache_dir"] = folder
 
 
 def _placeholder(value: Any) -> Any:

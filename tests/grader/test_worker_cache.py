@@ -116,3 +116,23 @@ def test_folder_depends_on_source_unless_trusted(tmp_path):
         worker_cache.folder(tmp_path, "week1/x", "print(2)", trusted=True)
     # Undecodable text (lone surrogates from a Latin-1 file name) still hashes.
     worker_cache.folder(tmp_path, "week1/x", "bad \udce9 text")
+
+
+def test_timed_parts_run_without_the_cache(selftest, submissions, tmp_path):
+    """A part with "cold" (timed) cases gets a worker with no compile cache at all: the
+    submission could switch JAX's cache back on in its own process otherwise."""
+    import dataclasses
+
+    from grader import engine
+
+    from .conftest import LIMITS, SEED, by_function
+
+    grader = engine.Grader(selftest, seed=SEED, hidden=False, overrides=LIMITS,
+                           cache_root=str(tmp_path / "cache"))
+    for pc in grader.cases():
+        if pc.part.function == "relu":
+            pc.cases = [(dataclasses.replace(c, cold=True), n) for c, n in pc.cases]
+    parts = by_function(grader.grade(submissions("cache_probe")))
+    assert "CACHE False False" in parts["relu"].output, parts["relu"].output
+    assert "CACHE True True" in parts["relu_backward"].output, parts["relu_backward"].output
+    assert parts["relu"].score == parts["relu"].points
