@@ -253,7 +253,9 @@ def filesystem_args(*, forbidden: Iterable[str], trusted_modules: Iterable[str],
     ``cache_seed``: the submission's compile-cache folder on the host, shown read-only at
     :data:`CACHE_SEED` (the worker copies it into its scratch tmpfs; see ``runner``).
     """
-    out: list[str] = []
+    # The scratch tmpfs first: everything bound below may live under /tmp on the host (a
+    # project cloned there), and binds made after it land inside it, read-only.
+    out: list[str] = ["--size", str(SCRATCH_BYTES), "--perms", "0700", "--tmpfs", SCRATCH]
     _system_dirs(out)
     hidden: list[str] = []
     for name in forbidden:
@@ -285,8 +287,7 @@ def filesystem_args(*, forbidden: Iterable[str], trusted_modules: Iterable[str],
                 raise ValueError(f"trusted_modules: {mod!r} is not a grader.trusted module")
             f = os.path.join(tdir, mod[len(prefix):] + ".py")
             out += ["--ro-bind", f, f]
-    out += ["--proc", "/proc", "--dev", "/dev",
-            "--size", str(SCRATCH_BYTES), "--perms", "0700", "--tmpfs", SCRATCH]
+    out += ["--proc", "/proc", "--dev", "/dev"]
     if cache_seed:
         out += ["--ro-bind", cache_seed, CACHE_SEED]
     # The root tmpfs holding the folders recreated above becomes read-only too; /tmp is a
