@@ -283,7 +283,10 @@ class Policy:
                     raise SandboxError(f"loading the native module {name!r} is not allowed")
                 filename = args[1] if len(args) > 1 else None
                 fp = _norm(filename) if filename else None
-                if fp and _under(os.path.realpath(fp), self.write_roots):
+                # Under a write root *and* writable: in the OS sandbox, a project installed
+                # below the scratch folder's path is bound there read-only, and is not
+                # code that graded code wrote.
+                if fp and _under(os.path.realpath(fp), self.write_roots) and os.access(fp, os.W_OK):
                     raise SandboxError("loading native code written by graded code is not allowed")
         elif event in _SPAWN_EVENTS:
             raise SandboxError("starting processes is not allowed in graded code")
