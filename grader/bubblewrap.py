@@ -24,7 +24,8 @@ bubblewrap works on this machine (Debian/Ubuntu package ``bubblewrap``; Linux on
   see :func:`bind_tree`.) Also absent: the project's ``tests/`` (reference solutions), ``.git/``, the
   grader's case builders, the parent's compilation cache, every other submission, the
   caller's home directory and ``/etc`` (but ``ld.so.cache``).
-- **One writable place**: a private tmpfs at ``/tmp`` (size-capped: :data:`SCRATCH_BYTES`,
+- **One writable place**: a private tmpfs at ``/tmp`` (or, if the project or Python lives
+  under ``/tmp``, the next of :data:`SCRATCH_CANDIDATES`; size-capped: :data:`SCRATCH_BYTES`,
   charged to the memory cap), the worker's working, home and temporary directory; it
   vanishes with the sandbox. Nothing on the host is writable: the submission's own
   compile-cache folder, if the caller gives one, is shown read-only at :data:`CACHE_SEED`
@@ -58,8 +59,9 @@ WORKER_MODULES = ("__init__.py", "worker.py", "protocol.py", "sandbox.py", "work
                   "absent_module.py")
 SCRATCH_BYTES = 512 * 2**20
 SANDBOX_UID = 65534
-# The worker's scratch directory inside the sandbox (cwd, HOME, TMPDIR).
-SCRATCH = "/tmp"
+# Where the worker's scratch tmpfs (cwd, HOME, TMPDIR) goes: the first that does not
+# collide with the view (see view()).
+SCRATCH_CANDIDATES = ("/tmp", "/var/tmp/grader", "/grader-scratch")
 # Where the submission's compile-cache folder appears, read-only, inside the sandbox.
 CACHE_SEED = "/var/cache/grader-seed"
 
@@ -244,18 +246,40 @@ def _base_site_packages() -> list[str]:
     return out
 
 
-def filesystem_args(*, forbidden: Iterable[str], trusted_modules: Iterable[str],
-                    cache_seed: str | None) -> list[str]:
-    """bwrap arguments for the worker's filesystem (see the module docstring).
+@dataclass(frozen=True)
+class View:
+    """The worker's filesystem: bwrap ``args``, and ``scratch``, its one writable folder."""
+
+    args: tuple[str, ...]
+    scratch: str
+
+
+def _scratch_for(bound: Sequence[str]) -> str:
+    """:data:`SCRATCH_CANDIDATES`' first path that holds nothing bound and is not inside
+    anything bound: a tmpfs there would hide (or be hidden by) the view."""
+    for cand in SCRATCH_CANDIDATES:
+        prefix = cand.rstrip("/") + "/"
+        if not any(b == cand or b.startswith(prefix) or prefix.startswith(b.rstrip("/") + "/")
+                   for b in bound):
+            return cand
+    raise RuntimeError("no place for the worker's scratch folder: everything is bound")
+
+
+def view(*, forbidden: Iterable[str], trusted_modules: Iterable[str],
+         cache_seed: str | None) -> View:
+    """The worker's filesystem (see the module docstring).
 
     ``forbidden``: module names left out of the view (a package, or a submodule such as
     ``jaxdl.optim``). ``trusted_modules``: ``grader.trusted.*`` modules to include.
     ``cache_seed``: the submission's compile-cache folder on the host, shown read-only at
     :data:`CACHE_SEED` (the worker copies it into its scratch tmpfs; see ``runner``).
+    The scratch tmpfs is ``/tmp`` unless the project or Python lives there (a clone in
+    ``/tmp``); then the next of :data:`SCRATCH_CANDIDATES`.
+
+    Raises:
+      ValueError: a trusted module that is not a ``grader.trusted`` module.
     """
-    # The scratch tmpfs first: everything bound below may live under /tmp on the host (a
-    # project cloned there), and binds made after it land inside it, read-only.
-    out: list[str] = ["--size", str(SCRATCH_BYTES), "--perms", "0700", "--tmpfs", SCRATCH]
+    out: list[str] = []
     _system_dirs(out)
     hidden: list[str] = []
     for name in forbidden:
@@ -287,19 +311,21 @@ def filesystem_args(*, forbidden: Iterable[str], trusted_modules: Iterable[str],
                 raise ValueError(f"trusted_modules: {mod!r} is not a grader.trusted module")
             f = os.path.join(tdir, mod[len(prefix):] + ".py")
             out += ["--ro-bind", f, f]
+    bound = [out[k + 1] if out[k] == "--dir" else out[k + 2]
+             for k in range(len(out)) if out[k] in ("--dir", "--ro-bind", "--symlink")]
+    scratch = _scratch_for(bound)
     out += ["--proc", "/proc", "--dev", "/dev"]
     if cache_seed:
         out += ["--ro-bind", cache_seed, CACHE_SEED]
-    # The root tmpfs holding the folders recreated above becomes read-only too; /tmp is a
-    # mount of its own and stays writable.
+    out += ["--size", str(SCRATCH_BYTES), "--perms", "0700", "--tmpfs", scratch]
+    # The root tmpfs holding the folders recreated above becomes read-only too; the scratch
+    # folder is a mount of its own and stays writable.
     out += ["--remount-ro", "/"]
-    return out
+    return View(tuple(out), scratch)
 
 
-def command(python_argv: Sequence[str], *, forbidden: Iterable[str] = (),
-            trusted_modules: Iterable[str] = (), cache_seed: str | None = None,
-            seccomp_fd: int | None = None) -> list[str]:
-    """The full ``bwrap`` command that runs ``python_argv`` in the worker sandbox.
+def command(python_argv: Sequence[str], fs: View, *, seccomp_fd: int | None = None) -> list[str]:
+    """The full ``bwrap`` command that runs ``python_argv`` in the worker sandbox ``fs``.
 
     Raises:
       RuntimeError: bubblewrap is not usable here (see :func:`probe`).
@@ -307,10 +333,7 @@ def command(python_argv: Sequence[str], *, forbidden: Iterable[str] = (),
     p = probe()
     if not p.ok:
         raise RuntimeError(p.reason)
-    args = [p.bwrap, *_namespace_args()]
-    args += filesystem_args(forbidden=forbidden, trusted_modules=trusted_modules,
-                            cache_seed=cache_seed)
-    args += ["--chdir", SCRATCH]
+    args = [p.bwrap, *_namespace_args(), *fs.args, "--chdir", fs.scratch]
     if seccomp_fd is not None:
         args += ["--seccomp", str(seccomp_fd)]
     return args + ["--", *python_argv]

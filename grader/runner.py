@@ -172,15 +172,24 @@ class Worker:
         req_r, self.req_w = os.pipe()
         self.resp_r, resp_w = os.pipe()
         isolated = self.isolation == "sandbox"
+        seed = self.cfg["cache_dir"] if self.cfg["cache_dir"] and os.path.isdir(self.cfg["cache_dir"]) else None
         if isolated:
-            work = bubblewrap.SCRATCH
+            trusted = [m for m in self.cfg["preload"] if m.startswith("grader.trusted.")]
+            try:
+                fs = bubblewrap.view(forbidden=self.cfg["forbidden"], trusted_modules=trusted,
+                                     cache_seed=seed)
+            except (OSError, RuntimeError, ValueError) as exc:
+                for fd in (req_r, resp_w, log_w, self.req_w, self.resp_r, self.log_r):
+                    os.close(fd)
+                del self.req_w, self.resp_r, self.log_r
+                return Failure("start", f"the grader could not build its worker's sandbox: {exc}")
+            work = fs.scratch
             cwd = self.tmp
         else:
             work = os.path.join(self.tmp, "work")
             os.mkdir(work, 0o700)
             cwd = work
         cfg = dict(self.cfg, req_fd=req_r, resp_fd=resp_w, workdir=work, isolated=isolated)
-        seed = self.cfg["cache_dir"] if self.cfg["cache_dir"] and os.path.isdir(self.cfg["cache_dir"]) else None
         cfg["cache_seed"] = (bubblewrap.CACHE_SEED if isolated else seed) if seed else None
         if isolated:
             # Forbidden modules are absent from the sandbox; their host paths let the worker's
@@ -207,10 +216,7 @@ class Worker:
                 seccomp_fd = seccomp.filter_fd()
                 if seccomp_fd is not None:
                     pass_fds.append(seccomp_fd)
-                trusted = [m for m in self.cfg["preload"] if m.startswith("grader.trusted.")]
-                argv = bubblewrap.command(argv, forbidden=self.cfg["forbidden"],
-                                          trusted_modules=trusted, cache_seed=seed,
-                                          seccomp_fd=seccomp_fd)
+                argv = bubblewrap.command(argv, fs, seccomp_fd=seccomp_fd)
                 self.group = cgroups.create(memory_bytes=self._group_memory(),
                                             max_pids=MAX_PIDS)
                 if self.group is not None:
