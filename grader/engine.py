@@ -597,10 +597,27 @@ class Grader:
         except (TypeError, IndexError) as exc:
             return f"{fn}() under jax.jit sent back output the grader could not read on {label} ({exc})."
 
+    def _forbidden_missing(self, error: protocol.WorkerError) -> str | None:
+        """The forbidden module a ``ModuleNotFoundError`` names, if any: in the OS sandbox a
+        forbidden module is absent, so that is how its import fails once the in-process fence
+        is out of the way."""
+        if error.type != "ModuleNotFoundError":
+            return None
+        m = re.match(r"No module named '([\w.]+)'", error.message)
+        if m is None:
+            return None
+        for f in self.assignment.forbidden_imports:
+            if m.group(1) == f or m.group(1).startswith(f + "."):
+                return f
+        return None
+
     def _call_error(self, error: protocol.WorkerError, fn: str, label: str, case: Case) -> str:
         etype = error.type
         message = _first_lines(error.message)
         where = _where(error)
+        forbidden = self._forbidden_missing(error)
+        if forbidden:
+            return f"{fn}() imports '{forbidden}', which this assignment does not allow{where}."
         if etype == "Missing":
             return f"Your file does not define {fn}() (or it is not a function)."
         if etype == "NotImplementedError":
@@ -636,6 +653,9 @@ class Grader:
             return f"Your file has a syntax error{at}: {message}" + (f"\n    {text}" if text else "")
         if error.forbidden:
             return f"Your file {message}."
+        forbidden = self._forbidden_missing(error)
+        if forbidden:
+            return f"Your file imports '{forbidden}', which this assignment does not allow."
         if etype == "SystemExit":
             return (f"Your file raised SystemExit while loading{_where(error)}: code that exits "
                     "must sit under `if __name__ == \"__main__\":`.")

@@ -34,7 +34,6 @@ from __future__ import annotations
 import json
 import os
 import select
-import shutil
 import signal
 import subprocess
 import sys
@@ -323,7 +322,7 @@ class Worker:
         if self.tmp:
             # Only the output log lives here (a sandboxed worker writes in its own tmpfs, which
             # vanished with it); without the sandbox the worker's files are here too.
-            shutil.rmtree(self.tmp, ignore_errors=True)
+            worker_cache.remove(self.tmp)  # iterative: a student-built tree of any depth
             self.tmp = None
 
     def close(self) -> None:

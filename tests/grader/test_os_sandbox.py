@@ -205,3 +205,10 @@ def test_cpu_time_is_capped_by_the_kernel():
         assert reply.seconds < 30
     finally:
         w.kill()
+
+
+def test_an_absent_module_is_named_in_the_feedback(selftest, submissions):
+    p = by_function(engine.grade(selftest, submissions("fence_off", "absent_import"), seed=SEED,
+                                 hidden=False, overrides=LIMITS))["relu"]
+    assert p.score == 0
+    assert "imports 'optax', which this assignment does not allow" in p.feedback, p.feedback
