@@ -390,9 +390,10 @@ class Grader:
                 return (f"Not graded: the submission used up its total time budget of "
                         f"{self.limits.total_seconds:g} s before this part.")
             reply = target.request(header, blobs, timeout=min(timeout, left), what=what)
-            if reply.output:
-                outputs.append(reply.output)
-            dropped += max(0, reply.output_total - len(reply.output.encode("utf-8", "replace")))
+            if target is worker:  # the executor's own messages are not the student's output
+                if reply.output:
+                    outputs.append(reply.output)
+                dropped += max(0, reply.output_total - len(reply.output.encode("utf-8", "replace")))
             if reply.failure is not None:
                 if reply.failure.kind == "start":
                     raise GraderError(reply.failure.message)

@@ -138,17 +138,22 @@ def _configure_jax(cfg: dict):
     import jax.numpy as jnp
 
     jax.config.update("jax_platforms", "cpu")
-    cache = _seed_cache(cfg)
-    if cache:
-        jax.config.update("jax_compilation_cache_dir", cache)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-        jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
     # Initialise the backend and the lazily imported compiler pieces now, not in the first
-    # student call (which has a time limit).
+    # student call (which has a time limit), and *before* the submission's cache is seeded:
+    # its entries are the submission's to poison (a red-team file stored an endless loop
+    # under the key of this warm-up), and a worker that cannot start is the grader's fault.
     x = jnp.arange(4.0)
     jax.jit(lambda a: a * 2 + 1)(x).block_until_ready()
     jax.vjp(lambda a: jnp.sum(a * a), x)[1](jnp.float32(1.0))
     jax.random.key_data(jax.random.split(jax.random.key(0)))
+    cache = _seed_cache(cfg)
+    if cache:
+        from jax._src import compilation_cache
+
+        jax.config.update("jax_compilation_cache_dir", cache)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+        compilation_cache.reset_cache()  # the warm-up initialised it without a folder
     return jax, jnp
 
 
@@ -394,6 +399,31 @@ def _export(jax, fn, args, kwargs, names, nums, key_data) -> tuple[dict, list[by
     return {"ok": True, "out": node, "program": 0}, out_blobs
 
 
+class ProgramRefused(Exception):
+    """A program sent to run here calls what ``jax.export`` itself would never serialize."""
+
+
+def _check_program(jax, exported) -> None:
+    """Refuse a program whose custom calls are outside ``jax.export``'s stable set.
+
+    ``jax.export`` checks this when it serializes, but that happens in the student's process;
+    a crafted program could call, say, the Python-callback target with a bogus index (a
+    red-team program crashed the executor that way). This is the same check, done here.
+    Raises :class:`ProgramRefused`.
+    """
+    from jax._src.export import _export
+    from jax._src.interpreters import mlir
+    from jax._src.lib.mlir import ir
+
+    try:
+        with mlir.make_ir_context():
+            module = ir.Module.parse(exported.mlir_module())
+            _export._check_module(module, disabled_checks=(),
+                                  shardy_enabled=jax.config.jax_use_shardy_partitioner)
+    except Exception as exc:  # noqa: BLE001
+        raise ProgramRefused(f"the program is not one jax.export produces ({_safe_str(exc, 300)})") from None
+
+
 def _run_exported(header: dict, blobs: list[bytes], jax, jnp, key_data) -> tuple[dict, list[bytes]]:
     """``op="run_exported"``: run a program serialized by ``_export`` on the real inputs.
 
@@ -416,6 +446,7 @@ def _run_exported(header: dict, blobs: list[bytes], jax, jnp, key_data) -> tuple
             args = protocol.decode_value(header["args"], blobs, make_key=make_key)
             kwargs = protocol.decode_value(header["kwargs"], blobs, make_key=make_key)
             exported = jax.export.deserialize(bytearray(program.tobytes()))
+            _check_program(jax, exported)
             leaves = exported.call(*args, **kwargs)
             out = list(jax.block_until_ready(leaves))
             out_blobs: list[bytes] = []

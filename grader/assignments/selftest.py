@@ -133,7 +133,10 @@ def sigmoid_hidden(seed: int):
     r = _rng(seed)
     z = (3 * r.normal(size=(int(r.integers(4, 9)), 3))).astype(F32)
     ct = r.normal(size=z.shape).astype(F32)
-    return [_sigmoid_case(z), _sigmoid_case(z[::-1].copy(), jit=True), _sigmoid_grad_case(z, ct)]
+    # The jit case's input is drawn on its own: one derived from another case's (z reversed)
+    # let a red-team file precompute the answer in Python and export a constant program.
+    z_jit = (3 * r.normal(size=(int(r.integers(4, 9)), 3))).astype(F32)
+    return [_sigmoid_case(z), _sigmoid_case(z_jit, jit=True), _sigmoid_grad_case(z, ct)]
 
 
 # ----------------------------------------------------------------------------- sample_normal
@@ -158,9 +161,9 @@ def sample_visible():
 
 def sample_hidden(seed: int):
     r = _rng(seed)
-    s = int(r.integers(2, 2**30))
+    s, s2 = (int(v) for v in r.integers(2, 2**30, size=2))  # independent: see sigmoid_hidden
     return [_sample_case(s, int(r.integers(3, 50)), s + 1),
-            _sample_case(s + 2, int(r.integers(3, 50)), s + 3, jit=True)]
+            _sample_case(s2, int(r.integers(3, 50)), s2 + 1, jit=True)]
 
 
 # ----------------------------------------------------------------------------- standardize

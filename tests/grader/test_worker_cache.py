@@ -136,3 +136,18 @@ def test_timed_parts_run_without_the_cache(selftest, submissions, tmp_path):
     assert "CACHE False False" in parts["relu"].output, parts["relu"].output
     assert "CACHE True True" in parts["relu_backward"].output, parts["relu_backward"].output
     assert parts["relu"].score == parts["relu"].points
+
+
+def test_a_poisoned_cache_never_hangs_the_graders_start_up(selftest, submissions, tmp_path):
+    """Red-team round 2: entries poisoned by a submission are read only by its own calls
+    (the worker's warm-up runs before the cache is seeded), so a re-grade starts normally
+    and is never a "grading error"."""
+    from grader import engine
+
+    from .conftest import LIMITS, SEED
+
+    path = submissions("fence_off", "cache_poison")
+    for _ in range(2):
+        result = engine.grade(selftest, path, seed=SEED, hidden=False, overrides=LIMITS,
+                              cache_root=str(tmp_path / "cache"))
+        assert result.status == "complete", [p.feedback for p in result.parts]
