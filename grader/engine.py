@@ -156,6 +156,9 @@ def build_cases(assignment: Assignment, seed: int, hidden: bool) -> list[_PartCa
     return out
 
 
+# Modules of trusted helpers (see spec.Case.replace): bound only for the parts that use them.
+TRUSTED_PACKAGE = "grader.trusted."
+
 # Exceptions from a case's validator that are the grader's fault (a grading error, score
 # withheld); any other exception while it digests a student's result costs the part.
 VALIDATOR_FAULTS = (ImportError, OSError, MemoryError, GraderError)
@@ -304,8 +307,9 @@ class Grader:
                 cache_dir = str(folder)
             except OSError:  # an unwritable cache is skipped: grading works without one
                 cache_dir = None
+        base_preload = [m for m in a.preload if not m.startswith(TRUSTED_PACKAGE)]
         worker = Worker(forbidden=a.forbidden_imports, forbidden_names=("grader",),
-                        preload=a.preload,
+                        preload=base_preload,
                         memory_bytes=self.limits.memory_bytes, output_bytes=self.limits.output_bytes,
                         output_hard_bytes=self.limits.output_hard_bytes, deny_read=self.deny_read,
                         cache_dir=cache_dir)
@@ -327,16 +331,19 @@ class Grader:
                                   f"({type(exc).__name__}: {exc})") from exc
             if failure is not None:
                 raise GraderError(failure.message)
-            helpers = sorted({spec.partition(":")[0] for pc in all_cases for case, _ in pc.cases
-                              for spec in case.replace.values()} - set(a.preload))
-            if helpers:  # trusted helper modules must be imported before the policy is armed
-                worker.kill()
-                worker.cfg["preload"] = list(a.preload) + helpers
             deadline = t0 + self.limits.total_seconds
             first = True
             for index, pc in enumerate(all_cases):
                 if on_part:
                     on_part(index, len(all_cases), pc.part.function)
+                # Trusted helpers (reference code of other parts) exist only in the workers of
+                # the parts whose cases bind them; they are imported before the policy is armed.
+                needed = base_preload + sorted({spec.partition(":")[0] for case, _ in pc.cases
+                                                for spec in case.replace.values()})
+                if worker.cfg["preload"] != needed:
+                    worker.save_cache()
+                    worker.kill()
+                    worker.cfg["preload"] = needed
                 with _without_cache(worker, any(case.cold for case, _ in pc.cases)):
                     part_result, fatal = self._grade_part(worker, pc, source, shown, deadline,
                                                           first, executor)

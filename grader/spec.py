@@ -24,10 +24,11 @@ function raises on that case, or runs out of time, where no wrong answer can be 
 ``replace`` maps names in the student's namespace to trusted helpers (``"module:function"``,
 conventionally in ``grader.trusted``) that the worker binds for that call only, so a graded
 function calling other graded functions (``model`` calling ``forward_propagation``) is judged
-on its own code. The worker imports helper modules before the import policy is armed (the
-engine adds them to the assignment's ``preload``; list them there to save a worker restart).
-Student code can never import ``grader`` itself, and the worker refuses to read the files
-under ``grader/trusted`` and ``grader/assignments``.
+on its own code. Helper modules (``grader.trusted.*``) exist only in the workers of the parts
+whose cases bind them: the engine starts those parts' workers with the helpers imported
+before the import policy is armed, and every other part's worker without them (a
+``grader.trusted`` module listed in the assignment's ``preload`` is treated the same way).
+Student code can never import ``grader`` itself; the OS sandbox holds no other grader file.
 
 ``expected`` (and each mistake's wrong answer) may be a zero-argument callable, evaluated only
 when the case is judged, so counting cases (``grader test`` reports how many hidden cases

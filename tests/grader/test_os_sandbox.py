@@ -212,3 +212,31 @@ def test_an_absent_module_is_named_in_the_feedback(selftest, submissions):
                                  hidden=False, overrides=LIMITS))["relu"]
     assert p.score == 0
     assert "imports 'optax', which this assignment does not allow" in p.feedback, p.feedback
+
+
+def test_trusted_helpers_exist_only_in_the_parts_that_bind_them(tmp_path):
+    """A trusted helper holds reference code of another part: it is in a worker only while a
+    part whose cases bind it is graded."""
+    import numpy as np
+
+    from grader.spec import Assignment, Case, Part
+
+    helper_file = PROJECT / "grader" / "trusted" / "selftest.py"
+    z = np.array([-1.0, 0.5, 2.0], np.float32)
+
+    def cases(replace):
+        return lambda: [Case(args=(z,), expected=np.maximum(z, 0), replace=replace)]
+
+    assignment = Assignment(
+        id="test/helpers", title="helpers",
+        parts=(Part("probe", 1, "no helper", cases({})),
+               Part("probe", 1, "a helper bound", cases({"relu": "grader.trusted.selftest:relu"})),
+               Part("probe", 1, "no helper again", cases({}))))
+    path = tmp_path / "s.py"
+    path.write_text("import os\nimport jax.numpy as jnp\n\n\ndef probe(z):\n"
+                    f"    print('HELPER', os.path.exists({str(helper_file)!r}))\n"
+                    "    return jnp.maximum(z, 0)\n")
+    result = engine.grade(assignment, path, seed=0, overrides=LIMITS)
+    assert [p.score for p in result.parts] == [1, 1, 1], [p.feedback for p in result.parts]
+    assert ["HELPER True" in p.output for p in result.parts] == [False, True, False], \
+        [p.output for p in result.parts]
