@@ -30,9 +30,10 @@ from __future__ import annotations
 import functools
 import itertools
 import os
-import signal
 import time
 from dataclasses import dataclass
+
+from grader import processes
 
 _ROOT = "/sys/fs/cgroup"
 _counter = itertools.count()
@@ -77,22 +78,17 @@ class Group:
 
     def kill_all(self) -> None:
         """SIGKILL every process still in the group (a backstop to the pid namespace)."""
-        for _ in range(5):
-            pids = set()
-            for procs in self.procs_files:
-                try:
-                    with open(procs, encoding="ascii") as f:
-                        pids.update(int(p) for p in f.read().split())
-                except (OSError, ValueError):
-                    pass
-            if not pids:
-                return
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
-            time.sleep(0.02)
+        processes.kill_until_gone(self._members)
+
+    def _members(self) -> set[int]:
+        pids: set[int] = set()
+        for procs in self.procs_files:
+            try:
+                with open(procs, encoding="ascii") as f:
+                    pids.update(int(p) for p in f.read().split())
+            except (OSError, ValueError):
+                pass
+        return pids
 
     def remove(self) -> None:
         self.kill_all()

@@ -42,7 +42,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import bubblewrap, cgroups, protocol, seccomp, worker_cache
+from grader import bubblewrap, cgroups, processes, protocol, seccomp, worker_cache
+from grader.processes import session_members  # noqa: F401 - part of this module's API
 
 _ROOT = str(Path(__file__).resolve().parent.parent)
 _BOOTSTRAP = (
@@ -51,7 +52,6 @@ _BOOTSTRAP = (
 )
 # -s: no user site-packages; -B: no .pyc writes; -P (3.11+): no cwd on sys.path.
 _FLAGS = ("-s", "-B", "-P") if sys.version_info >= (3, 11) else ("-s", "-B")
-_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 # Processes and threads one sandboxed worker may have (XLA's CPU client starts a few dozen
 # threads; each counts). The kernel refuses more (fork/clone fail with EAGAIN).
 MAX_PIDS = 256
@@ -291,7 +291,7 @@ class Worker:
                 # and exits by itself. Killed the other way round, the sandbox's first process
                 # is reparented to pid 1, which in some containers never reaps it, and the
                 # zombie keeps its control group from being removed.
-                for pid in _descendants(proc.pid):
+                for pid in processes.descendants(proc.pid):
                     try:
                         os.kill(pid, signal.SIGKILL)
                     except (ProcessLookupError, PermissionError):
@@ -418,7 +418,7 @@ class Worker:
         memory of the worker process and its descendants."""
         if self.group is not None:
             return self.group.memory_usage()
-        return _tree_rss(self.proc.pid) if self.proc is not None else 0
+        return processes.tree_rss(self.proc.pid) if self.proc is not None else 0
 
     def _log_size(self) -> int:
         try:
@@ -466,76 +466,8 @@ class Worker:
                                "the process")
 
 
-def _descendants(pid: int) -> list[int]:
-    """Pids of every live process descended from ``pid`` (not ``pid`` itself), from ``/proc``."""
-    children: dict[int, list[int]] = {}
-    try:
-        entries = os.listdir("/proc")
-    except OSError:  # pragma: no cover - no procfs
-        return []
-    for entry in entries:
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as f:
-                    data = f.read()
-                ppid = int(data[data.rindex(b")") + 2:].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    out, todo = [], list(children.get(pid, ()))
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo.extend(children.get(p, ()))
-    return out
-
-
-def _tree_rss(pid: int) -> int:
-    """Resident bytes of ``pid`` and every process descended from it."""
-    return sum(_rss(p) for p in [pid, *_descendants(pid)])
-
-
-def _rss(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/statm", "rb") as f:
-            return int(f.read().split()[1]) * _PAGE
-    except (OSError, ValueError, IndexError):
-        return 0
-
-
-def session_members(sid: int) -> list[int]:
-    """Pids of live processes whose session id is ``sid`` (Linux ``/proc``)."""
-    out = []
-    try:
-        entries = os.listdir("/proc")
-    except OSError:  # pragma: no cover - no procfs
-        return out
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                data = f.read()
-            fields = data[data.rindex(b")") + 2 :].split()
-            # fields[0] is state; pgrp, session follow ppid.
-            if fields[0] != b"Z" and int(fields[3]) == sid:
-                out.append(int(entry))
-        except (OSError, ValueError, IndexError):
-            continue
-    return out
-
-
 def _kill_session(sid: int) -> None:
-    for _ in range(3):
-        pids = session_members(sid)
-        if not pids:
-            return
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-        time.sleep(0.05)
+    processes.kill_until_gone(lambda: processes.session_members(sid), rounds=3, pause=0.05)
 
 
 # -- every live worker, for an interrupted grading (grader.cli's signal handlers) ----------
