@@ -423,6 +423,20 @@ class WorkerError:
     forbidden: bool = False
 
 
+def _parse_files(items: Any, blobs: list[bytes], budget: "_Budget") -> tuple[tuple[str, bytes], ...]:
+    if type(items) is not list or len(items) > MAX_BLOBS:
+        raise ProtocolError("the reply's 'files' is not a list of [name, blob]")
+    out = []
+    for item in items:
+        if type(item) is not list or len(item) != 2 or type(item[0]) is not str or len(item[0]) > 255:
+            raise ProtocolError("the reply's 'files' is not a list of [name, blob]")
+        data = npy_to_array(budget.blob(item[1], blobs, True))
+        if data.dtype != np.uint8 or data.ndim != 1:
+            raise ProtocolError("a file in the reply is not a 1-D uint8 array")
+        out.append((item[0], data.tobytes()))
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class WorkerReply:
     """A checked reply to ``load`` or ``call``: what the engine may read, and nothing else.
@@ -440,11 +454,12 @@ class WorkerReply:
     out: Any = None
     error: WorkerError | None = None
     program: np.ndarray | None = None
+    files: tuple[tuple[str, bytes], ...] = ()  # cache_out: (entry name, its bytes)
 
 
 def parse_reply(header: Any, blobs: list[bytes], op: str) -> WorkerReply:
-    """Check a worker's reply to ``op`` (``"load"``, ``"call"``, ``"run_exported"``) against
-    its schema.
+    """Check a worker's reply to ``op`` (``"load"``, ``"call"``, ``"run_exported"``,
+    ``"cache_out"``) against its schema.
 
     Required: ``id`` (an int; the runner matched it with the request), ``ok`` (a bool), then
     ``functions`` (a list of str) for an ok ``load``, ``out`` (a value node, decoded here with
@@ -453,11 +468,13 @@ def parse_reply(header: Any, blobs: list[bytes], op: str) -> WorkerReply:
     ``[line, function, code]``), ``line`` (int or null), ``text`` (str),
     ``memory``/``flood``/``forbidden`` (bool). Optional: ``violations`` (a list of str);
     ``program`` on an ok ``call`` (the index of a blob holding a 1-D ``uint8`` array, not also
-    used by ``out``). Lengths, counts and line numbers are capped (``MAX_*``). Fields the
+    used by ``out``); ``files`` on an ok ``cache_out`` (a list of ``[name, blob index]``, each
+    blob a 1-D ``uint8`` array; the names are checked by whoever writes them, see
+    :mod:`grader.worker_cache`). Lengths, counts and line numbers are capped (``MAX_*``). Fields the
     engine does not use (``seconds``, anything a newer worker adds) are not read. Anything
     else raises :class:`ProtocolError`, nothing else does.
     """
-    if op not in ("load", "call", "run_exported"):
+    if op not in ("load", "call", "run_exported", "cache_out"):
         raise ValueError(f"no reply schema for op {op!r}")
     if type(header) is not dict:
         raise ProtocolError("the reply is not a JSON object")
@@ -472,9 +489,11 @@ def parse_reply(header: Any, blobs: list[bytes], op: str) -> WorkerReply:
     if op == "load":
         return WorkerReply(True, violations, functions=_str_list(header.get("functions"),
                                                                   "functions", MAX_NAMES))
+    blobs, budget = list(blobs), _Budget()
+    if op == "cache_out":
+        return WorkerReply(True, violations, files=_parse_files(header.get("files"), blobs, budget))
     if "out" not in header:
         raise ProtocolError("the reply has no result")
-    blobs, budget = list(blobs), _Budget()
     out = decode_value(header["out"], blobs, _budget=budget)
     program = None
     if op == "call" and "program" in header:

@@ -262,21 +262,12 @@ class Worker:
         if not folder or not self.alive:
             return 0
         reply = self.request({"op": "cache_out"}, timeout=timeout, what="saving its cache")
-        files = reply.header.get("files") if reply.failure is None else None
-        if not isinstance(files, list):
+        if reply.failure is not None:
             return 0
-        entries = []
-        for item in files[: worker_cache.MAX_ENTRIES_OUT]:
-            if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)
-                    and type(item[1]) is int and 0 <= item[1] < len(reply.blobs)):
-                return 0
-            try:
-                data = protocol.npy_to_array(reply.blobs[item[1]])
-            except protocol.ProtocolError:
-                return 0
-            if data.dtype != "uint8" or data.ndim != 1:
-                return 0
-            entries.append((item[0], data.tobytes()))
+        try:
+            entries = list(protocol.parse_reply(reply.header, reply.blobs, "cache_out").files)
+        except protocol.ProtocolError:
+            return 0
         try:
             return worker_cache.write_entries(folder, entries)
         except OSError:
@@ -291,20 +282,15 @@ class Worker:
                 # and exits by itself. Killed the other way round, the sandbox's first process
                 # is reparented to pid 1, which in some containers never reaps it, and the
                 # zombie keeps its control group from being removed.
-                for pid in processes.descendants(proc.pid):
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except (ProcessLookupError, PermissionError):
-                        pass
+                processes.kill_until_gone(lambda: processes.descendants(proc.pid), rounds=1)
                 try:
                     proc.wait(timeout=1)
                 except subprocess.TimeoutExpired:
                     pass
-            for target in (lambda: os.killpg(proc.pid, signal.SIGKILL),):
-                try:
-                    target()
-                except (ProcessLookupError, PermissionError):
-                    pass
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
             _kill_session(proc.pid)
             try:
                 proc.wait(timeout=10)

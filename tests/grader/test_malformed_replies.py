@@ -30,6 +30,20 @@ def test_well_formed_replies_are_read():
     assert failed.violations == ("optax",)
 
 
+def test_cache_entries_are_read_only_as_byte_blobs():
+    blobs = [protocol.array_to_npy(np.frombuffer(b"program", np.uint8))]
+    reply = protocol.parse_reply({"id": 1, "ok": True, "files": [["jit_f-abc-cache", 0]]},
+                                 blobs, "cache_out")
+    assert reply.files == (("jit_f-abc-cache", b"program"),)
+    for files, blob, needle in (
+            ("jit_f-abc-cache", blobs[0], "not a list"),
+            ([["a", 0], ["b", 0]], blobs[0], "referenced twice"),
+            ([[7, 0]], blobs[0], "not a list"),
+            ([["a", 0]], protocol.array_to_npy(np.zeros(2, np.float32)), "not a 1-D uint8")):
+        with pytest.raises(ProtocolError, match=needle):
+            protocol.parse_reply({"id": 1, "ok": True, "files": files}, [blob], "cache_out")
+
+
 def test_an_exported_program_is_read_from_its_own_blob():
     """``mode="export"`` replies name a blob holding the serialized program (a uint8 array)."""
     blobs: list[bytes] = []
