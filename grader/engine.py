@@ -341,9 +341,7 @@ class Grader:
                 needed = base_preload + sorted({spec.partition(":")[0] for case, _ in pc.cases
                                                 for spec in case.replace.values()})
                 if worker.cfg["preload"] != needed:
-                    worker.save_cache()
-                    worker.kill()
-                    worker.cfg["preload"] = needed
+                    worker.reconfigure(preload=needed)
                 with _without_cache(worker, any(case.cold for case, _ in pc.cases)):
                     part_result, fatal = self._grade_part(worker, pc, source, shown, deadline,
                                                           first, executor)
@@ -680,14 +678,11 @@ def _without_cache(worker: Worker, cold: bool):
     if not (cold and folder):
         yield
         return
-    worker.save_cache()
-    worker.kill()
-    worker.cfg["cache_dir"] = None
+    worker.reconfigure(cache_dir=None)
     try:
         yield
     finally:
-        worker.kill()  # the next part starts with the cache again
-        worker.cfg["cache_dir"] = folder
+        worker.reconfigure(cache_dir=folder)  # the next part starts with the cache again
 
 
 def _placeholder(value: Any) -> Any:

@@ -273,6 +273,16 @@ class Worker:
         except OSError:
             return 0
 
+    def reconfigure(self, **changes) -> None:
+        """Stop the worker (its compiled programs saved first) and change its configuration
+        (``preload``, ``cache_dir``, ...); the next request starts it anew with it."""
+        self.save_cache()
+        self.kill()
+        for name, value in changes.items():
+            if name not in self.cfg:
+                raise KeyError(f"reconfigure: no worker setting {name!r}")
+            self.cfg[name] = value
+
     def kill(self) -> None:
         """SIGKILL the worker's process group and session, reap it, remove its files."""
         proc, self.proc = self.proc, None
