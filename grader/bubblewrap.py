@@ -52,6 +52,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from grader.sandbox import module_paths
+
 GRADER_DIR = Path(__file__).resolve().parent
 # The grader modules a worker imports (``worker`` and what it imports); nothing else of the
 # grader (case builders, engine, judge, tests' fixtures) exists inside the sandbox.
@@ -102,30 +104,6 @@ def probe() -> Probe:
 def _namespace_args() -> list[str]:
     return ["--unshare-all", "--unshare-user", "--disable-userns", "--uid", str(SANDBOX_UID), "--gid",
             str(SANDBOX_UID), "--hostname", "grader", "--die-with-parent", "--new-session"]
-
-
-def module_paths(name: str) -> list[str]:
-    """Files and folders that make up module ``name`` (its parents are imported, not it).
-
-    For a package: its folder. For a plain module ``pkg/mod.py``: that file and the prefix
-    ``pkg/__pycache__/mod.`` (a path ending in ``.`` hides every cached-bytecode file of it).
-    Empty if the module does not exist.
-    """
-    import importlib.util
-
-    try:
-        spec = importlib.util.find_spec(name)
-    except Exception:  # noqa: BLE001 - a parent missing, or a broken package
-        return []
-    if spec is None:
-        return []
-    if spec.submodule_search_locations:
-        return [os.path.realpath(p) for p in spec.submodule_search_locations]
-    if spec.origin and os.path.isabs(spec.origin):
-        origin = os.path.realpath(spec.origin)
-        stem = os.path.basename(origin).split(".")[0]
-        return [origin, os.path.join(os.path.dirname(origin), "__pycache__", stem + ".")]
-    return []
 
 
 def _hidden(path: str, hidden: Sequence[str]) -> bool:

@@ -130,7 +130,15 @@ def _under(path: str, roots: Iterable[str]) -> bool:
 
 
 def module_paths(name: str) -> list[str]:
-    """Files/dirs that make up module ``name`` (without importing it, except its parents)."""
+    """Files and folders that make up module ``name``, as real paths (without importing it,
+    except its parents).
+
+    For a package: its folder. For a plain module ``pkg/mod.py`` (or an extension
+    ``pkg/mod.cpython-311-x86_64-linux-gnu.so``): that file and the prefix
+    ``pkg/__pycache__/mod.`` (a path ending in ``.`` stands for every cached-bytecode file of
+    it). Empty if the module does not exist. The fence here and the OS sandbox's view
+    (:mod:`grader.bubblewrap`) both read it.
+    """
     import importlib.util
 
     try:
@@ -139,15 +147,13 @@ def module_paths(name: str) -> list[str]:
         return []
     if spec is None:
         return []
-    out = []
     if spec.submodule_search_locations:
-        out.extend(os.path.abspath(p) for p in spec.submodule_search_locations)
-    elif spec.origin and os.path.isabs(spec.origin):
-        origin = os.path.abspath(spec.origin)
-        out.append(origin)
-        stem = os.path.splitext(os.path.basename(origin))[0]
-        out.append(os.path.join(os.path.dirname(origin), "__pycache__", stem + "."))
-    return out
+        return [os.path.realpath(p) for p in spec.submodule_search_locations]
+    if spec.origin and os.path.isabs(spec.origin):
+        origin = os.path.realpath(spec.origin)
+        stem = os.path.basename(origin).split(".")[0]
+        return [origin, os.path.join(os.path.dirname(origin), "__pycache__", stem + ".")]
+    return []
 
 
 class _RefusingFinder:
