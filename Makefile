@@ -27,10 +27,12 @@ sandbox:
 
 setup: $(VENV)/.installed sandbox
 
-# Main job: grade an assignment. Defaults to the week-2 reference solution (full marks);
-# a student runs e.g. `make submit ID=week1/initialization FILE=assignments/week1/initialization.py`.
+# Main job: grade an assignment the way a student does. Defaults to the week-2 stub in
+# assignments/ (every part "not implemented yet" until you fill it in); e.g.
+# `make submit ID=week1/initialization` or `make submit ID=week2/optimization FILE=my_copy.py`.
+# Reference solutions (grader/course/<id>/solution.py) are graded by the tests and benchmarks.
 ID   ?= week2/optimization
-FILE ?= tests/solutions/$(ID).py
+FILE ?= assignments/$(ID).py
 submit: setup
 	$(BIN)/grader submit $(ID) --file $(FILE)
 

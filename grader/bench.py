@@ -32,12 +32,12 @@ from pathlib import Path
 from grader import registry
 
 ROOT = Path(__file__).resolve().parent.parent
-SOLUTIONS = {"selftest/basics": ROOT / "tests" / "grader" / "fixtures" / "selftest_solution.py"}
 
 
 def solution_for(assignment_id: str) -> Path | None:
-    path = SOLUTIONS.get(assignment_id, ROOT / "tests" / "solutions" / f"{assignment_id}.py")
-    return path if path.is_file() else None
+    """The reference solution in the assignment's folder (None without one)."""
+    path = registry.load(assignment_id).solution_path
+    return path if path is not None and path.is_file() else None
 
 
 def run_once(assignment_id: str, solution: Path, cache: str,

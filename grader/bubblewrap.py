@@ -15,14 +15,14 @@ bubblewrap works on this machine (Debian/Ubuntu package ``bubblewrap``; Linux on
   needs is bound **read-only**, at the paths it has on the host (so imports behave as they
   do outside): the system's ``/usr`` (and the ``/bin``, ``/lib*`` links to it), the Python
   installation and its virtual environment, the ``jaxdl`` package, and from the ``grader``
-  package only the worker's own modules (:data:`WORKER_MODULES`) and the trusted helper
-  modules the assignment's cases bind. A module the assignment forbids is *not there*: its
+  package only the worker's own modules (:data:`WORKER_MODULES`), and of the assignment's
+  folder only its ``trusted.py``, for the parts whose cases bind its helpers. A module the assignment forbids is *not there*: its
   files are left out of the view (``optax/``, ``flax/``, ``jaxdl/optim.py`` and its cached
   bytecode, ...), so no import route, path trick (``/proc/self/root/...``) or source reader
   can reach it. (In a folder too large to recreate entry by entry, such as site-packages,
   the module's folder is an empty one whose ``__init__.py`` raises ``ModuleNotFoundError``:
-  see :func:`bind_tree`.) Also absent: the project's ``tests/`` (reference solutions), ``.git/``, the
-  grader's case builders, the parent's compilation cache, every other submission, the
+  see :func:`bind_tree`.) Also absent: the project's ``tests/``, ``.git/``, every course
+  folder (reference solutions, case builders, mistakes; an instructor's course too), the parent's compilation cache, every other submission, the
   caller's home directory and ``/etc`` (but ``ld.so.cache``).
 - **One writable place**: a private tmpfs at ``/tmp`` (or, if the project or Python lives
   under ``/tmp``, the next of :data:`SCRATCH_CANDIDATES`; size-capped: :data:`SCRATCH_BYTES`,
@@ -52,6 +52,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from grader import registry
 from grader.sandbox import module_paths
 
 GRADER_DIR = Path(__file__).resolve().parent
@@ -243,19 +244,20 @@ def _scratch_for(bound: Sequence[str]) -> str:
     raise RuntimeError("no place for the worker's scratch folder: everything is bound")
 
 
-def view(*, forbidden: Iterable[str], trusted_modules: Iterable[str],
+def view(*, forbidden: Iterable[str], trusted_files: Iterable[str] = (),
          cache_seed: str | None) -> View:
     """The worker's filesystem (see the module docstring).
 
     ``forbidden``: module names left out of the view (a package, or a submodule such as
-    ``jaxdl.optim``). ``trusted_modules``: ``grader.trusted.*`` modules to include.
+    ``jaxdl.optim``). ``trusted_files``: the assignment folder's ``trusted.py`` when the part binds
+    its helpers: that one file is shown, read-only at its host path, and nothing else of the folder.
     ``cache_seed``: the submission's compile-cache folder on the host, shown read-only at
     :data:`CACHE_SEED` (the worker copies it into its scratch tmpfs; see ``runner``).
     The scratch tmpfs is ``/tmp`` unless the project or Python lives there (a clone in
     ``/tmp``); then the next of :data:`SCRATCH_CANDIDATES`.
 
     Raises:
-      ValueError: a trusted module that is not a ``grader.trusted`` module.
+      ValueError: a trusted file that is not an existing ``.py`` file.
     """
     out: list[str] = []
     _system_dirs(out)
@@ -264,10 +266,18 @@ def view(*, forbidden: Iterable[str], trusted_modules: Iterable[str],
         hidden += module_paths(name)
     hidden += _base_site_packages()
     grader_dir = str(GRADER_DIR)
-    hidden.append(grader_dir)
+    roots = _python_roots()
+    # Installed (not editable), the grader lies inside a bound Python root: a tmpfs of its own
+    # covers it, filled below and made read-only last. Otherwise it is simply left out.
+    grader_in_root = any(grader_dir.startswith(r.rstrip("/") + "/") for r in roots)
+    if not grader_in_root:
+        hidden.append(grader_dir)
     project = str(GRADER_DIR.parent)
     hidden += [os.path.join(project, p) for p in ("tests", ".git")]
-    roots = _python_roots()
+    # Course folders are outside every bound tree in a normal install; hidden anyway, in case
+    # one lives inside the Python installation or next to jaxdl.
+    hidden += [str(c) for c in registry.course_folders()
+               if not str(c).startswith(grader_dir.rstrip("/") + "/")]
     for root in roots:
         bind_tree(root, hidden, out)
     jaxdl_dirs = [p for p in module_paths("jaxdl")
@@ -275,22 +285,22 @@ def view(*, forbidden: Iterable[str], trusted_modules: Iterable[str],
     for p in jaxdl_dirs:
         bind_tree(p, hidden, out)
     # The grader package: only the worker's modules and the requested trusted helpers.
-    out += ["--dir", grader_dir]
+    if grader_in_root:
+        out += ["--perms", "0555", "--size", "1048576", "--tmpfs", grader_dir]
+    else:
+        out += ["--dir", grader_dir]
     for name in WORKER_MODULES:
         out += ["--ro-bind", os.path.join(grader_dir, name), os.path.join(grader_dir, name)]
-    trusted = sorted(set(trusted_modules))
-    if trusted:
-        tdir = os.path.join(grader_dir, "trusted")
-        out += ["--dir", tdir, "--ro-bind", os.path.join(tdir, "__init__.py"),
-                os.path.join(tdir, "__init__.py")]
-        for mod in trusted:
-            prefix = "grader.trusted."
-            if not mod.startswith(prefix) or "." in mod[len(prefix):]:
-                raise ValueError(f"trusted_modules: {mod!r} is not a grader.trusted module")
-            f = os.path.join(tdir, mod[len(prefix):] + ".py")
-            out += ["--ro-bind", f, f]
-    bound = [out[k + 1] if out[k] == "--dir" else out[k + 2]
-             for k in range(len(out)) if out[k] in ("--dir", "--ro-bind", "--symlink")]
+    for f in sorted(set(trusted_files)):
+        real = os.path.realpath(f)
+        if not (real.endswith(".py") and os.path.isfile(real)):
+            raise ValueError(f"trusted_files: {f!r} is not an existing .py file")
+        # bwrap creates the missing parent folders (on the read-only root tmpfs).
+        out += ["--ro-bind", real, real]
+    if grader_in_root:
+        out += ["--remount-ro", grader_dir]
+    bound = [out[k + 1] if out[k] in ("--dir", "--tmpfs") else out[k + 2]
+             for k in range(len(out)) if out[k] in ("--dir", "--tmpfs", "--ro-bind", "--symlink")]
     scratch = _scratch_for(bound)
     out += ["--proc", "/proc", "--dev", "/dev"]
     if cache_seed:

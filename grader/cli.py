@@ -7,6 +7,10 @@
     grader submit <id> [--file PATH] [--json OUT] [--seed N]
     grader grade  <id> DIR --out grades.csv [--jobs N] [--seed N] [--no-sandbox]
 
+Every command takes ``--course DIR`` (repeatable; or ``GRADER_COURSE``): a folder of assignment
+folders of the instructor's own, searched before the built-in course (see
+:mod:`grader.registry`).
+
 Isolation (see :mod:`grader.bubblewrap` and the README's security section): workers run in
 the OS sandbox wherever it works. Where it does not, ``test`` and ``submit`` still grade,
 with one line saying grading is not isolated; ``grade`` refuses (exit 2) unless
@@ -84,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="grader",
         description="Grade course assignments: student code runs in a separate, limited process; "
                     "scores come from comparing its results with the library's.")
-    sub = p.add_subparsers(dest="command", metavar="{list,test,submit,grade}")
+    sub = p.add_subparsers(dest="command", metavar="{list,test,submit,grade,release}")
     sub.add_parser("list", help="list assignments, their parts and points")
     t = sub.add_parser("test", help="run the visible cases (fast feedback while you work)")
     t.add_argument("id", help="assignment id, e.g. week2/optimization")
@@ -94,15 +98,49 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--file", help="your file (default: assignments/<id>.py); .py or .ipynb")
     s.add_argument("--json", metavar="OUT", help="also write Gradescope results.json to OUT")
     s.add_argument("--seed", type=int, help="replay a run: the seed printed by an earlier submit")
-    g = sub.add_parser("grade", help="instructors: grade every submission in a folder into a CSV")
+    g = sub.add_parser("grade", help="instructors: grade every submission in a folder into a CSV, "
+                                     "one results.json per submission and a class summary")
     g.add_argument("id")
-    g.add_argument("dir", metavar="DIR", help="folder of .py/.ipynb submissions")
-    g.add_argument("--out", required=True, help="CSV file to write (one row per submission)")
+    g.add_argument("dir", metavar="DIR",
+                   help="folder of submissions: files at its top level (student id = file name "
+                        "without extension), or one folder per student (id = folder name) "
+                        "holding one file")
+    g.add_argument("--out", required=True,
+                   help="CSV file to write (one row per student); beside it <stem>_results/ "
+                        "(<student>.json in Gradescope's results.json form) and "
+                        "<stem>_summary.html/.png (the class summary)")
+    g.add_argument("--pattern", action="append", metavar="GLOB",
+                   help="which file names are submissions (repeatable; default: *.py and "
+                        "*.ipynb); only .py and .ipynb files are graded")
     g.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 2) // 2),
                    help="submissions graded at once (default: half the CPU cores)")
     g.add_argument("--seed", type=int, help="seed for everyone's hidden cases (default: random)")
     g.add_argument("--no-sandbox", action="store_true",
                    help="grade even without the OS sandbox (bubblewrap): only for files you trust")
+    r = sub.add_parser("release", help="instructors: build the student handout or a Gradescope bundle")
+    rsub = r.add_subparsers(dest="what", metavar="{student,gradescope}", required=True)
+    rs = rsub.add_parser("student", help="the folder students receive: stubs (.py, .ipynb), "
+                                         "visible cases as data; no solutions, no hidden cases")
+    rs.add_argument("out_dir", metavar="OUT_DIR", help="a new (or empty) folder to write")
+    rs.add_argument("--id", dest="ids", action="append", metavar="ID",
+                    help="only this assignment (repeatable; default: every assignment)")
+    rs.add_argument("--server", metavar="URL", help="the course's grading server, named in the "
+                                                     "handout as where to submit")
+    rs.add_argument("--gradescope-url", metavar="URL", help="the course's Gradescope page, named "
+                                                            "in the handout as where to submit")
+    rg = rsub.add_parser("gradescope", help="a Gradescope autograder bundle (zip) for one assignment")
+    rg.add_argument("id")
+    rg.add_argument("out_zip", metavar="OUT.zip")
+    rg.add_argument("--hidden-visibility", default="after_published",
+                    choices=("hidden", "after_due_date", "after_published", "visible"),
+                    help="Gradescope visibility of a part's result that shows a hidden case "
+                         "(default: after_published)")
+    for command in [*sub.choices.values(), rs, rg]:
+        if command is r:
+            continue
+        command.add_argument("--course", action="append", metavar="DIR", default=[],
+                             help="a folder of your own assignment folders, searched before the "
+                                  "built-in course (repeatable; also GRADER_COURSE)")
     return p
 
 
@@ -224,13 +262,25 @@ def main(argv: list[str] | None = None) -> int:
 
     from grader import registry
 
+    try:
+        registry.reset_courses()  # each run sees only its own --course folders
+        registry.use_course(*args.course)
+        registry.course_folders()  # a bad GRADER_COURSE is a usage error too
+    except registry.CourseError as exc:
+        return _usage(err, str(exc))
     if args.command == "list":
         return _list(out, registry)
+    if args.command == "release":
+        return _release(out, err, args)
 
     try:
         assignment = registry.load(args.id)
-    except registry.UnknownAssignment as exc:
+    except (registry.UnknownAssignment, registry.CourseError) as exc:
         return _usage(err, str(exc))
+    except Exception as exc:  # noqa: BLE001 - an instructor's assignment.py that fails to import
+        err.print(f"grader: error: assignment {args.id!r} could not be loaded: "
+                  f"{type(exc).__name__}: {exc}", markup=False, highlight=False)
+        return 1
     if args.command == "grade":
         return _grade(out, err, assignment, args)
 
@@ -246,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
         return _usage(err, f"{path} is not a .py or .ipynb file.")
 
     hidden = args.command == "submit"
+    if hidden and assignment.released:
+        return _usage(err, _where_to_submit(registry, assignment))
     if hidden and args.json:
         problem = _check_output(args.json, "--json")
         if problem:
@@ -305,6 +357,36 @@ def _write_json(report, result, dest: str) -> None:
         raise
 
 
+def _where_to_submit(registry, assignment) -> str:
+    """What ``grader submit`` says in a student handout (it has no hidden cases to run)."""
+    from grader import release
+
+    submit = registry.course_settings(assignment).get("submit", {})
+    return ("this copy of the grader has the visible cases only, so it does not grade "
+            "submissions. " + release._submit_text(submit) + f" Check your work first with "
+            f"`grader test {assignment.id}`.")
+
+
+def _release(out: Console, err: Console, args) -> int:
+    from grader import registry, release
+
+    try:
+        if args.what == "student":
+            stubs = release.student(args.out_dir, ids=args.ids, server=args.server,
+                                    gradescope_url=args.gradescope_url)
+            out.print(f"Wrote the student handout to {args.out_dir}: {len(stubs)} assignments "
+                      "(stub .py and .ipynb each), visible cases as data, no solutions or hidden "
+                      "cases.", markup=False, highlight=False)
+        else:
+            path = release.gradescope(args.id, args.out_zip, hidden_visibility=args.hidden_visibility)
+            out.print(f"Wrote the Gradescope autograder for {args.id} to {path}: upload it as the "
+                      "assignment's autograder (zip with setup.sh and run_autograder).",
+                      markup=False, highlight=False)
+    except (release.ReleaseError, registry.UnknownAssignment, registry.CourseError) as exc:
+        return _usage(err, str(exc))
+    return 0
+
+
 def _list(out: Console, registry) -> int:
     from rich.table import Table
 
@@ -314,10 +396,12 @@ def _list(out: Console, registry) -> int:
     table.add_column("Parts (points)")
     table.add_column("Total", justify="right")
     for aid in registry.ids():
-        if not registry.is_available(aid):
-            table.add_row(aid, "(not available in this version yet)", "", "", style="dim")
+        try:
+            a = registry.load(aid)
+        except Exception as exc:  # noqa: BLE001 - one broken folder does not hide the others
+            table.add_row(aid, f"(cannot be loaded: {type(exc).__name__}: {exc})", "", "",
+                          style="red")
             continue
-        a = registry.load(aid)
         parts = ", ".join(f"{p.function} ({p.points:g})" for p in a.parts)
         table.add_row(aid, a.title, parts, f"{a.max_score:g}")
     out.print(table)
@@ -359,26 +443,36 @@ def _grade(out: Console, err: Console, assignment, args) -> int:
     folder = Path(args.dir)
     if not folder.is_dir():
         return _usage(err, f"folder not found: {folder} - pass the folder holding the submissions.")
-    files = batch.find_submissions(folder)
-    if not files:
-        return _usage(err, f"no .py or .ipynb files in {folder}.")
+    problem = batch.check_patterns(args.pattern)
+    if problem:
+        return _usage(err, problem + ".")
+    subs = batch.find_submissions(folder, args.pattern,
+                                  exclude=[batch.output_paths(args.out)["results"]])
+    if not subs:
+        wanted = " or ".join(args.pattern or batch.DEFAULT_PATTERNS)
+        return _usage(err, f"no submissions in {folder}: no file matching {wanted} at its top "
+                           "level, and no folder (one per student).")
     if args.jobs < 1:
         return _usage(err, "--jobs must be at least 1.")
     problem = _check_output(args.out, "--out")
     if problem:
         return _usage(err, problem)
+    problem = batch.check_outputs(args.out)
+    if problem:
+        return _usage(err, f"--out {args.out}: {problem}.")
     status = _isolation(err, batch=True, no_sandbox=args.no_sandbox)
     if status is not None:
         return status
     with _Interruption() as interruption:
-        return _grade_batch(out, err, assignment, args, folder, len(files), interruption)
+        return _grade_batch(out, err, assignment, args, folder,
+                            sum(1 for s in subs if s.gradable), interruption)
 
 
 def _grade_batch(out: Console, err: Console, assignment, args, folder: Path, n_files: int,
                  interruption: _Interruption) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from grader import batch
+    from grader import batch, class_summary
 
     root = cache_root()
     _configure_parent_jax(root)
@@ -392,7 +486,8 @@ def _grade_batch(out: Console, err: Console, assignment, args, folder: Path, n_f
             task = progress.add_task("grading", total=n_files)
             rows = batch.grade_folder(
                 assignment, folder, args.out, jobs=args.jobs, seed=seed, cache_root=root,
-                on_done=lambda row: progress.advance(task), stop=interruption.stop)
+                patterns=args.pattern, on_done=lambda row: progress.advance(task),
+                stop=interruption.stop)
     except Exception as exc:  # noqa: BLE001 - the batch itself failed (not one submission)
         if interruption.interrupted:
             err.print(f"grader: interrupted by {interruption.name}.", markup=False, highlight=False)
@@ -402,18 +497,23 @@ def _grade_batch(out: Console, err: Console, assignment, args, folder: Path, n_f
         err.print(f"grader: the grader could not grade this batch ({type(exc).__name__}: {exc}); "
                   f"{wrote}.", markup=False, highlight=False)
         return 1
-    counts = {status: sum(1 for r in rows if r.status == status)
-              for status in (batch.GRADED, batch.GRADING_ERROR, batch.INTERRUPTED)}
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r.status] = counts.get(r.status, 0) + 1
     extra = []
-    if counts[batch.GRADING_ERROR]:
-        extra.append(f"{counts[batch.GRADING_ERROR]} grading error"
-                     f"{'s' if counts[batch.GRADING_ERROR] != 1 else ''} (the grader's fault, "
-                     "see the note column)")
-    if counts[batch.INTERRUPTED]:
-        extra.append(f"{counts[batch.INTERRUPTED]} not graded (interrupted)")
-    out.print(f"Graded {counts[batch.GRADED]} of {len(rows)} submissions of {assignment.id} "
-              f"(seed {seed})" + "".join(f"; {e}" for e in extra) + f"; wrote {args.out}",
-              markup=False, highlight=False)
+    if counts.get(batch.GRADING_ERROR):
+        n = counts[batch.GRADING_ERROR]
+        extra.append(f"{n} grading error{'s' if n != 1 else ''} (the grader's fault, see the "
+                     "note column)")
+    extra += [f"{n} {status}" for status, n in counts.items()
+              if status not in (batch.GRADED, batch.GRADING_ERROR)]
+    if rows.summary is not None:
+        class_summary.render(rows.summary, out)
+    wrote = args.out + (f", {rows.results_dir}/ (one results.json per submission)"
+                        if rows.results_dir is not None else "")
+    out.print(f"Graded {counts.get(batch.GRADED, 0)} of {len(rows)} submissions of "
+              f"{assignment.id} (seed {seed})" + "".join(f"; {e}" for e in extra)
+              + f"; wrote {wrote}", markup=False, highlight=False)
     if interruption.interrupted:
         err.print(f"grader: interrupted by {interruption.name}: grading stopped and its worker "
                   f"processes were killed; {args.out} has a row for every submission.",

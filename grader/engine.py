@@ -46,10 +46,10 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from grader import judge, protocol, worker_cache
+from grader import judge, protocol, registry, worker_cache
 from grader.notebook import SourceError, read_submission
 from grader.runner import Reply, Worker, human_bytes
-from grader.spec import UNSET, Assignment, Case, Limits, Part
+from grader.spec import TRUSTED_MODULE, UNSET, Assignment, Case, Limits, Part
 
 GRADER_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = GRADER_DIR.parent
@@ -156,9 +156,6 @@ def build_cases(assignment: Assignment, seed: int, hidden: bool) -> list[_PartCa
     return out
 
 
-# Modules of trusted helpers (see spec.Case.replace): bound only for the parts that use them.
-TRUSTED_PACKAGE = "grader.trusted."
-
 # Exceptions from a case's validator that are the grader's fault (a grading error, score
 # withheld); any other exception while it digests a student's result costs the part.
 VALIDATOR_FAULTS = (ImportError, OSError, MemoryError, GraderError)
@@ -170,6 +167,26 @@ def grading_error(stage: str, exc: BaseException) -> str:
     return (f"Grading error: the grader itself failed {stage} ({detail}). This is a fault of the "
             "grader, not of your code, so no score is given for this part (it is withheld, not "
             "zero). Please tell your instructor.")
+
+
+def _trusted_files(assignment: Assignment, pc: _PartCases) -> dict[str, str]:
+    """``{"trusted": path}`` when a case of the part binds helpers (``Case.replace``), else ``{}``.
+
+    Raises:
+      GraderError: a case names a module other than ``trusted``, or the folder has no
+        ``trusted.py`` (a fault of the assignment, never the student's).
+    """
+    modules = {spec.partition(":")[0] for case, _ in pc.cases for spec in case.replace.values()}
+    if not modules:
+        return {}
+    if modules != {TRUSTED_MODULE}:
+        raise GraderError(f"Case.replace names {sorted(modules - {TRUSTED_MODULE})}; helpers come "
+                          f"from the assignment folder's trusted.py ({TRUSTED_MODULE!r}:function)")
+    path = assignment.trusted_path
+    if path is None:
+        raise GraderError(f"{pc.part.function}: its cases bind trusted helpers, but the "
+                          "assignment folder has no trusted.py")
+    return {TRUSTED_MODULE: str(path)}
 
 
 class _Failed:
@@ -252,9 +269,12 @@ class Grader:
         self.hidden = hidden
         self.overrides = dict(overrides or {})
         self.limits: Limits = assignment.limits.replace(**self.overrides)
-        # Reference solutions, trusted helpers and case builders are never readable by
-        # student code (nor importable: ``grader`` is refused by name, see the worker).
-        deny = [PROJECT_ROOT / "tests", GRADER_DIR / "trusted", GRADER_DIR / "assignments"]
+        # Reference solutions, trusted helpers and case builders (every course folder) are
+        # never readable by student code (nor importable: ``grader`` is refused by name). The
+        # OS sandbox leaves them out; this list is for the in-process fence without it.
+        deny = [PROJECT_ROOT / "tests", *registry.course_folders()]
+        if assignment.folder is not None:
+            deny.append(assignment.folder)
         self.deny_read = [str(p) for p in deny] + [str(p) for p in deny_read]
         self.cache_root = cache_root
         # Trusted runs only (the project's tests, reference solutions): every file of the
@@ -307,9 +327,8 @@ class Grader:
                 cache_dir = str(folder)
             except OSError:  # an unwritable cache is skipped: grading works without one
                 cache_dir = None
-        base_preload = [m for m in a.preload if not m.startswith(TRUSTED_PACKAGE)]
         worker = Worker(forbidden=a.forbidden_imports, forbidden_names=("grader",),
-                        preload=base_preload,
+                        preload=a.preload,
                         memory_bytes=self.limits.memory_bytes, output_bytes=self.limits.output_bytes,
                         output_hard_bytes=self.limits.output_hard_bytes, deny_read=self.deny_read,
                         cache_dir=cache_dir)
@@ -337,11 +356,10 @@ class Grader:
                 if on_part:
                     on_part(index, len(all_cases), pc.part.function)
                 # Trusted helpers (reference code of other parts) exist only in the workers of
-                # the parts whose cases bind them; they are imported before the policy is armed.
-                needed = base_preload + sorted({spec.partition(":")[0] for case, _ in pc.cases
-                                                for spec in case.replace.values()})
-                if worker.cfg["preload"] != needed:
-                    worker.reconfigure(preload=needed)
+                # the parts whose cases bind them; they are loaded before the policy is armed.
+                needed = _trusted_files(a, pc)
+                if worker.cfg["trusted"] != needed:
+                    worker.reconfigure(trusted=needed)
                 with _without_cache(worker, any(case.cold for case, _ in pc.cases)):
                     part_result, fatal = self._grade_part(worker, pc, source, shown, deadline,
                                                           first, executor)

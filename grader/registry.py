@@ -1,63 +1,282 @@
-"""Assignment id -> the module under ``grader/assignments/`` that declares it.
+"""Assignments are discovered in course folders: one folder per assignment.
 
-Each module exposes ``ASSIGNMENT`` (a :class:`grader.spec.Assignment`). Adding an assignment
-is one new module plus one line here. The seven course ids are registered up front; an id
-whose module does not exist yet is reported as "not available yet" (``grader list`` shows it
-as such) instead of being an unknown id.
+A *course folder* holds assignment folders, at any depth; an *assignment folder* is one that
+holds an ``assignment.py``, and its id is its path relative to the course folder
+(``week1/initialization``). The built-in course is ``grader/course/``; an instructor adds a
+course of their own with ``grader --course DIR`` or the ``GRADER_COURSE`` environment
+variable (several folders separated by ``os.pathsep``). An assignment folder holds:
+
+=================  ======================================================================
+``assignment.py``  ``ASSIGNMENT``: a :class:`grader.spec.Assignment` (parts, cases, import
+                   policy). May import its neighbours relatively (``from .mistakes import
+                   MISTAKES``, ``from . import trusted``) and :mod:`grader.case_tools`.
+``solution.py``    the reference solution in jupytext percent format, holes marked
+                   ``### BEGIN SOLUTION`` / ``### END SOLUTION``: the one source of the stub
+                   and the notebook (:mod:`grader.handout`).
+``mistakes.py``    optional: ``MISTAKES``, slug -> :class:`grader.spec.Mistake`.
+``trusted.py``     optional: helpers the worker binds with ``Case.replace`` (``"trusted:f"``).
+=================  ======================================================================
+
+In a student handout, an assignment folder holds only ``visible_cases.bin`` (see
+:mod:`grader.released`): the visible cases as data, no code of the instructor's.
+
+Only files of the parent process read these folders; a worker's sandbox holds none of them
+except ``trusted.py``, for the parts that bind it.
+
+Order: a course folder may hold a ``course.toml`` with ``assignments = ["id", ...]``, the order
+``grader list`` shows; ids it does not list follow, sorted. An id found in an instructor's
+course hides the built-in assignment of the same id (so a course can adapt one by copying its
+folder). Two folders giving one id within a single course folder cannot happen (ids are paths).
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import importlib.machinery
 import importlib.util
+import os
+import sys
+import tomllib
+import types
+from dataclasses import dataclass, replace
+from pathlib import Path
 
+from grader import released
 from grader.spec import Assignment
 
-MODULES: dict[str, str] = {
-    "selftest/basics": "grader.assignments.selftest",
-    "week1/initialization": "grader.assignments.week1_initialization",
-    "week1/regularization": "grader.assignments.week1_regularization",
-    "week1/gradient_checking": "grader.assignments.week1_gradient_checking",
-    "week2/optimization": "grader.assignments.week2_optimization",
-    "week3/jax_intro": "grader.assignments.week3_jax_intro",
-    "week3/batch_norm": "grader.assignments.week3_batch_norm",
-    "week3/hyperparameter_tuning": "grader.assignments.week3_hyperparameter_tuning",
-}
+BUILTIN_COURSE = Path(__file__).resolve().parent / "course"
+COURSE_ENV = "GRADER_COURSE"
+ASSIGNMENT_FILE = "assignment.py"
+_SKIP = {"__pycache__", ".ipynb_checkpoints", ".git"}
+_MAX_DEPTH = 4
+
+_extra: list[Path] = []  # set by use_course (the CLI's --course)
 
 
 class UnknownAssignment(LookupError):
     """No such assignment id (the message lists the valid ones)."""
 
 
+class CourseError(ValueError):
+    """A course folder that cannot be used (the message names it and what is wrong)."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """Where an assignment id is declared: its folder and the course folder holding it."""
+
+    id: str
+    folder: Path
+    course: Path
+
+
+def use_course(*folders: str | os.PathLike) -> None:
+    """Add instructor course folders (``--course``), searched before ``GRADER_COURSE`` and the
+    built-in course.
+
+    Raises:
+      CourseError: a folder does not exist or holds no assignment folder.
+    """
+    for f in folders:
+        path = Path(f).expanduser().resolve()
+        _check_course(path, "--course")
+        if path not in _extra:
+            _extra.append(path)
+
+
+def reset_courses() -> None:
+    """Forget the folders :func:`use_course` added (tests)."""
+    _extra.clear()
+
+
+def _check_course(path: Path, origin: str) -> None:
+    if not path.is_dir():
+        raise CourseError(f"{origin}: {str(path)!r} is not a folder")
+    if not _discover(path):
+        raise CourseError(f"{origin}: {str(path)!r} holds no assignment folder (a folder with an "
+                          f"{ASSIGNMENT_FILE}); see `grader list --help`")
+
+
+def course_folders() -> list[Path]:
+    """Course folders, first match wins: ``--course``, then ``GRADER_COURSE``, then built-in.
+
+    Raises:
+      CourseError: a ``GRADER_COURSE`` entry is not a folder or holds no assignment.
+    """
+    out = list(_extra)
+    for f in filter(None, os.environ.get(COURSE_ENV, "").split(os.pathsep)):
+        path = Path(f).expanduser().resolve()
+        _check_course(path, COURSE_ENV)
+        if path not in out:
+            out.append(path)
+    if BUILTIN_COURSE not in out:
+        out.append(BUILTIN_COURSE)
+    return out
+
+
+def _is_assignment(folder: Path) -> bool:
+    return (folder / ASSIGNMENT_FILE).is_file() or (folder / released.CASES_FILE).is_file()
+
+
+def _discover(course: Path) -> list[Entry]:
+    found: list[Entry] = []
+
+    def walk(folder: Path, depth: int) -> None:
+        if folder != course and _is_assignment(folder):
+            found.append(Entry(folder.relative_to(course).as_posix(), folder, course))
+            return
+        if depth >= _MAX_DEPTH:
+            return
+        try:
+            children = sorted(folder.iterdir())
+        except OSError:
+            return
+        for child in children:
+            if child.name in _SKIP or child.name.startswith(".") or child.is_symlink():
+                continue
+            if child.is_dir():
+                walk(child, depth + 1)
+
+    walk(course, 0)
+    order = _declared_order(course)
+    rank = {i: k for k, i in enumerate(order)}
+    found.sort(key=lambda e: (rank.get(e.id, len(rank)), e.id))
+    return found
+
+
+def _declared_order(course: Path) -> list[str]:
+    toml = course / "course.toml"
+    if not toml.is_file():
+        return []
+    try:
+        data = tomllib.loads(toml.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise CourseError(f"{toml}: {exc}") from exc
+    order = data.get("assignments", [])
+    if not isinstance(order, list) or not all(isinstance(i, str) for i in order):
+        raise CourseError(f"{toml}: 'assignments' must be a list of assignment ids")
+    return order
+
+
+def course_settings(assignment: Assignment) -> dict:
+    """The ``course.toml`` of the course folder holding ``assignment`` (``{}`` without one):
+    ``title``, ``assignments`` (the order) and, in a handout, ``[submit]`` (``server``,
+    ``gradescope``: where the course collects submissions)."""
+    entry = entries().get(assignment.id)
+    toml = entry.course / "course.toml" if entry is not None else None
+    if toml is None or not toml.is_file():
+        return {}
+    try:
+        return tomllib.loads(toml.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise CourseError(f"{toml}: {exc}") from exc
+
+
+def entries() -> dict[str, Entry]:
+    """Every visible assignment id -> its :class:`Entry`, in display order."""
+    out: dict[str, Entry] = {}
+    for course in course_folders():
+        for e in _discover(course):
+            out.setdefault(e.id, e)
+    return out
+
+
 def ids() -> list[str]:
-    return list(MODULES)
+    return list(entries())
 
 
 def is_available(assignment_id: str) -> bool:
-    name = MODULES.get(assignment_id)
-    if name is None:
-        return False
-    try:
-        return importlib.util.find_spec(name) is not None
-    except ImportError:
-        return False
+    return assignment_id in entries()
 
 
 def available() -> list[str]:
-    return [i for i in MODULES if is_available(i)]
+    return ids()
+
+
+def _package_name(entry: Entry) -> str:
+    digest = hashlib.sha256(str(entry.folder).encode()).hexdigest()[:10]
+    safe = "".join(c if c.isalnum() else "_" for c in entry.id)
+    return f"_grader_course_{digest}_{safe}"
+
+
+def package(assignment_id: str) -> types.ModuleType:
+    """The assignment folder as a Python package (its modules import each other relatively).
+
+    Raises:
+      UnknownAssignment: no folder declares ``assignment_id``.
+    """
+    entry = entries().get(assignment_id)
+    if entry is None:
+        raise UnknownAssignment(
+            f"unknown assignment id {assignment_id!r}. Valid ids: " + ", ".join(ids())
+            + ". Run `grader list` to see them with their parts.")
+    name = _package_name(entry)
+    pkg = sys.modules.get(name)
+    if pkg is None:
+        spec = importlib.machinery.ModuleSpec(name, None, is_package=True)
+        spec.submodule_search_locations = [str(entry.folder)]
+        pkg = importlib.util.module_from_spec(spec)
+        pkg.__file__ = None
+        sys.modules[name] = pkg
+    return pkg
+
+
+def module(assignment_id: str, name: str = "assignment") -> types.ModuleType:
+    """A module of the assignment's folder: ``assignment``, ``mistakes`` or ``trusted``.
+
+    Raises:
+      UnknownAssignment: no such id. ModuleNotFoundError: the folder has no such module.
+    """
+    return importlib.import_module(f"{package(assignment_id).__name__}.{name}")
+
+
+def mistakes(assignment_id: str) -> dict:
+    """``MISTAKES`` of the folder's ``mistakes.py`` (``{}`` without one)."""
+    package(assignment_id)  # raises UnknownAssignment
+    folder = entries()[assignment_id].folder
+    if not (folder / "mistakes.py").is_file():
+        return {}
+    return dict(module(assignment_id, "mistakes").MISTAKES)
+
+
+_RELEASED: dict[Path, Assignment] = {}
+
+
+def _load_released(entry: Entry) -> Assignment:
+    if entry.folder not in _RELEASED:
+        a = released.load(entry.folder)
+        if a.id != entry.id:
+            raise CourseError(f"{entry.folder / released.CASES_FILE}: declares id {a.id!r}, but "
+                              f"its folder makes it {entry.id!r}")
+        _RELEASED[entry.folder] = a
+    return _RELEASED[entry.folder]
 
 
 def load(assignment_id: str) -> Assignment:
-    if assignment_id not in MODULES:
-        raise UnknownAssignment(
-            f"unknown assignment id {assignment_id!r}. Valid ids: " + ", ".join(available())
-            + ". Run `grader list` to see them with their parts.")
-    if not is_available(assignment_id):
-        raise UnknownAssignment(
-            f"assignment {assignment_id!r} is not available in this version of the grader yet. "
-            "Available: " + ", ".join(available()) + ".")
-    module = importlib.import_module(MODULES[assignment_id])
-    assignment = module.ASSIGNMENT
-    if assignment.id != assignment_id:  # pragma: no cover - a registry typo
-        raise RuntimeError(f"{MODULES[assignment_id]} declares id {assignment.id!r}")
+    """The :class:`Assignment` declared in ``<folder>/assignment.py``, with ``folder`` set.
+
+    A folder of a student handout holds released data instead (:mod:`grader.released`): its
+    assignment has visible cases only (``released=True``).
+
+    Raises:
+      UnknownAssignment: no folder declares ``assignment_id``.
+      CourseError: the folder's ``ASSIGNMENT`` is missing or declares another id.
+      grader.released.ReleasedDataError: a handout's case data that cannot be read.
+    """
+    entry = entries().get(assignment_id)
+    if entry is not None and not (entry.folder / ASSIGNMENT_FILE).is_file():
+        return _load_released(entry)
+    mod = module(assignment_id)
+    folder = entries()[assignment_id].folder
+    assignment = getattr(mod, "ASSIGNMENT", None)
+    if not isinstance(assignment, Assignment):
+        raise CourseError(f"{folder / ASSIGNMENT_FILE}: defines no ASSIGNMENT "
+                          "(a grader.spec.Assignment)")
+    if assignment.id != assignment_id:
+        raise CourseError(f"{folder / ASSIGNMENT_FILE}: declares id {assignment.id!r}, but its "
+                          f"folder makes it {assignment_id!r}")
+    if assignment.folder != folder:  # set once: every later load returns the same object
+        assignment = replace(assignment, folder=folder)
+        mod.ASSIGNMENT = assignment
     return assignment

@@ -1,5 +1,10 @@
 """Presenting a :class:`grader.engine.Result`: a rich table, a total line, Gradescope JSON.
 
+:func:`gradescope` / :func:`to_json` are the one serializer of results: ``grader submit
+--json`` and ``grader grade`` (one ``results.json`` per submission, :mod:`grader.batch`) both
+write through them. :func:`unscored` turns a submission that has no result (no file, several
+files, a grading error before any part ran) into one, so it is reported the same way.
+
 Student-controlled text (exception messages, printed output) is always inserted as
 ``rich.text.Text``, never as markup, and was already stripped of control characters by the
 engine, so a submission cannot restyle or forge the report.
@@ -20,7 +25,8 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from grader.engine import ERROR, Result
+from grader.engine import ERROR, GRADED, PartResult, Result
+from grader.spec import Assignment
 
 _OUTPUT_LINES = 6
 
@@ -58,7 +64,8 @@ def render(result: Result, console: Console) -> None:
     if result.mode == "test":
         n = result.hidden_not_run
         console.print(Text(
-            f"This ran the visible cases only. `grader submit {result.assignment_id}` also runs "
+            f"This ran the visible cases only. Grading your submission (`grader submit "
+            f"{result.assignment_id}`, or where your course collects it) also runs "
             f"{n} hidden case{'s' if n != 1 else ''} (other inputs and shapes, jit, keys, "
             "gradients, training), so passing here does not guarantee those points."))
     else:
@@ -77,7 +84,7 @@ def _incomplete(result: Result) -> str:
             "withheld, not lost; please tell your instructor.")
 
 
-def gradescope(result: Result) -> dict:
+def gradescope(result: Result, *, hidden_visibility: str = "visible") -> dict:
     """Gradescope's ``results.json``: one test per part, named after its graded function.
 
     The format (gradescope-autograders.readthedocs.io, "Autograder Specifications") takes a
@@ -87,6 +94,11 @@ def gradescope(result: Result) -> dict:
     grader failed and the points are withheld, and it is tagged ``grading-error``. The
     submission's ``output`` starts with the same warning, and ``extra_data`` carries
     ``"complete": false`` and the failed parts, so a course can find and regrade them.
+
+    ``hidden_visibility`` (Gradescope's ``visibility``: ``hidden``, ``after_due_date``,
+    ``after_published`` or ``visible``) is given to the test of every part whose feedback
+    describes a hidden case (it failed on one), so hidden inputs stay hidden until the
+    instructor says; the other tests are ``visible``.
     """
     tests = []
     for p in result.parts:
@@ -99,7 +111,7 @@ def gradescope(result: Result) -> dict:
             "max_score": p.points,
             "status": "passed" if p.passed else "failed",
             "output": output,
-            "visibility": "visible",
+            "visibility": hidden_visibility if "hidden case" in p.feedback else "visible",
         }
         if p.status == ERROR:
             del test["score"]
@@ -121,5 +133,35 @@ def gradescope(result: Result) -> dict:
     }
 
 
+def to_json(result: Result, *, headline: str = "", hidden_visibility: str = "visible",
+            **extra_data: Any) -> str:
+    """:func:`gradescope` as the text of a ``results.json`` file (the one serializer of the
+    results: ``grader submit --json`` and ``grader grade``'s per-submission files).
+    ``headline`` (if any) is the first line of the submission's ``output``; ``extra_data``
+    keys are added to the file's ``extra_data`` (``grader grade`` adds the student id, the
+    submission's path, its batch status and its note)."""
+    data = gradescope(result, hidden_visibility=hidden_visibility)
+    if headline:
+        data["output"] = headline + "\n" + data["output"]
+    data["extra_data"].update(extra_data)
+    return json.dumps(data, indent=2) + "\n"
+
+
 def write_json(result: Result, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(gradescope(result), indent=2) + "\n", encoding="utf-8")
+    Path(path).write_text(to_json(result), encoding="utf-8")
+
+
+def unscored(assignment: Assignment, *, file: str, seed: int | None, reason: str,
+             withheld: bool) -> Result:
+    """A :class:`Result` for a submission that has none, so it can be reported the same way.
+
+    Every part carries ``reason`` as its feedback. ``withheld=False``: the submission itself
+    is why it was not graded (no file, several files, a symbolic link): every part scores 0,
+    as Gradescope's autograder does for an upload it cannot grade. ``withheld=True``: the
+    grader is why (a grading error before any part ran): every part is a grading error, its
+    points withheld, not zero (see :func:`gradescope`).
+    """
+    parts = [PartResult(p.function, p.description, float(p.points), 0.0, reason,
+                        status=ERROR if withheld else GRADED)
+             for p in assignment.parts]
+    return Result(assignment.id, assignment.title, file, seed, "submit", parts)

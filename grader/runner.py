@@ -130,7 +130,7 @@ class Worker:
     alive until grading ends).
     """
 
-    def __init__(self, *, forbidden=(), preload=(), memory_bytes: int, output_bytes: int,
+    def __init__(self, *, forbidden=(), preload=(), trusted=None, memory_bytes: int, output_bytes: int,
                  output_hard_bytes: int, deny_read=(), cache_dir: str | None = None,
                  start_timeout: float = 120.0, forbidden_names=(), isolation: str | None = None,
                  cpu_seconds: int = 1800):
@@ -138,6 +138,8 @@ class Worker:
             "forbidden": list(forbidden),
             "forbidden_names": list(forbidden_names),
             "preload": list(preload),
+            # Case.replace helpers: module name -> the file the worker loads it from.
+            "trusted": {str(k): str(v) for k, v in (trusted or {}).items()},
             "memory_bytes": int(memory_bytes),
             "output_hard_bytes": int(output_hard_bytes),
             "deny_read": [str(p) for p in deny_read],
@@ -173,9 +175,9 @@ class Worker:
         isolated = self.isolation == "sandbox"
         seed = self.cfg["cache_dir"] if self.cfg["cache_dir"] and os.path.isdir(self.cfg["cache_dir"]) else None
         if isolated:
-            trusted = [m for m in self.cfg["preload"] if m.startswith("grader.trusted.")]
             try:
-                fs = bubblewrap.view(forbidden=self.cfg["forbidden"], trusted_modules=trusted,
+                fs = bubblewrap.view(forbidden=self.cfg["forbidden"],
+                                     trusted_files=list(self.cfg["trusted"].values()),
                                      cache_seed=seed)
             except (OSError, RuntimeError, ValueError) as exc:
                 for fd in (req_r, resp_w, log_w, self.req_w, self.resp_r, self.log_r):

@@ -1,4 +1,5 @@
-"""How an assignment is declared: one :class:`Assignment` per module under ``grader/assignments/``.
+"""How an assignment is declared: ``ASSIGNMENT``, an :class:`Assignment`, in the ``assignment.py``
+of the assignment's folder (see :mod:`grader.registry` for the folder's layout).
 
 An assignment is an id, a title, its parts and its import policy. A part names the graded
 function, its points, how to build its *visible* cases (fixed inputs; what ``grader test``
@@ -21,14 +22,14 @@ A case is judged in this order (first failure wins; the part is all-or-nothing):
 ``error_hint`` (a case) and ``timeout_hint`` (a part) name the likely mistake when the student's
 function raises on that case, or runs out of time, where no wrong answer can be compared.
 
-``replace`` maps names in the student's namespace to trusted helpers (``"module:function"``,
-conventionally in ``grader.trusted``) that the worker binds for that call only, so a graded
-function calling other graded functions (``model`` calling ``forward_propagation``) is judged
-on its own code. Helper modules (``grader.trusted.*``) exist only in the workers of the parts
-whose cases bind them: the engine starts those parts' workers with the helpers imported
-before the import policy is armed, and every other part's worker without them (a
-``grader.trusted`` module listed in the assignment's ``preload`` is treated the same way).
-Student code can never import ``grader`` itself; the OS sandbox holds no other grader file.
+``replace`` maps names in the student's namespace to trusted helpers (``"trusted:function"``,
+a function of the ``trusted.py`` in the assignment's folder) that the worker binds for that
+call only, so a graded function calling other graded functions (``model`` calling
+``forward_propagation``) is judged on its own code. ``trusted.py`` exists only in the workers
+of the parts whose cases bind it: the engine starts those parts' workers with it loaded (from
+its file, before the import policy is armed; it may import ``jax``, ``numpy`` and allowed
+``jaxdl`` modules, not its neighbours), and every other part's worker without it. Student code
+can never import ``grader`` itself; the OS sandbox holds no other grader or course file.
 
 ``expected`` (and each mistake's wrong answer) may be a zero-argument callable, evaluated only
 when the case is judged, so counting cases (``grader test`` reports how many hidden cases
@@ -40,7 +41,8 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 
 class _Unset:
@@ -114,11 +116,41 @@ class Part:
     timeout_hint: str = ""  # appended to the feedback when a call of this part times out
 
 
+class Mistake(NamedTuple):
+    """A known wrong implementation, stated once in the assignment folder's ``mistakes.py``.
+
+    ``function``: the graded function it breaks. ``source``: a complete ``def`` of that
+    function written the wrong way (substituted into ``solution.py``, it must zero that part
+    only; the project's tests do this). ``message``: the feedback naming the mistake, which the
+    case builders of ``assignment.py`` attach to the wrong answer (or :class:`~grader.judge.Symptom`)
+    that recognises it.
+    """
+
+    function: str
+    source: str
+    message: str
+
+
+TRUSTED_MODULE = "trusted"  # the module part of Case.replace values: the folder's trusted.py
+
+
 @dataclass(frozen=True)
 class Assignment:
-    """An assignment: ``forbidden_imports`` are refused in the worker (submodules included);
-    ``preload`` modules are imported by the worker *before* the policy is armed (use it for
-    allowed library modules that import a forbidden one internally)."""
+    """An assignment and its import policy, stated once.
+
+    ``forbidden_imports`` are refused in the worker (submodules included; absent from its
+    sandbox). ``preload`` modules are imported by the worker *before* the policy is armed (use
+    it for allowed library modules that import a forbidden one internally). ``allowed_imports``
+    (markdown) names what students may import; ``discouraged`` names calls the stub asks students
+    not to make although no import policy can refuse them (``jax.nn.softmax`` where ``jax.nn``
+    is needed). :meth:`policy_text` renders all of it for the stub, and the project's tests check
+    the reference solution against ``forbidden_imports + discouraged``.
+
+    ``folder`` is set by :mod:`grader.registry` when it loads the assignment (its
+    ``solution.py``, ``mistakes.py`` and ``trusted.py`` live there). ``handout``: whether the
+    student handout and ``assignments/`` carry a stub of it (the grader's own selftest does not).
+    ``released``: built from a handout's data (:mod:`grader.released`): visible cases only.
+    """
 
     id: str
     title: str
@@ -126,6 +158,37 @@ class Assignment:
     forbidden_imports: tuple[str, ...] = ()
     preload: tuple[str, ...] = ()
     limits: Limits = Limits()
+    allowed_imports: str = ""
+    discouraged: tuple[str, ...] = ()
+    handout: bool = True
+    folder: Path | None = None
+    released: bool = False
+
+    def policy_text(self) -> str:
+        """The stub's "Allowed imports" paragraph (markdown, one line; wrapped by the caller)."""
+        def names(items) -> str:
+            quoted = [f"`{m}`" for m in items]
+            return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+
+        text = f"**Allowed imports:** {self.allowed_imports.strip().rstrip('.')}."
+        if self.forbidden_imports:
+            text += (f" Not {names(self.forbidden_imports)} (they would be the answer, or hold "
+                     "it); the grader refuses them.")
+        if self.discouraged:
+            text += f" Please do not call {names(self.discouraged)} either."
+        return text
+
+    @property
+    def trusted_path(self) -> Path | None:
+        """The folder's ``trusted.py`` (helpers for ``Case.replace``), if it has one."""
+        if self.folder is None:
+            return None
+        path = self.folder / "trusted.py"
+        return path if path.is_file() else None
+
+    @property
+    def solution_path(self) -> Path | None:
+        return None if self.folder is None else self.folder / "solution.py"
 
     @property
     def max_score(self) -> float:

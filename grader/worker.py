@@ -23,9 +23,9 @@ session, with a fresh temporary directory as working directory and a scrubbed en
             handed to the student as ``jax.Array``; typed PRNG keys are rewrapped with
             ``jax.random.wrap_key_data``. ``x64`` runs the call inside ``jax.enable_x64(True)``; ``cold`` with
             JAX's persistent compilation cache off.
-            ``replace`` binds trusted helpers (``"module:function"`` of a *preloaded* module,
-            e.g. ``grader.trusted.jax_intro``) over names of the student's namespace for this
-            call only, so a graded function that calls other graded functions is judged on
+            ``replace`` binds trusted helpers (``"trusted:function"``: a function of the
+            assignment folder's ``trusted.py``, loaded from its file before the policy is
+            armed) over names of the student's namespace for this call only, so a graded function that calls other graded functions is judged on
             its own code.
 
 Every reply carries the import-policy violations recorded while serving it. Replies never
@@ -313,7 +313,7 @@ def _call(header: dict, blobs: list[bytes], jax, jnp, key_data) -> tuple[dict, l
                                                   _State.preloaded))
             except (KeyError, AttributeError) as exc:
                 return {"ok": False, "error": {"type": "Protocol", "frames": [],
-                                               "message": f"trusted helper {exc} was not preloaded"}}, []
+                                               "message": f"trusted helper {exc} was not loaded"}}, []
             try:
                 if mode == "jit":
                     names = tuple(header.get("static_argnames", ()))
@@ -470,9 +470,16 @@ def main(argv: list[str] | None = None) -> None:
     jax, jnp = _configure_jax(cfg)
     key_data = _key_data(jax)
     import importlib
+    import importlib.util
 
     for name in cfg.get("preload", []):
         _State.preloaded[name] = importlib.import_module(name)
+    for name, path in (cfg.get("trusted") or {}).items():
+        # Loaded from its file, not registered in sys.modules: nothing imports it by name.
+        spec = importlib.util.spec_from_file_location(f"_grader_trusted_{name}", path)
+        helpers = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(helpers)
+        _State.preloaded[name] = helpers
 
     from grader.sandbox import Policy
 

@@ -10,6 +10,9 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import jax
+import numpy as np
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -36,17 +39,60 @@ def reused(maxsize: int) -> Callable[[F], F]:
     return decorate
 
 
-class ByRepr:
-    """A memo key for values that may be unhashable (lists of layer sizes): equal by ``repr``."""
+def _value_key(value: Any) -> Any:
+    """A hashable stand-in for ``value``, equal exactly when the values are equal and of the
+    same types (``1`` and ``1.0`` trace differently, so they differ here).
 
-    __slots__ = ("value", "_repr")
+    Containers (list, tuple, dict, set) by their items, NumPy and concrete JAX arrays by
+    dtype, shape and bytes (every element, unlike ``repr``, which NumPy truncates beyond
+    1000 elements), hashable scalars by value; anything else by identity (the key holds a
+    reference, so the id cannot be reused while the key lives).
+    """
+    if isinstance(value, (list, tuple)):
+        return (type(value), tuple(_value_key(v) for v in value))
+    if isinstance(value, dict):
+        return (dict, tuple((_value_key(k), _value_key(v)) for k, v in value.items()))
+    if isinstance(value, (set, frozenset)):
+        return (type(value), frozenset(_value_key(v) for v in value))
+    if isinstance(value, np.ndarray) or (isinstance(value, jax.Array) and not isinstance(value, jax.core.Tracer)):
+        a = np.asarray(value)
+        if a.dtype != object:
+            return (type(value), a.dtype.str, a.shape, a.tobytes())
+    try:
+        hash(value)
+    except TypeError:
+        return ("id", id(value), _Held(value))
+    return (type(value), value)
+
+
+class _Held:
+    """Keeps an object alive inside a key; compares equal to any other ``_Held`` (the id
+    beside it in the key tuple does the comparing)."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: Any):
+        self.obj = obj
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Held)
+
+    def __hash__(self) -> int:
+        return 0
+
+
+class ByValue:
+    """A memo key for values that may be unhashable (lists of layer sizes, arrays): equal by
+    value (see :func:`_value_key`), never by a printed form."""
+
+    __slots__ = ("value", "_key")
 
     def __init__(self, value: Any):
         self.value = value
-        self._repr = repr(value)
+        self._key = _value_key(value)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, ByRepr) and self._repr == other._repr
+        return isinstance(other, ByValue) and self._key == other._key
 
     def __hash__(self) -> int:
-        return hash(self._repr)
+        return hash(self._key)

@@ -266,6 +266,15 @@ def _check_fractions(fractions: Any) -> tuple[float, float, float]:
     return out[0], out[1], out[2]
 
 
+def _held_out_size(fraction: float, m: int) -> int:
+    """``ceil(fraction * m)``, at least 1: scikit-learn's rule for ``test_size`` (float noise
+    in the product is forgiven: ``0.07 * 100 = 7.000000000000001`` counts as 7)."""
+    return max(1, math.ceil(fraction * m - _SLACK))
+
+
+_SLACK = 1e-9
+
+
 def train_dev_test_split(key: Any, X: Any, Y: Any, fractions: Sequence[float]):
     """Shuffle ``(X, Y)`` with ``key`` and split it into train, dev and test sets.
 
@@ -275,14 +284,28 @@ def train_dev_test_split(key: Any, X: Any, Y: Any, fractions: Sequence[float]):
       fractions: ``(f_train, f_dev, f_test)``, each > 0, summing to 1; e.g. the
         small-data ``(0.6, 0.2, 0.2)`` or the big-data ``(0.98, 0.01, 0.01)``.
 
-    Sizes: ``n_dev = floor(f_dev * m)``, ``n_test = floor(f_test * m)`` (a 1e-9 slack
-    absorbs float rounding, so ``0.29 * 100`` counts as 29) and the remainder
-    ``n_train = m - n_dev - n_test`` goes to train. With
-    ``perm = permutation(key, m)`` (:func:`permutation`), train is ``perm[:n_train]``, dev the next
-    ``n_dev`` and test the last ``n_test`` examples: disjoint, together all of ``X``.
+    Sizes follow scikit-learn's ``train_test_split`` rounding: each held-out set gets
+    ``n_dev = ceil(f_dev * m)`` and ``n_test = ceil(f_test * m)`` examples (rounded *up*,
+    as scikit-learn rounds ``test_size``, so a positive fraction always yields at least one
+    example) and train gets the complement ``n_train = m - n_dev - n_test`` (scikit-learn's
+    rule when ``train_size`` is left to complement the test set). One difference: a 1e-9
+    slack absorbs float noise in the product (``0.07 * 100 = 7.000000000000001`` gives 7,
+    where scikit-learn's ``ceil`` gives 8). With ``perm = permutation(key, m)``
+    (:func:`permutation`), train is ``perm[:n_train]``, dev the next ``n_dev`` and test the
+    last ``n_test`` examples: disjoint, together all of ``X``. So ``m = 50`` with
+    ``(0.98, 0.01, 0.01)`` gives ``(48, 1, 1)``, and ``m = 3`` gives ``(1, 1, 1)``.
 
     Returns:
-      ``((X_train, Y_train), (X_dev, Y_dev), (X_test, Y_test))``.
+      ``((X_train, Y_train), (X_dev, Y_dev), (X_test, Y_test))``, slices of ``X``/``Y``
+      (their dtypes), each with at least one example.
+
+    Raises:
+      ValueError: ``fractions`` not three positive numbers summing to 1; ``X`` and ``Y``
+        with different ``m``; or too few examples for three non-empty sets (``m < 3``, or
+        ``m`` so small that the rounded-up dev and test sets leave no train example:
+        scikit-learn's "the resulting train set will be empty"), naming ``fractions`` and
+        ``m``.
+      TypeError: a fraction that is not a number; ``key``, ``X`` or ``Y`` of the wrong type.
 
     Example::
 
@@ -297,9 +320,16 @@ def train_dev_test_split(key: Any, X: Any, Y: Any, fractions: Sequence[float]):
     v.check_same_leading(("X", "Y"), X, Y)
     _, f_dev, f_test = _check_fractions(fractions)
     m = v.shape_of(X)[0]
-    n_dev = math.floor(f_dev * m + 1e-9)
-    n_test = math.floor(f_test * m + 1e-9)
+    n_dev = _held_out_size(f_dev, m)
+    n_test = _held_out_size(f_test, m)
     n_train = m - n_dev - n_test
+    if n_train < 1:
+        raise ValueError(
+            f"fractions={tuple(fractions)!r} with m={m} examples (X shape {v.shape_of(X)}) leaves "
+            f"the train set empty: dev and test take ceil(fraction * m) = {n_dev} and {n_test} "
+            f"examples (scikit-learn's rounding, at least 1 each); use more examples or "
+            f"smaller dev/test fractions"
+        )
     perm = permutation(key, m)
     Xs = jnp.take(jnp.asarray(X), perm, axis=0)
     Ys = jnp.take(jnp.asarray(Y), perm, axis=0)

@@ -89,15 +89,29 @@ def he_normal(key: Any, shape: Sequence[int]) -> jax.Array:
     ``jax.nn.initializers.he_normal()`` is a *truncated* normal (cut at 2 std, rescaled to the
     same variance), so it gives different numbers from the same key and has no tails.
 
+    Sizes of 0 are allowed, as in ``jax.nn.initializers`` (which divides by
+    ``max(1, fan_in)``): ``(0, 5)`` and ``(5, 0)`` give empty float32 arrays.
+
+    Args:
+      key: PRNG key.
+      shape: ``(n_in, n_out)``, non-negative ints.
+
+    Returns:
+      float32 array of ``shape``.
+
+    Raises:
+      TypeError: ``key`` not a PRNG key; ``shape`` not a tuple/list of ints.
+      ValueError: ``shape`` not of length 2, or with a negative entry.
+
     >>> W = he_normal(jax.random.key(0), (400, 300))
     >>> bool(abs(float(W.std()) - (2 / 400) ** 0.5) < 0.002)
     True
+    >>> he_normal(jax.random.key(0), (0, 5)).shape
+    (0, 5)
     """
     v.check_key("key", key)
     shape = _check_shape_arg("shape", shape, ndim=2)
-    if shape[0] == 0:
-        raise ValueError(f"shape[0] (fan_in) must be > 0, got shape {shape}")
-    return jax.random.normal(key, shape, jnp.float32) * math.sqrt(2.0 / shape[0])
+    return jax.random.normal(key, shape, jnp.float32) * math.sqrt(2.0 / max(1, shape[0]))
 
 
 def glorot_normal(key: Any, shape: Sequence[int]) -> jax.Array:
@@ -105,16 +119,26 @@ def glorot_normal(key: Any, shape: Sequence[int]) -> jax.Array:
 
     ``shape`` is ``(fan_in, fan_out)``. A *plain* normal: same standard deviation as
     ``tf.keras.initializers.GlorotNormal`` / ``jax.nn.initializers.glorot_normal``, but those
-    draw a truncated normal, so the samples do not match them.
+    draw a truncated normal, so the samples do not match them. Sizes of 0 are allowed, as in
+    ``jax.nn.initializers`` (an empty float32 array).
+
+    Args:
+      key: PRNG key.
+      shape: ``(fan_in, fan_out)``, non-negative ints.
+
+    Returns:
+      float32 array of ``shape``.
+
+    Raises:
+      TypeError: ``key`` not a PRNG key; ``shape`` not a tuple/list of ints.
+      ValueError: ``shape`` not of length 2, or with a negative entry.
 
     >>> glorot_normal(jax.random.key(0), (4, 3)).dtype
     dtype('float32')
     """
     v.check_key("key", key)
     shape = _check_shape_arg("shape", shape, ndim=2)
-    if shape[0] + shape[1] == 0:
-        raise ValueError(f"shape must have fan_in + fan_out > 0, got shape {shape}")
-    return jax.random.normal(key, shape, jnp.float32) * math.sqrt(2.0 / (shape[0] + shape[1]))
+    return jax.random.normal(key, shape, jnp.float32) * math.sqrt(2.0 / max(1, shape[0] + shape[1]))
 
 
 def _weight_std(method: str, n_in: int, n_out: int, scale: float) -> float:

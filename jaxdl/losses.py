@@ -2,7 +2,9 @@
 
 Losses take *logits* (pre-activation outputs), never probabilities: computing the loss from
 logits is stable for any finite logit (no ``log(0)``), with exact gradients
-``(sigmoid(z) - y) / m`` and ``(softmax(z) - onehot) / m``. Labels must have exactly the
+``(sigmoid(z) - y) / m`` and ``(softmax(z) - onehot) / m``. Infinite logits are taken at
+their limits, with ``0 * (-inf) = 0`` for a zero label (a masked class costs nothing), so
+the result is NaN only where the mathematics is undefined or the input holds NaN. Labels must have exactly the
 shape of the logits: ``(m,)`` against ``(m, 1)`` is an error, not a broadcast.
 
 Example::
@@ -44,26 +46,54 @@ def _check_logits_labels(lname: str, logits: Any, yname: str, labels: Any, *, mi
     return logits, jnp.asarray(labels).astype(logits.dtype)
 
 
+def _times(y: jax.Array, log_term: jax.Array) -> jax.Array:
+    """``y * log_term`` with ``0 * (+-inf) = 0``: a zero label ignores an infinite log-probability.
+
+    (The limit ``y log p -> 0`` as ``y -> 0``, as in ``scipy.special.xlogy``.) Finite terms
+    are untouched, so values and gradients (w.r.t. the labels too) are those of ``y * t``;
+    at a masked infinite term the gradient w.r.t. the logits is 0, not NaN.
+    """
+    return y * jnp.where((y == 0) & jnp.isinf(log_term), jnp.zeros_like(log_term), log_term)
+
+
 def binary_cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
     """Mean binary cross-entropy of ``sigmoid(logits)`` against ``labels`` in ``[0, 1]``.
 
-    ``loss = mean(-y log sigmoid(z) - (1 - y) log(1 - sigmoid(z)))``, computed as
-    ``mean(max(z, 0) - z * y + log1p(exp(-|z|)))`` (finite for any finite ``z``; evaluated
-    via ``jnp.logaddexp(z, 0) - z * y``, the same expression with an exact gradient at 0).
-    ``logits`` and ``labels`` have the same shape, ``(m,)`` or ``(m, 1)`` (or ``(m, k)``
-    for k independent labels; the mean is over all entries, like
-    ``optax.sigmoid_binary_cross_entropy(z, y).mean()``). Integer/bool labels are cast to
-    the logits' dtype. Gradient: ``(sigmoid(z) - y) / size``.
+    ``loss = mean(-y log sigmoid(z) - (1 - y) log(1 - sigmoid(z)))``, computed for finite
+    ``z`` as ``mean(max(z, 0) - z * y + log1p(exp(-|z|)))`` (finite for any finite ``z``;
+    evaluated via ``jnp.logaddexp(z, 0) - z * y``, the same expression with an exact
+    gradient at 0). At ``z = +-inf`` (where that is ``inf - inf``) it takes the two-term
+    form ``y * softplus(-z) + (1 - y) * softplus(z)`` (optax's formula) with a term whose
+    factor ``y`` or ``1 - y`` is 0 counting 0: ``z = +inf`` with ``y = 1`` and ``z = -inf``
+    with ``y = 0`` give loss 0 and gradient 0 (not NaN); a wrong label at an infinite
+    logit gives ``+inf``, with the finite gradient ``sigmoid(z) - y``.
+
+    Args:
+      logits: floating ``(m,)`` or ``(m, 1)`` (or ``(m, k)`` for k independent labels; the
+        mean is over all entries, like ``optax.sigmoid_binary_cross_entropy(z, y).mean()``).
+      labels: the same shape; float in ``[0, 1]``, int or bool (cast to the logits' dtype).
+
+    Returns:
+      A scalar in the logits' dtype. Gradient w.r.t. ``logits``: ``(sigmoid(z) - y) / size``.
+
+    Raises:
+      TypeError: ``logits`` not floating, ``labels`` not real.
+      ValueError: different shapes (no broadcasting), or ``logits`` a scalar.
 
     >>> float(binary_cross_entropy(jnp.array([1000.0, -1000.0]), jnp.array([1.0, 0.0])))
     0.0
+    >>> float(binary_cross_entropy(jnp.array([jnp.inf, -jnp.inf]), jnp.array([1.0, 0.0])))
+    0.0
     """
     z, y = _check_logits_labels("logits", logits, "labels", labels, min_ndim=1)
+    zero = jnp.zeros_like(z)
     # softplus(z) = max(z, 0) + log1p(exp(-|z|)) is what jnp.logaddexp(z, 0) computes; unlike the
     # hand-written expression its custom JVP is exact at z == 0 too (there, the derivatives of
     # max and abs at their kinks would give -y instead of sigmoid(0) - y = 0.5 - y).
-    per_example = jnp.logaddexp(z, jnp.zeros_like(z)) - z * y
-    return jnp.mean(per_example)
+    finite = jnp.logaddexp(z, zero) - z * y
+    # At z = +-inf that is inf - inf: use the two-term form there, with 0 * inf = 0.
+    limit = _times(y, jnp.logaddexp(-z, zero)) + _times(1 - y, jnp.logaddexp(z, zero))
+    return jnp.mean(jnp.where(jnp.isinf(z), limit, finite))
 
 
 def softmax_cross_entropy(logits: jax.Array, onehot: jax.Array) -> jax.Array:
@@ -72,13 +102,29 @@ def softmax_cross_entropy(logits: jax.Array, onehot: jax.Array) -> jax.Array:
     ``logits`` and ``onehot`` are ``(m, C)`` (classes last; any leading axes are averaged).
     ``onehot`` may also hold soft labels (rows summing to 1). Equals
     ``optax.softmax_cross_entropy(logits, onehot).mean()``; gradient ``(softmax(z) - onehot) / m``.
-    Finite for logits like ``±1000``.
+    Finite for logits like ``±1000``. A ``-inf`` logit (a masked class) whose label is 0
+    contributes 0, not ``0 * (-inf) = NaN``, and the gradient stays finite:
+    ``[[0, -inf, 1]]`` against ``[[1, 0, 0]]`` is ``log(1 + e) = 1.3133``. A row of all
+    ``-inf`` is uniform (see :func:`jaxdl.nn.log_softmax`).
+
+    Args:
+      logits: floating ``(m, C)`` (rank >= 1).
+      onehot: the same shape; one-hot or soft labels (float, int or bool).
+
+    Returns:
+      A scalar in the logits' dtype.
+
+    Raises:
+      TypeError: ``logits`` not floating, ``onehot`` not real.
+      ValueError: different shapes (no broadcasting), or ``logits`` a scalar.
 
     >>> float(softmax_cross_entropy(jnp.array([[1000.0, -1000.0]]), jnp.array([[0.0, 1.0]])))
     2000.0
+    >>> round(float(softmax_cross_entropy(jnp.array([[0.0, -jnp.inf, 1.0]]), jnp.array([[1.0, 0.0, 0.0]]))), 4)
+    1.3133
     """
     z, y = _check_logits_labels("logits", logits, "onehot", onehot, min_ndim=1)
-    return jnp.mean(-jnp.sum(y * log_softmax(z, axis=-1), axis=-1))
+    return jnp.mean(-jnp.sum(_times(y, log_softmax(z, axis=-1)), axis=-1))
 
 
 def _is_weight_path(path: tuple) -> bool:

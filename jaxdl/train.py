@@ -870,7 +870,9 @@ def evaluate(
       them). Binary: prediction ``logits > 0`` (``sigmoid > 0.5``), loss
       :func:`jaxdl.losses.binary_cross_entropy`. Multi-class: prediction
       ``argmax(logits, -1)``, loss :func:`jaxdl.losses.softmax_cross_entropy`.
-      jit-compatible, so usable as ``fit``'s ``metric_fn``.
+      jit-compatible, so usable as ``fit``'s ``metric_fn``. Infinite logits (a masked
+      class at ``-inf``) give the losses' limits, never ``0 * inf = NaN`` (see
+      :mod:`jaxdl.losses`).
 
     >>> evaluate(lambda p, X: X @ p, jnp.ones((2, 1)), jnp.array([[1., 1.], [-1., -2.]]),
     ...          jnp.array([1, 1]))["accuracy"]

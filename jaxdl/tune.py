@@ -42,7 +42,7 @@ import numpy as np
 
 from jaxdl import _validate as v
 from jaxdl import nn
-from jaxdl._reuse import ByRepr, reused
+from jaxdl._reuse import ByValue, reused
 
 __all__ = [
     "Space",
@@ -420,7 +420,8 @@ def random_search(
         vmapped, 0.42 s one after another; see ``benchmarks/``).
 
     The compiled programs are kept (the last 16, keyed on the ``train_fn`` object, the
-    static values and ``vmap``): a later search with the same ``train_fn`` -- another
+    static values -- by value, element by element for lists and arrays, or by identity,
+    never by their printed form -- and ``vmap``): a later search with the same ``train_fn`` -- another
     round of :func:`coarse_to_fine`, a notebook cell run again -- neither traces nor
     compiles. As with ``jax.jit``, a ``train_fn`` reading globals changed in between keeps
     the values it was traced with.
@@ -467,7 +468,7 @@ def random_search(
     metrics: list[dict[str, float] | None] = [None] * n_trials
     for gid, members in groups.items():
         static_hp = {n: space[n]._options[i] for n, i in zip(static_names, gid)}
-        program = _trial_program(train_fn, ByRepr(static_hp), vmap)
+        program = _trial_program(train_fn, ByValue(static_hp), vmap)
         numeric = {n: jnp.asarray([trials[t][n] for t in members], jnp.float32) for n in numeric_names}
         group_keys = keys[np.asarray(members)]
         if vmap:
@@ -496,11 +497,13 @@ def random_search(
 
 
 @reused(16)
-def _trial_program(train_fn: Callable, static_hp: ByRepr, vmap: bool) -> Callable:
+def _trial_program(train_fn: Callable, static_hp: ByValue, vmap: bool) -> Callable:
     """``jax.jit(jax.vmap(run))`` (or ``jax.jit(run)``) for one group of trials, reused across calls.
 
-    Keyed on the ``train_fn`` object, the static values (``static_hp`` wraps the dict; equal
-    by ``repr``, as options may be unhashable lists) and ``vmap``, so repeated searches --
+    Keyed on the ``train_fn`` object, the static values (``static_hp`` wraps the dict and
+    compares by value: options may be unhashable lists or arrays, compared element by
+    element; objects without a value equality by identity -- never by ``repr``, which NumPy
+    truncates) and ``vmap``, so repeated searches --
     the rounds of :func:`coarse_to_fine`, a notebook cell run again -- skip tracing and
     compiling, as ``jax.jit`` of a module-level function would. The last 16 are kept.
     """

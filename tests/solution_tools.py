@@ -2,10 +2,10 @@
 
 An *assignment id* is ``"<week>/<name>"``, e.g. ``"week2/optimization"``. It names
 
-- the reference solution ``tests/solutions/<week>/<name>.py``,
-- the stub students edit, ``assignments/<week>/<name>.py``,
-- the named mistakes ``tests/mistakes/<week>_<name>.py``, whose ``MISTAKES`` maps a slug to
-  ``(graded function, source redefining it, description)``.
+- its folder in the built-in course, ``grader/course/<week>/<name>/``, holding the reference
+  solution ``solution.py`` and the named mistakes ``mistakes.py``, whose ``MISTAKES`` maps a
+  slug to a :class:`grader.spec.Mistake` ``(graded function, source redefining it, message)``;
+- the stub students edit, ``assignments/<week>/<name>.py``.
 
 Each test file keeps its own checks; these functions only load, patch, inspect and run the
 solution files the same way everywhere. ``tests/conftest.py`` registers this module for
@@ -28,6 +28,8 @@ from types import ModuleType
 
 import pytest
 
+from grader import registry
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # The subprocess environment of the ungraded experiment cells: the quick variant, figures
@@ -49,9 +51,15 @@ def _split(assignment_id: str) -> tuple[str, str]:
 
 
 def solution_path(assignment_id: str) -> Path:
-    """``tests/solutions/<week>/<name>.py``."""
-    week, name = _split(assignment_id)
-    return ROOT / "tests" / "solutions" / week / f"{name}.py"
+    """``grader/course/<week>/<name>/solution.py``."""
+    return registry.load(assignment_id).solution_path
+
+
+def policy_banned(assignment_id: str) -> tuple[str, ...]:
+    """What the reference solution must not use: the assignment's forbidden imports and the
+    calls its stub asks students not to make (one policy, declared in ``assignment.py``)."""
+    a = registry.load(assignment_id)
+    return a.forbidden_imports + a.discouraged
 
 
 def stub_path(assignment_id: str) -> Path:
@@ -97,9 +105,8 @@ def assert_holes(stub: ModuleType, calls: Mapping[str, tuple]) -> None:
 
 
 def mistakes(assignment_id: str) -> dict[str, tuple[str, str, str]]:
-    """``MISTAKES`` of ``tests/mistakes/<week>_<name>.py``."""
-    week, name = _split(assignment_id)
-    return importlib.import_module(f"tests.mistakes.{week}_{name}").MISTAKES
+    """``MISTAKES`` of the assignment folder's ``mistakes.py``."""
+    return registry.mistakes(assignment_id)
 
 
 def apply_source(module: ModuleType, source: str, filename: str = "<source>") -> ModuleType:

@@ -247,9 +247,12 @@ def test_minibatch_bad_input():
     [
         (100, (0.6, 0.2, 0.2), (60, 20, 20)),
         (1000, (0.98, 0.01, 0.01), (980, 10, 10)),
-        (101, (0.6, 0.2, 0.2), (61, 20, 20)),  # remainder goes to train
+        (101, (0.6, 0.2, 0.2), (59, 21, 21)),  # held-out sets round up, train the rest
         (100, (0.42, 0.29, 0.29), (42, 29, 29)),  # 0.29 * 100 is 28.999999999999996
-        (7, (0.5, 0.25, 0.25), (5, 1, 1)),
+        (100, (0.86, 0.07, 0.07), (86, 7, 7)),  # 0.07 * 100 is 7.000000000000001
+        (7, (0.5, 0.25, 0.25), (3, 2, 2)),
+        (50, (0.98, 0.01, 0.01), (48, 1, 1)),  # issue 15: was (50, 0, 0), silently
+        (3, (0.98, 0.01, 0.01), (1, 1, 1)),
     ],
 )
 def test_split_sizes_disjoint_cover(m, fractions, sizes):
@@ -282,3 +285,35 @@ def test_split_bad_input():
         data.train_dev_test_split(key, X, Y, (0.8, 0.1, "0.1"))
     with pytest.raises(ValueError, match=r"X and Y must have the same number of examples.*\(10, 3\) and \(9,\)"):
         data.train_dev_test_split(key, X, Y[:9], (0.6, 0.2, 0.2))
+
+
+@pytest.mark.parametrize("m", [1, 2])
+def test_split_too_few_examples_raises(m):
+    """Issue 15: m = 1 gave an empty dev and test set silently; now a ValueError naming fractions."""
+    X, Y = _rows(m)
+    with pytest.raises(ValueError, match=rf"fractions=\(0.98, 0.01, 0.01\) with m={m} examples .*train set empty"):
+        data.train_dev_test_split(jax.random.key(0), X, Y, (0.98, 0.01, 0.01))
+
+
+def test_split_sizes_follow_scikit_learn():
+    """Each held-out size is what sklearn.model_selection.train_test_split gives for that
+    fraction as test_size (ceil), train the complement; sklearn raises where we raise."""
+    from sklearn.model_selection import train_test_split
+
+    fracs = [(0.6, 0.2, 0.2), (0.98, 0.01, 0.01), (0.5, 0.3, 0.2), (0.8, 0.15, 0.05), (0.34, 0.33, 0.33)]
+    for m in (2, 3, 7, 50):  # few sizes: each m is a new compile
+        for f in fracs:
+            sk = []
+            for frac in f[1:]:
+                try:
+                    sk.append(len(train_test_split(np.arange(m), test_size=frac, random_state=0)[1]))
+                except ValueError:  # sklearn: "the resulting train set will be empty"
+                    sk.append(m)
+            n_train = m - sk[0] - sk[1]
+            X, Y = np.arange(m, dtype=np.float32)[:, None], np.arange(m)
+            if n_train < 1:
+                with pytest.raises(ValueError, match="train set empty"):
+                    data.train_dev_test_split(jax.random.key(0), X, Y, f)
+                continue
+            parts = data.train_dev_test_split(jax.random.key(0), X, Y, f)
+            assert tuple(p[0].shape[0] for p in parts) == (n_train, sk[0], sk[1]), (m, f)

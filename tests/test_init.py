@@ -160,7 +160,6 @@ def test_init_mlp_jittable():
         (lambda: init.init_mlp(0, [2, 3]), TypeError, r"key.*PRNG key.*int"),
         (lambda: init.init_mlp(jnp.zeros(3), [2, 3]), TypeError, r"key.*shape \(3,\)"),
         (lambda: init.he_normal(jax.random.key(0), (3, 4, 5)), ValueError, r"shape.*\(3, 4, 5\)"),
-        (lambda: init.he_normal(jax.random.key(0), (0, 4)), ValueError, r"fan_in.*\(0, 4\)"),
         (lambda: init.glorot_normal(jax.random.key(0), (4,)), ValueError, r"shape.*\(4,\)"),
         (lambda: init.he_normal(np.array([1, 2], np.int32), (3, 4)), TypeError, r"key.*int32"),
         (lambda: init.normal(jax.random.key(0), (3, -1)), ValueError, r"shape\[1\].*-1"),
@@ -171,3 +170,30 @@ def test_init_mlp_jittable():
 def test_bad_input(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+@pytest.mark.parametrize("shape", [(0, 5), (5, 0), (0, 0)])
+@pytest.mark.parametrize(
+    "ours",
+    [init.he_normal, init.glorot_normal, lambda k, s: init.normal(k, s), init.zeros],
+    ids=["he", "glorot", "normal", "zeros"],
+)
+def test_zero_size_shapes_like_jax_initializers(shape, ours):
+    """Issue 15: he_normal(key, (0, 5)) raised while (5, 0) worked. jax.nn.initializers.normal
+    and .zeros return an empty float32 array for any size-0 dimension; so do all of ours.
+    (jax's variance-scaling he_normal/glorot_normal divide by the fan and raise
+    ZeroDivisionError on these shapes in jax 0.10; ours divide by max(1, fan).)"""
+    key = jax.random.key(0)
+    for theirs in (jax.nn.initializers.normal(1.0), jax.nn.initializers.zeros):
+        ref = theirs(key, shape, jnp.float32)
+        assert ref.shape == shape and ref.dtype == jnp.float32
+    out = ours(key, shape)
+    assert out.shape == shape and out.dtype == jnp.float32 and out.size == 0
+
+
+def test_zero_size_layer_next_to_nonempty_is_unchanged():
+    """Allowing 0 changes nothing for non-empty shapes: (n, m) draws are as before."""
+    key = jax.random.key(3)
+    np.testing.assert_array_equal(
+        init.he_normal(key, (4, 3)), np.asarray(jax.random.normal(key, (4, 3), jnp.float32)) * np.float32(math.sqrt(0.5))
+    )

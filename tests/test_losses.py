@@ -104,6 +104,134 @@ def test_losses_float64():
         np.testing.assert_allclose(losses.binary_cross_entropy(z, yb), _np_bce(z, yb), rtol=1e-12)
 
 
+# --------------------------------------------------------------------------- infinite logits
+
+INF = np.inf
+
+
+def _np_log_softmax_limit(z):
+    """float64 NumPy log-softmax with exp(-inf) = 0 and 0 * (-inf) = 0; all -inf rows are
+    the equal-logits row they shift (uniform), +inf entries share the mass."""
+    z = np.array(z, np.float64)
+    out = np.empty_like(z)
+    for i, row in enumerate(z.reshape(-1, z.shape[-1])):
+        if np.all(row == -INF):
+            row = np.zeros_like(row)
+        elif np.any(row == INF):
+            row = np.where(row == INF, 0.0, -INF)
+        m = row.max()
+        with np.errstate(divide="ignore"):
+            out.reshape(-1, z.shape[-1])[i] = row - m - np.log(np.sum(np.exp(row - m)))
+    return out
+
+
+def _np_sce_limit(z, y):
+    lp = _np_log_softmax_limit(z)
+    y = np.asarray(y, np.float64)
+    terms = np.where(y == 0, 0.0, y * np.where(np.isinf(lp) & (y == 0), 0.0, lp))
+    return np.mean(-terms.sum(-1))
+
+
+def test_softmax_ce_field_report_minus_inf(jitted):
+    """Issue 15: softmax_cross_entropy([[0, -inf, 1]], [[1, 0, 0]]) was NaN; it is log(1 + e)."""
+    z = jnp.array([[0.0, -INF, 1.0]], jnp.float32)
+    y = jnp.array([[1.0, 0.0, 0.0]], jnp.float32)
+    val, grad = jitted["sce"](z, y)
+    np.testing.assert_allclose(val, np.log(1 + np.e), rtol=1e-6)
+    assert abs(float(val) - 1.31) < 0.01
+    assert np.all(np.isfinite(grad))
+    p = np.array([[1 / (1 + np.e), 0.0, np.e / (1 + np.e)]])  # softmax with exp(-inf) = 0
+    np.testing.assert_allclose(grad, p - np.asarray(y), rtol=1e-6, atol=1e-7)
+    # optax's softmax_cross_entropy gives NaN here (0 * -inf)
+    assert np.isnan(float(optax.softmax_cross_entropy(z, y).mean()))
+
+
+def test_softmax_ce_infinite_logits_against_float64(jitted):
+    z = np.array(
+        [
+            [0.5, -INF, 2.0, -1.0],  # a masked class
+            [-INF, -INF, -INF, -INF],  # everything masked: uniform
+            [-INF, 3.0, -INF, -INF],  # one class left
+            [INF, 0.0, 1.0, -INF],  # +inf takes all the mass
+            [0.1, 0.2, 0.3, 0.4],  # ordinary
+        ],
+        np.float32,
+    )
+    y = np.eye(4, dtype=np.float32)[[0, 1, 1, 0, 3]]
+    val, grad = jitted["sce"](jnp.asarray(z), jnp.asarray(y))
+    np.testing.assert_allclose(val, _np_sce_limit(z, y), rtol=1e-6)
+    assert np.all(np.isfinite(grad))
+    want = (np.exp(_np_log_softmax_limit(z)) - y) / z.shape[0]
+    want[1] = 0.0  # the all -inf row is constant: zero gradient
+    want[3] = 0.0  # so is a row with +inf (its value is the limit)
+    np.testing.assert_allclose(grad, want, rtol=1e-5, atol=1e-7)
+    # a label on a -inf class costs +inf (defined, infinite), never NaN
+    inf_val = losses.softmax_cross_entropy(jnp.asarray(z[:1]), jnp.asarray(np.eye(4, dtype=np.float32)[[1]]))
+    assert float(inf_val) == INF
+
+
+def test_log_softmax_and_softmax_infinite_rows():
+    from jaxdl import nn
+
+    z = np.array([[-INF, -INF, -INF], [0.0, -INF, 1.0], [INF, 0.0, INF], [INF, -INF, 0.0]], np.float32)
+    lp = nn.log_softmax(jnp.asarray(z))
+    np.testing.assert_allclose(lp, _np_log_softmax_limit(z), rtol=1e-6)
+    np.testing.assert_allclose(lp[0], np.full(3, -np.log(3)), rtol=1e-6)
+    assert not np.any(np.isnan(lp))
+    sm = nn.softmax(jnp.asarray(z))
+    np.testing.assert_allclose(sm, np.exp(_np_log_softmax_limit(z)), rtol=1e-6, atol=0)
+    np.testing.assert_allclose(np.asarray(sm).sum(-1), 1.0, rtol=1e-6)
+    # gradients through an all -inf row are zero, elsewhere finite
+    g = jax.grad(lambda x: jnp.sum(nn.log_softmax(x)[:2, 0]))(jnp.asarray(z))
+    assert np.all(np.isfinite(g)) and not np.any(g[0])
+    # NaN in, NaN out (no value is invented)
+    assert np.all(np.isnan(nn.log_softmax(jnp.array([[np.nan, 0.0]]))))
+
+
+def _np_bce_limit(z, y):
+    from scipy.special import expit, xlogy
+
+    p = expit(np.asarray(z, np.float64))
+    y = np.asarray(y, np.float64)
+    return np.mean(-xlogy(y, p) - xlogy(1 - y, 1 - p))
+
+
+def test_bce_infinite_logits_against_float64(jitted):
+    """Issue 15: binary_cross_entropy at +-inf logits was NaN (0 * inf)."""
+    z = np.array([INF, -INF, 2.0, -3.0, 0.0], np.float32)
+    y = np.array([1.0, 0.0, 1.0, 0.0, 1.0], np.float32)
+    val, grad = jitted["bce"](z, y)
+    np.testing.assert_allclose(val, _np_bce_limit(z, y), rtol=1e-6)
+    from scipy.special import expit
+
+    np.testing.assert_allclose(grad, (expit(z.astype(np.float64)) - y) / z.size, rtol=1e-5, atol=1e-8)
+    # wrong labels at infinite logits: +inf loss, finite gradient sigmoid(z) - y
+    for zi, yi in ((INF, 0.0), (-INF, 1.0), (INF, 0.3)):
+        v, g = jitted["bce"](jnp.array([zi], jnp.float32), jnp.array([yi], jnp.float32))
+        assert float(v) == INF and _np_bce_limit([zi], [yi]) == INF
+        np.testing.assert_allclose(g, [expit(zi) - yi], rtol=1e-6)
+    # soft labels at finite logits: unchanged, and the gradient w.r.t. labels is -z (= d/dy)
+    gy = jax.grad(losses.binary_cross_entropy, argnums=1)(jnp.array([0.5, -1.0]), jnp.array([0.0, 1.0]))
+    np.testing.assert_allclose(gy, [-0.25, 0.5], rtol=1e-6)
+
+
+def test_evaluate_with_infinite_logits():
+    from jaxdl.train import evaluate
+
+    logits = jnp.array([[0.0, -INF, 1.0], [-INF, 2.0, -INF], [-INF, -INF, -INF], [INF, 0.0, -INF]], jnp.float32)
+    labels = jnp.array([2, 1, 0, 0])
+    out = evaluate(lambda p, X: X, None, logits, labels)
+    onehot = np.eye(3)[np.asarray(labels)]
+    np.testing.assert_allclose(out["loss"], _np_sce_limit(np.asarray(logits), onehot), rtol=1e-6)
+    assert np.isfinite(out["loss"])
+    np.testing.assert_allclose(out["accuracy"], 1.0)
+    zb = jnp.array([INF, -INF, 3.0, -INF], jnp.float32)
+    yb = jnp.array([1, 0, 1, 0])
+    outb = evaluate(lambda p, X: X, None, zb, yb)
+    np.testing.assert_allclose(outb["loss"], _np_bce_limit(np.asarray(zb), np.asarray(yb)), rtol=1e-6)
+    np.testing.assert_allclose(outb["accuracy"], 1.0)
+
+
 # --------------------------------------------------------------------------- l2_penalty
 
 

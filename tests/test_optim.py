@@ -446,3 +446,243 @@ def test_update_wrong_state(name: str) -> None:
 def test_docstring_examples_run() -> None:
     result = doctest.testmod(optim, optionflags=doctest.ELLIPSIS, verbose=False)
     assert result.attempted > 20 and result.failed == 0
+
+
+# --------------------------------------------------------------------------- complex parameters
+
+# optax convention (optax.tree.update_moment_per_elem_norm): the second moment of a complex
+# gradient is |g|^2 = conj(g) * g, stored in the parameter's (complex) dtype.
+COMPLEX_CASES = {
+    "sgd": (lambda: optim.sgd(0.05), lambda: optax.sgd(0.05), True),
+    "momentum": (
+        lambda: optim.momentum(0.05, beta=0.8),
+        lambda: optax.chain(optax.ema(0.8, debias=False), optax.scale_by_learning_rate(0.05)),
+        True,
+    ),
+    "rmsprop": (
+        lambda: optim.rmsprop(0.05, beta=0.9, eps=1e-6),
+        lambda: optax.rmsprop(0.05, decay=0.9, eps=1e-6, eps_in_sqrt=False),
+        False,
+    ),
+    "adam": (lambda: optim.adam(0.05, beta1=0.8, beta2=0.95), lambda: optax.adam(0.05, b1=0.8, b2=0.95), True),
+}
+
+
+def _complex_grads(n: int) -> list[dict[str, jax.Array]]:
+    rng = np.random.default_rng(3)
+    return [
+        {k: jnp.asarray((rng.normal(size=s) + 1j * rng.normal(size=s)).astype(np.complex64)) for k, s in (("a", (2, 3)), ("b", (3,)))}
+        for _ in range(n)
+    ]
+
+
+def _moments(state: Any) -> list[Any]:
+    """The moment trees of a jaxdl or optax state, in (first, second) order."""
+    if isinstance(state, tuple) and not hasattr(state, "_fields"):  # optax chain
+        state = state[0]
+    names = [("v", "mu", "ema"), ("s", "nu")]
+    out = []
+    for group in names:
+        for f in group:
+            if hasattr(state, f):
+                out.append(getattr(state, f))
+                break
+    return out
+
+
+def test_adam_complex_field_report() -> None:
+    """Issue 15's row: params [0j], grad [1j], adam(0.1): update -0.1j, second moment +0.001."""
+    opt = optim.adam(0.1)
+    params = {"z": jnp.array([0j], jnp.complex64)}
+    u, state = opt.update({"z": jnp.array([1j], jnp.complex64)}, opt.init(params), params)
+    assert u["z"].dtype == jnp.complex64
+    np.testing.assert_allclose(np.asarray(u["z"]), [-0.1j], rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(state.s["z"]), [0.001], rtol=1e-6)
+    assert float(np.asarray(state.s["z"]).real[0]) > 0
+    with jax.numpy_dtype_promotion("standard"):
+        ref = optax.adam(0.1)
+        u_ref, s_ref = ref.update({"z": jnp.array([1j], jnp.complex64)}, ref.init(params), params)
+    _assert_tree_equal(u, u_ref)
+    _assert_tree_equal(state.s, s_ref[0].nu)
+
+
+@pytest.mark.parametrize("name", sorted(COMPLEX_CASES))
+def test_complex_params_match_optax(name: str) -> None:
+    ours_fn, ref_fn, exact = COMPLEX_CASES[name]
+    grads = _complex_grads(5)
+    params = jax.tree.map(jnp.zeros_like, grads[0])
+
+    def run(opt: Any, apply: Callable) -> tuple[list[Any], Any]:
+        p, s, us = params, opt.init(params), []
+        for g in grads:
+            u, s = opt.update(g, s, p)
+            p = apply(p, u)
+            us.append(u)
+        return us, s
+
+    us, s = run(ours_fn(), optim.apply_updates)
+    with jax.numpy_dtype_promotion("standard"):
+        us_ref, s_ref = run(ref_fn(), optax.apply_updates)
+    for u, u_ref in zip(us, us_ref):
+        assert all(x.dtype == jnp.complex64 for x in jax.tree.leaves(u))
+        assert any(float(jnp.max(jnp.abs(x.imag))) > 1e-3 for x in jax.tree.leaves(u))  # really complex
+        if exact:
+            _assert_tree_equal(u, u_ref)
+        else:
+            _assert_tree_close(u, u_ref, rtol=1e-6, atol=1e-7)
+    for m, m_ref in zip(_moments(s), _moments(s_ref)):
+        _assert_tree_equal(m, m_ref) if exact else _assert_tree_close(m, m_ref, rtol=1e-6)
+    if name in ("rmsprop", "adam"):
+        second = _moments(s)[-1]
+        for x in jax.tree.leaves(second):  # |g|^2, never g^2: real and positive
+            assert float(jnp.max(jnp.abs(x.imag))) == 0.0 and float(jnp.min(x.real)) > 0
+
+
+def test_complex_second_moment_is_abs_squared_numpy() -> None:
+    """Float64 NumPy: s = (1 - b) |g|^2 after one step, for a purely imaginary g (g^2 < 0)."""
+    g = np.array([1j, 2 - 1j, -3j], np.complex64)
+    for opt in (optim.rmsprop(0.1, beta=0.9), optim.adam(0.1, beta2=0.9)):
+        _, state = opt.update({"z": jnp.asarray(g)}, opt.init({"z": jnp.zeros(3, jnp.complex64)}))
+        s = state.s["z"]
+        np.testing.assert_allclose(np.asarray(s), 0.1 * np.abs(g.astype(np.complex128)) ** 2, rtol=1e-6)
+
+
+def test_complex_params_with_real_accumulator_raise() -> None:
+    opt = optim.adam(0.1, accumulator_dtype=jnp.float32)
+    with pytest.raises(ValueError, match=r"accumulator_dtype float32 would drop the imaginary part of params\['z'\]"):
+        opt.init({"z": jnp.zeros(2, jnp.complex64)})
+
+
+# --------------------------------------------------------------------------- low precision
+
+
+LOW = [jnp.float16, jnp.bfloat16]
+
+
+@pytest.mark.parametrize("dtype", LOW, ids=["float16", "bfloat16"])
+@pytest.mark.parametrize("name", sorted(NP_OPTS))
+def test_zero_gradient_low_precision_gives_zero_update(name: str, dtype: Any) -> None:
+    """Issue 15: float16 + all-zero gradient + adam gave NaN (eps = 1e-8 is 0 in float16)."""
+    opt = optim.adam(1e-3) if name == "adam" else optim.rmsprop(1e-3) if name == "rmsprop" else NP_OPTS[name](1e-3)
+    params = {"w": jnp.ones((3,), dtype)}
+    state = opt.init(params)
+    for _ in range(2):
+        u, state = opt.update({"w": jnp.zeros((3,), dtype)}, state, params)
+        assert u["w"].dtype == dtype
+        np.testing.assert_array_equal(np.asarray(u["w"], np.float32), np.zeros(3))
+        params = optim.apply_updates(params, u)
+    np.testing.assert_array_equal(np.asarray(params["w"], np.float32), np.ones(3))
+    for m in _moments(state):
+        assert m["w"].dtype == jnp.float32  # moments in float32 by default
+
+
+def _adam_float64(grads: np.ndarray, lr: float, b1: float, b2: float, eps: float) -> tuple[float, float, float]:
+    """The course's Adam in float64 on a scalar gradient sequence: (v, s, last update)."""
+    v = s = 0.0
+    u = 0.0
+    for t, g in enumerate(grads, start=1):
+        v = b1 * v + (1 - b1) * g
+        s = b2 * s + (1 - b2) * g * g
+        u = -lr * (v / (1 - b1**t)) / (np.sqrt(s / (1 - b2**t)) + eps)
+    return v, s, u
+
+
+def _scan_updates(opt: Any, params: Any, grads: jax.Array) -> tuple[Any, Any]:
+    @jax.jit
+    def run(params: Any, grads: jax.Array) -> tuple[Any, Any]:
+        def body(carry: Any, g: jax.Array) -> tuple[Any, None]:
+            p, s = carry
+            u, s = opt.update({"w": jnp.full((2,), g)}, s, p)
+            return (p, s), u
+
+        (_, s), us = jax.lax.scan(body, (params, opt.init(params)), grads)
+        return us, s
+
+    return run(params, grads)
+
+
+def test_bfloat16_second_moment_decays_like_float64() -> None:
+    """Issue 15: one gradient of 10 then 2,000 of 0.01 in bfloat16. optax keeps s at 0.100
+    (beta2 = 0.999 is 1.0 in bfloat16); the float64 reference gives s = 0.0136."""
+    grads = jnp.asarray(np.r_[10.0, np.full(2000, 0.01)], jnp.bfloat16)
+    params = {"w": jnp.zeros((2,), jnp.bfloat16)}
+    us, state = _scan_updates(optim.adam(1e-3), params, grads)
+    g64 = np.asarray(grads, np.float64)  # the bfloat16 values the optimizer saw
+    v_ref, s_ref, u_ref = _adam_float64(g64, 1e-3, 0.9, 0.999, 1e-8)
+    assert abs(s_ref - 0.0136) < 1e-4
+    assert state.s["w"].dtype == state.v["w"].dtype == jnp.float32
+    np.testing.assert_allclose(np.asarray(state.s["w"]), s_ref, rtol=1e-4)
+    np.testing.assert_allclose(np.asarray(state.v["w"]), v_ref, rtol=1e-4)
+    assert us["w"].dtype == jnp.bfloat16
+    # the last update equals the float64 one rounded to bfloat16 (8 significant bits)
+    np.testing.assert_allclose(np.asarray(us["w"][-1], np.float64), u_ref, rtol=2**-8)
+    # the field report: a 16-bit accumulator (the user's choice) stalls as optax does
+    _, state16 = _scan_updates(optim.adam(1e-3, accumulator_dtype=jnp.bfloat16), params, grads)
+    assert state16.s["w"].dtype == jnp.bfloat16
+    assert float(state16.s["w"][0]) > 0.09
+    with jax.numpy_dtype_promotion("standard"):
+        _, s_optax = _scan_updates(optax.adam(1e-3), params, grads)
+    assert float(s_optax[0].nu["w"][0]) > 0.09  # the fault we fix
+
+
+def _course_float64(name: str, grads: list[np.ndarray], lr: float) -> list[np.ndarray]:
+    v = np.zeros_like(grads[0])
+    s = np.zeros_like(grads[0])
+    out = []
+    for t, g in enumerate(grads, start=1):
+        if name == "sgd":
+            u = -lr * g
+        elif name == "momentum":
+            v = BETA * v + (1 - BETA) * g
+            u = -lr * v
+        elif name == "rmsprop":
+            s = BETA * s + (1 - BETA) * g**2
+            u = -lr * g / (np.sqrt(s) + EPS)
+        else:
+            v = BETA1 * v + (1 - BETA1) * g
+            s = BETA2 * s + (1 - BETA2) * g**2
+            u = -lr * (v / (1 - BETA1**t)) / (np.sqrt(s / (1 - BETA2**t)) + EPS)
+        out.append(u)
+    return out
+
+
+@pytest.mark.parametrize("dtype", LOW, ids=["float16", "bfloat16"])
+@pytest.mark.parametrize("name", sorted(NP_OPTS))
+def test_low_precision_updates_are_float64_rounded_once(name: str, dtype: Any) -> None:
+    """Hyperparameters applied in float32: each update is the float64 one rounded to the
+    parameter dtype (within one rounding), moments stay float32."""
+    lr = 1e-3
+    rng = np.random.default_rng(5)
+    grads = [jnp.asarray(rng.normal(size=(4,)) * 10.0 ** rng.integers(-3, 1, size=4), dtype) for _ in range(5)]
+    want = _course_float64(name, [np.asarray(g, np.float64) for g in grads], lr)
+    opt = NP_OPTS[name](lr)
+    params = {"w": jnp.zeros((4,), dtype)}
+    state = opt.init(params)
+    rel = 2.0 ** -(jnp.finfo(dtype).nmant)  # one ulp of the parameter dtype, relative ...
+    tiny = float(jnp.finfo(dtype).smallest_subnormal)  # ... or one subnormal step (float16 below 6e-5)
+    for g, w in zip(grads, want):
+        u, state = opt.update({"w": g}, state, params)
+        assert u["w"].dtype == dtype
+        np.testing.assert_allclose(np.asarray(u["w"], np.float64), w, rtol=rel, atol=tiny)
+    for m in _moments(state):
+        assert m["w"].dtype == jnp.float32
+
+
+@pytest.mark.parametrize("name", ["momentum", "rmsprop", "adam"])
+def test_accumulator_dtype(name: str) -> None:
+    build = {"momentum": optim.momentum, "rmsprop": optim.rmsprop, "adam": optim.adam}[name]
+    params = {"w": jnp.ones((3,), jnp.bfloat16), "b": jnp.ones((2,), jnp.float32)}
+    state = build(0.1, accumulator_dtype=jnp.bfloat16).init(params)
+    assert all(m[k].dtype == jnp.bfloat16 for m in _moments(state) for k in params)
+    default = build(0.1).init(params)
+    assert all(m["w"].dtype == jnp.float32 and m["b"].dtype == jnp.float32 for m in _moments(default))
+    # float32 params: an explicit float32 accumulator is the default, bit for bit
+    g = {"w": jnp.full((3,), 0.3, jnp.float32)}
+    p32 = {"w": jnp.ones((3,), jnp.float32)}
+    a, b = build(0.1), build(0.1, accumulator_dtype="float32")
+    _assert_tree_equal(a.update(g, a.init(p32), p32), b.update(g, b.init(p32), p32))
+    assert b == build(0.1, accumulator_dtype=jnp.float32) != a
+    with pytest.raises(TypeError, match="accumulator_dtype must be None or a floating-point dtype, got int32"):
+        build(0.1, accumulator_dtype=jnp.int32)
+    with pytest.raises(TypeError, match="accumulator_dtype must be None or a floating-point dtype"):
+        build(0.1, accumulator_dtype="not a dtype")

@@ -10,7 +10,7 @@
   hidden biases, for several depths; state in, state out.
 - ``model_with_batchnorm`` reaches >= 90% eval-mode test accuracy on the digits, follows its
   key convention, and compiles its step once per batch shape.
-- Each mistake in ``tests/mistakes/week3_batch_norm.py`` changes its function's output.
+- Each mistake in ``grader/course/week3/batch_norm/mistakes.py`` changes its function's output.
 - The ungraded cells run (``JAXDL_QUICK=1``, in a subprocess).
 """
 
@@ -21,13 +21,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tests.mistakes.week3_batch_norm import MISTAKES
 from tests.solution_tools import (
     assert_others_untouched,
     check_mistakes_table,
     count_calls,
     forbidden_uses,
     load_solution,
+    mistakes,
+    policy_banned,
     run_experiment,
     solution_path,
     with_mistake,
@@ -35,6 +36,7 @@ from tests.solution_tools import (
 
 ID = "week3/batch_norm"
 SOLUTION = solution_path(ID)
+MISTAKES = mistakes(ID)
 GRADED = (
     "softmax",
     "batchnorm_forward",
@@ -376,9 +378,7 @@ def test_model_traces_the_step_once_per_batch_shape():
 
 
 def test_solution_imports_only_what_the_policy_allows():
-    banned = ("optax", "flax", "haiku", "jaxdl.nn", "jaxdl.losses", "jaxdl.train", "jax.nn.softmax",
-              "jax.nn.log_softmax")
-    uses = forbidden_uses(SOLUTION, banned)
+    uses = forbidden_uses(SOLUTION, policy_banned(ID))
     assert not uses, f"solution uses {uses}"
 
 
@@ -458,7 +458,7 @@ def test_each_mistake_is_visible_on_the_input_it_documents():
 
 
 def test_bn_mistakes_propagate_to_composed_parts():
-    # Documented in tests/mistakes/week3_batch_norm.py: the composed parts call the student's
+    # Documented in grader/course/week3/batch_norm/mistakes.py: the composed parts call the student's
     # batchnorm_forward, so the grader must judge them independently of it.
     module, _ = with_mistake(ID, "bn_momentum_swapped")
     params, state = _bn_net(jax.random.key(3), (5, 4, 3, 2))

@@ -6,7 +6,7 @@
   ``forward_propagation`` is ``jaxdl.nn.mlp_apply``; ``compute_total_loss`` is ``m`` times
   ``jaxdl.losses.softmax_cross_entropy``.
 - ``model`` reaches >= 90% test accuracy on the digits, and is jitted once per batch shape.
-- Every mistake in ``tests/mistakes/week3_jax_intro.py`` changes its function's output (or, for
+- Every mistake in ``grader/course/week3/jax_intro/mistakes.py`` changes its function's output (or, for
   the two slow-model mistakes, how often Python runs the forward pass).
 - The ungraded cells run (``JAXDL_QUICK=1``, in a subprocess).
 """
@@ -20,13 +20,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tests.mistakes.week3_jax_intro import MISTAKES
 from tests.solution_tools import (
     assert_others_untouched,
     check_mistakes_table,
     count_calls,
     forbidden_uses,
     load_solution,
+    mistakes,
+    policy_banned,
     run_experiment,
     solution_path,
     with_mistake,
@@ -34,6 +35,7 @@ from tests.solution_tools import (
 
 ID = "week3/jax_intro"
 SOLUTION = solution_path(ID)
+MISTAKES = mistakes(ID)
 GRADED = (
     "linear_function",
     "sigmoid",
@@ -304,7 +306,7 @@ def test_model_traces_the_step_once_per_batch_shape():
 
 
 def test_solution_imports_only_what_the_policy_allows():
-    uses = forbidden_uses(SOLUTION, ("optax", "flax", "jaxdl.nn", "jaxdl.losses", "jaxdl.init", "jaxdl.train"))
+    uses = forbidden_uses(SOLUTION, policy_banned(ID))
     assert not uses, f"solution uses {uses}"
 
 

@@ -10,7 +10,7 @@
   on a dev set with flipped labels, where the training cost would choose differently), and
   its choice, retrained, reaches the dev accuracy the grader asks for.
 - ``coarse_to_fine`` zooms by its stated rule.
-- Each mistake in ``tests/mistakes/week3_hyperparameter_tuning.py`` changes its function's
+- Each mistake in ``grader/course/week3/hyperparameter_tuning/mistakes.py`` changes its function's
   output (the Python-loop ``train_many``: how often Python traces the training).
 - The ungraded cells run (``JAXDL_QUICK=1``, in a subprocess).
 """
@@ -26,13 +26,14 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from tests.mistakes.week3_hyperparameter_tuning import MISTAKES
 from tests.solution_tools import (
     assert_others_untouched,
     check_mistakes_table,
     count_calls,
     forbidden_uses,
     load_solution,
+    mistakes,
+    policy_banned,
     run_experiment,
     solution_path,
     with_mistake,
@@ -40,6 +41,7 @@ from tests.solution_tools import (
 
 ID = "week3/hyperparameter_tuning"
 SOLUTION = solution_path(ID)
+MISTAKES = mistakes(ID)
 GRADED = ("sample_learning_rates", "sample_betas", "train_many", "random_search", "coarse_to_fine")
 
 sol = load_solution(ID)
@@ -290,7 +292,7 @@ def test_coarse_to_fine_zooms_by_the_stated_rule(moons):
 
 
 def test_solution_imports_only_what_the_policy_allows():
-    uses = forbidden_uses(SOLUTION, ("optax", "flax", "jaxdl.tune", "jaxdl.train"))
+    uses = forbidden_uses(SOLUTION, policy_banned(ID))
     assert not uses, f"solution uses {uses}"
 
 

@@ -8,7 +8,7 @@
   hand-written backward passes agree with ``jax.grad``.
 - gradient_checking: the course's 1-D values, its N-D values with and without the planted
   bugs (0.285 / 1.19e-7), agreement with ``jaxdl.gradcheck`` and ``jax.grad``.
-- Every mistake in ``tests/mistakes/week1_*.py`` changes its function's output.
+- Every mistake in ``grader/course/week1/*/mistakes.py`` changes its function's output.
 - The stubs import cheaply and every graded function raises NotImplementedError.
 - The ungraded experiment cells run (``JAXDL_QUICK=1``, in a subprocess).
 """
@@ -24,9 +24,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tests.mistakes.week1_gradient_checking import MISTAKES as GC_MISTAKES
-from tests.mistakes.week1_initialization import MISTAKES as INIT_MISTAKES
-from tests.mistakes.week1_regularization import MISTAKES as REG_MISTAKES
 from tests.solution_tools import (
     assert_holes,
     assert_others_untouched,
@@ -34,6 +31,8 @@ from tests.solution_tools import (
     forbidden_uses,
     load_solution,
     load_stub,
+    mistakes,
+    policy_banned,
     run_experiment,
     solution_path,
     stub_path,
@@ -50,13 +49,9 @@ GRADED = {
     "gradient_checking": ("forward_propagation", "backward_propagation", "gradient_check", "gradient_check_n",
                           "backward_propagation_n"),
 }
-MISTAKES = {"initialization": INIT_MISTAKES, "regularization": REG_MISTAKES, "gradient_checking": GC_MISTAKES}
-# Functions the module answers a part with, which the worker's import policy should refuse.
-BANNED = {
-    "initialization": ("jaxdl.init", "jaxdl.nn", "flax", "optax"),
-    "regularization": ("jaxdl.losses", "jaxdl.nn", "flax", "optax"),
-    "gradient_checking": ("jaxdl.gradcheck", "flax", "optax"),
-}
+MISTAKES = {name: mistakes(aid) for name, aid in IDS.items()}
+INIT_MISTAKES, REG_MISTAKES, GC_MISTAKES = (MISTAKES[n] for n in ("initialization", "regularization",
+                                                                 "gradient_checking"))
 
 init_sol = load_solution(IDS["initialization"])
 reg_sol = load_solution(IDS["regularization"])
@@ -622,7 +617,7 @@ def test_solution_does_not_use_the_answers_outside_the_experiment(assignment):
     graded = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name in GRADED[assignment]]
     assert sorted(n.name for n in graded) == sorted(GRADED[assignment])
     # only what runs on import counts: the experiment cells (`if __name__ == "__main__":`) may use the library
-    uses = forbidden_uses(SOLUTIONS[assignment], BANNED[assignment], skip_main=True)
+    uses = forbidden_uses(SOLUTIONS[assignment], policy_banned(IDS[assignment]), skip_main=True)
     assert not uses, uses
     for fn in graded:
         assert "jaxdl" not in ast.unparse(fn), fn.name

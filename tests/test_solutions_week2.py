@@ -7,7 +7,7 @@
   ``jax.random.permutation(key, m)`` for X and Y; ``jaxdl.data`` uses its own shuffle).
 - Ten optimizer steps driven through the solution equal ten steps of ``jaxdl.optim``.
 - The decays equal ``jaxdl.schedules.inverse_time_decay``.
-- Every mistake in ``tests/mistakes/week2_optimization.py`` changes its function's output.
+- Every mistake in ``grader/course/week2/optimization/mistakes.py`` changes its function's output.
 - The ungraded experiment runs (``JAXDL_QUICK=1``, in a subprocess).
 """
 
@@ -20,12 +20,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tests.mistakes.week2_optimization import MISTAKES
 from tests.solution_tools import (
     assert_others_untouched,
     check_mistakes_table,
     forbidden_uses,
     load_solution,
+    mistakes,
+    policy_banned,
     run_experiment,
     solution_path,
     with_mistake,
@@ -33,6 +34,7 @@ from tests.solution_tools import (
 
 ID = "week2/optimization"
 SOLUTION = solution_path(ID)
+MISTAKES = mistakes(ID)
 GRADED = (
     "update_parameters_with_gd",
     "random_mini_batches",
@@ -404,7 +406,7 @@ def test_decays_agree_with_jaxdl_schedules(lr0, rate, interval):
 
 
 def test_solution_does_not_import_the_answers():
-    uses = forbidden_uses(SOLUTION, ("optax", "flax", "jaxdl.optim", "jaxdl.schedules"))
+    uses = forbidden_uses(SOLUTION, policy_banned(ID))
     assert not uses, f"solution uses {uses}"
 
 

@@ -188,6 +188,54 @@ def test_random_search_scalar_metric_and_groups():
     assert len(calls) == n_traces and again.column("metric") == table.column("metric")
 
 
+def test_random_search_programs_keyed_by_value_not_repr():
+    """Issue 15: two Choice arrays of 2,000 values differing only in the middle have the same
+    (truncated) repr; the memo keyed by repr ran the first array's program for the second."""
+    a = np.zeros(2000, np.float32)
+    b = a.copy()
+    b[1000] = 1.0
+    assert repr(a) == repr(b) and not np.array_equal(a, b)
+    calls = []
+
+    def train_fn(hp, key):
+        calls.append(1)
+        return jnp.sum(jnp.asarray(hp["w"])) + 0.0 * hp["lr"]
+
+    space = lambda w: {"lr": Uniform(0.1, 0.2), "w": Choice([w])}  # noqa: E731
+    ta = random_search(train_fn, space(a), key=jax.random.key(0), n_trials=2)
+    tb = random_search(train_fn, space(b), key=jax.random.key(0), n_trials=2)
+    assert ta.column("metric") == [0.0, 0.0] and tb.column("metric") == [1.0, 1.0]
+    assert len(calls) == 2  # two programs
+    # both in one search: two groups, each with its own program and result
+    both = random_search(train_fn, {"lr": Uniform(0.1, 0.2), "w": Choice([a, b])}, key=jax.random.key(1), n_trials=8)
+    for row in both:
+        assert row["metric"] == float(np.sum(row["w"]))
+    assert {row["metric"] for row in both} == {0.0, 1.0}
+    # equal values (a fresh copy) still reuse the compiled program: keyed by value
+    n = len(calls)
+    again = random_search(train_fn, space(b.copy()), key=jax.random.key(0), n_trials=2)
+    assert len(calls) == n and again.column("metric") == [1.0, 1.0]
+
+
+def test_program_memo_key_by_value_or_identity():
+    from jaxdl._reuse import ByValue
+
+    big = np.arange(5000.0)
+    other = big.copy()
+    other[2500] = -1.0
+    assert ByValue({"x": big}) != ByValue({"x": other})
+    assert ByValue({"x": big}) == ByValue({"x": big.copy()}) and hash(ByValue([big])) == hash(ByValue([big.copy()]))
+    assert ByValue([2, 8, 1]) == ByValue([2, 8, 1]) != ByValue((2, 8, 1))
+    assert ByValue([1]) != ByValue([1.0])  # int and float trace differently
+    assert ByValue(jnp.arange(3)) == ByValue(jnp.arange(3)) != ByValue(jnp.arange(3) + 1)
+
+    class Opaque:  # no value equality, unhashable: compared by identity
+        __hash__ = None
+
+    o = Opaque()
+    assert ByValue([o]) == ByValue([o]) and ByValue([o]) != ByValue([Opaque()])
+
+
 def test_random_search_bad_input():
     f = lambda hp, key: {"a": hp["lr"], "b": hp["lr"]}  # noqa: E731
     with pytest.raises(ValueError, match=r"several metrics \['a', 'b'\]"):

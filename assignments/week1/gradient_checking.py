@@ -69,6 +69,9 @@
 #   hand (custom backward rules, `jax.custom_vjp`), and how you convince yourself that
 #   `jax.grad` computes what you think. `jaxdl.gradcheck.gradient_check` is the library's
 #   version of exercise 4.
+#
+# **Allowed imports:** `jax` (with `jax.numpy`), `numpy`, `math`. Not `jaxdl.gradcheck`,
+# `optax` or `flax` (they would be the answer, or hold it); the grader refuses them.
 
 # %%
 import math

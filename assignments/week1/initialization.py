@@ -48,6 +48,10 @@
 # A JAX key is a value, not a state: the same key always gives the same numbers, and using
 # one key twice gives the *same* numbers twice. To get independent numbers you **split** it:
 # `keys = jax.random.split(key, L)` returns `L` new keys, one per layer.
+#
+# **Allowed imports:** `jax` (with `jax.numpy`, `jax.random`), `numpy`, `math`. Not
+# `jaxdl.init`, `optax` or `flax` (they would be the answer, or hold it); the grader refuses
+# them.
 
 # %%
 import os

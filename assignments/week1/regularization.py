@@ -44,6 +44,10 @@
 # the same two masks**: a fixed thinned network, not really dropout. Here every iteration
 # gets a fresh key (split from one key), so each step drops a different random set of units,
 # as dropout is meant to.
+#
+# **Allowed imports:** `jax` (with `jax.numpy`, `jax.random`), `numpy`, `math`. Not
+# `jaxdl.losses`, `jaxdl.nn`, `optax` or `flax` (they would be the answer, or hold it); the
+# grader refuses them.
 
 # %%
 import os

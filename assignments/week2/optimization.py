@@ -47,8 +47,9 @@
 # passed in are never seen by the caller. Only what a function *returns* counts. So every
 # update here has the shape `new_state = f(old_state, inputs)`.
 #
-# **Allowed imports:** `jax`, `jax.numpy`, `numpy`, `math`. Not `optax`, `flax`,
-# `jaxdl.optim` or `jaxdl.schedules` (they would be the answer); the grader refuses them.
+# **Allowed imports:** `jax` (with `jax.numpy`), `numpy`, `math`. Not `optax`, `flax`,
+# `jaxdl.optim` or `jaxdl.schedules` (they would be the answer, or hold it); the grader refuses
+# them.
 
 # %%
 from __future__ import annotations

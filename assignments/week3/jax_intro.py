@@ -34,10 +34,10 @@
 # | `tf.data.Dataset....batch(32)` | `jaxdl.data.random_minibatches(key, X, Y, 32)` |
 # | `X` is `(n_x, m)`, `W` is `(n_out, n_in)`, `Z = W X + b` | `X` is `(m, n_x)`, `W` is `(n_in, n_out)`, `Z = X @ W + b`, `b` is `(n_out,)` |
 #
-# **Allowed imports:** `jax` (with `jax.numpy`, `jax.nn`, `jax.random`), `numpy`, `math`,
-# and in `model` the optimizer `jaxdl.optim` and the mini-batches of `jaxdl.data`. Not
-# `optax`, `flax`, `jaxdl.nn`, `jaxdl.losses`, `jaxdl.init` or `jaxdl.train` (they would be
-# the answer); the grader refuses them.
+# **Allowed imports:** `jax` (with `jax.numpy`, `jax.nn`, `jax.random`), `numpy`, `math`, and
+# in `model` the optimizer `jaxdl.optim` and the mini-batches of `jaxdl.data`. Not `optax`,
+# `flax`, `jaxdl.nn`, `jaxdl.losses`, `jaxdl.init`, `jaxdl.train` or `jaxdl.tune` (they would
+# be the answer, or hold it); the grader refuses them.
 
 # %%
 from __future__ import annotations

@@ -2,9 +2,8 @@
 
 - the untouched stub scores 0 of max, each part saying "not implemented yet";
 - the reference solution scores max of max under two different seeds;
-- each common mistake (``tests/mistakes/<week>_<name>.py``), applied to the reference
-  solution, zeroes exactly its own part, with feedback naming the mistake
-  (the assignment module's ``HINTS[slug]``).
+- each common mistake (the folder's ``mistakes.py``), applied to the reference solution,
+  zeroes exactly its own part, with feedback naming the mistake (its ``message``).
 
 Mistakes are applied in rounds to keep the suite fast: a round holds at most one mistake per
 graded function (each a later ``def`` appended to the solution, which overrides the
@@ -16,28 +15,26 @@ the parent built, and callers of other graded functions run with trusted helpers
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 import pytest
 
 from grader import engine, registry
+from grader.spec import Mistake
 
 ROOT = Path(__file__).resolve().parents[2]
 SEEDS = (11, 12)
 
 
 def _ids() -> list[str]:
-    return [i for i in registry.available() if not i.startswith("selftest/")
-            and (ROOT / "tests" / "solutions" / f"{i}.py").exists()]
+    return [i for i in registry.ids() if registry.load(i).handout]
 
 
 IDS = _ids()
 
 
 def _mistakes(assignment_id: str) -> dict:
-    module = importlib.import_module("tests.mistakes." + assignment_id.replace("/", "_"))
-    return module.MISTAKES
+    return registry.mistakes(assignment_id)
 
 
 def _rounds(mistakes: dict) -> list[dict[str, tuple[str, str]]]:
@@ -76,7 +73,7 @@ def test_untouched_stub_scores_zero_with_not_implemented(assignment_id, worker_c
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("assignment_id", IDS)
 def test_reference_solution_scores_full_marks(assignment_id, seed, worker_cache):
-    result = _grade(assignment_id, ROOT / "tests" / "solutions" / f"{assignment_id}.py", seed, worker_cache)
+    result = _grade(assignment_id, registry.load(assignment_id).solution_path, seed, worker_cache)
     assert result.score == result.max_score, _summary(result)
 
 
@@ -91,24 +88,32 @@ def _round_params():
 @pytest.mark.slow
 @pytest.mark.parametrize("assignment_id,round_", _round_params())
 def test_each_mistake_zeroes_exactly_its_own_part(assignment_id, round_, tmp_path, worker_cache):
-    solution = (ROOT / "tests" / "solutions" / f"{assignment_id}.py").read_text()
+    solution = registry.load(assignment_id).solution_path.read_text()
     mutated = solution + "".join(f"\n\n# mistake: {slug}\n{source}\n" for slug, source in round_.values())
     path = tmp_path / Path(assignment_id).name
     path = path.with_suffix(".py")
     path.write_text(mutated)
-    hints = importlib.import_module(registry.MODULES[assignment_id]).HINTS
+    messages = {slug: m.message for slug, m in _mistakes(assignment_id).items()}
     result = _grade(assignment_id, path, SEEDS[0], worker_cache)
     for part in result.parts:
         if part.function in round_:
             slug = round_[part.function][0]
             assert part.score == 0, f"mistake {slug} was not caught:\n{_summary(result)}"
-            assert hints[slug] in part.feedback, f"feedback does not name mistake {slug}:\n{_summary(result)}"
+            assert messages[slug] in part.feedback, f"feedback does not name mistake {slug}:\n{_summary(result)}"
         else:
             assert part.score == part.points, f"a mistake leaked into {part.function}:\n{_summary(result)}"
 
 
-def test_every_mistake_has_a_hint_in_its_assignment_module():
+def test_every_assignment_states_its_mistakes_once():
+    """Each folder's mistakes are Mistake records of its graded functions, and the assignment
+    module's feedback for a slug is that record's message (no second copy to drift)."""
     for assignment_id in IDS:
-        hints = importlib.import_module(registry.MODULES[assignment_id]).HINTS
-        missing = sorted(set(_mistakes(assignment_id)) - set(hints))
-        assert not missing, f"{assignment_id}: no HINTS entry for {missing}"
+        a = registry.load(assignment_id)
+        graded = {p.function for p in a.parts}
+        mistakes = _mistakes(assignment_id)
+        assert mistakes, assignment_id
+        for slug, m in mistakes.items():
+            assert isinstance(m, Mistake) and m.function in graded and m.message, (assignment_id, slug)
+        hints = getattr(registry.module(assignment_id), "HINTS", None)
+        if hints is not None:
+            assert hints == {slug: m.message for slug, m in mistakes.items()}, assignment_id

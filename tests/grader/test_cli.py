@@ -19,27 +19,40 @@ def no_cache(monkeypatch):
     monkeypatch.setenv("JAXDL_GRADER_CACHE", "off")
 
 
-def test_list(capsys, monkeypatch):
-    from grader import registry
-
-    monkeypatch.setitem(registry.MODULES, "week9/future", "grader.assignments.week9_future")
+def test_list(capsys):
     assert cli.main(["list"]) == 0
     out = capsys.readouterr().out
     assert "selftest/basics" in out and "train_logistic (2)" in out
-    assert "week9/future" in out and "not available" in out
+    assert out.index("week1/initialization") < out.index("week1/gradient_checking")  # course.toml
+
+
+def test_a_course_folder_without_assignments_is_a_usage_error(capsys, tmp_path, monkeypatch):
+    assert cli.main(["list", "--course", str(tmp_path)]) == 2
+    assert "holds no assignment folder" in " ".join(capsys.readouterr().err.split())
+    monkeypatch.setenv("GRADER_COURSE", str(tmp_path / "missing"))
+    assert cli.main(["list"]) == 2
+    assert "GRADER_COURSE" in capsys.readouterr().err
+
+
+def test_list_shows_a_broken_course_folder_without_hiding_the_others(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "300")  # no wrapping inside the table's cells
+    (tmp_path / "hw" / "broken").mkdir(parents=True)
+    (tmp_path / "hw" / "broken" / "assignment.py").write_text("raise RuntimeError('oops')\n")
+    assert cli.main(["list", "--course", str(tmp_path)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "hw/broken" in out and "RuntimeError: oops" in out and "selftest/basics" in out
+    assert cli.main(["test", "hw/broken", "--course", str(tmp_path)]) == 1
+    assert "could not be loaded: RuntimeError: oops" in " ".join(capsys.readouterr().err.split())
 
 
 @pytest.mark.parametrize("argv, needle", [
-    (["submit", "no/such"], "unknown assignment id 'no/such'. Valid ids: selftest/basics"),
-    (["test", "week9/future"], "not available in this version"),
+    (["submit", "no/such"], "unknown assignment id 'no/such'. Valid ids: week1/initialization"),
+    (["list", "--course", "/nonexistent/course"], "--course: '/nonexistent/course' is not a folder"),
     (["submit", "selftest/basics", "--file", "/nonexistent/x.py"], "file not found: /nonexistent/x.py - pass your file with --file PATH"),
     (["test", "selftest/basics"], "pass your file with --file PATH"),
     (["grade", "selftest/basics", "/nonexistent", "--out", "x.csv"], "folder not found"),
 ])
-def test_usage_errors_exit_2(capsys, monkeypatch, argv, needle):
-    from grader import registry
-
-    monkeypatch.setitem(registry.MODULES, "week9/future", "grader.assignments.week9_future")
+def test_usage_errors_exit_2(capsys, argv, needle):
     assert cli.main(argv) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert needle in err

@@ -20,7 +20,6 @@ from grader import engine, registry, report
 
 from .conftest import LIMITS, SEED, SOLUTION, by_function
 
-SOLUTIONS = SOLUTION.parent.parent.parent / "solutions"
 
 
 def _refuse_sklearn(out):
@@ -118,7 +117,7 @@ def test_missing_scikit_learn_does_not_cost_the_reference_solution_points(monkey
     check cannot run; the reference solution used to score 20/30."""
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
     result = engine.grade(registry.load("week1/initialization"),
-                          SOLUTIONS / "week1" / "initialization.py", seed=SEED)
+                          registry.load("week1/initialization").solution_path, seed=SEED)
     parts = by_function(result)
     he = parts["initialize_parameters_he"]
     assert he.status == "error", he.feedback

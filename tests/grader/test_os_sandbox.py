@@ -221,16 +221,16 @@ def test_trusted_helpers_exist_only_in_the_parts_that_bind_them(tmp_path):
 
     from grader.spec import Assignment, Case, Part
 
-    helper_file = PROJECT / "grader" / "trusted" / "selftest.py"
+    helper_file = PROJECT / "grader" / "course" / "selftest" / "basics" / "trusted.py"
     z = np.array([-1.0, 0.5, 2.0], np.float32)
 
     def cases(replace):
         return lambda: [Case(args=(z,), expected=np.maximum(z, 0), replace=replace)]
 
     assignment = Assignment(
-        id="test/helpers", title="helpers",
+        id="test/helpers", title="helpers", folder=helper_file.parent,
         parts=(Part("probe", 1, "no helper", cases({})),
-               Part("probe", 1, "a helper bound", cases({"relu": "grader.trusted.selftest:relu"})),
+               Part("probe", 1, "a helper bound", cases({"relu": "trusted:relu"})),
                Part("probe", 1, "no helper again", cases({}))))
     path = tmp_path / "s.py"
     path.write_text("import os\nimport jax.numpy as jnp\n\n\ndef probe(z):\n"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader import engine
+from grader import engine, registry
 from grader.spec import Assignment, Case, Part
 
 from .conftest import LIMITS
@@ -34,9 +34,10 @@ def test_trusted_helper_isolates_the_callers_part(tmp_path):
         return lambda: [Case(args=(z,), expected=expected, label="double_relu",
                              replace=replace)]
 
-    trusted = {"relu": "grader.trusted.selftest:relu"}
+    trusted = {"relu": "trusted:relu"}
     assignment = Assignment(
         id="test/replace", title="replace", forbidden_imports=("optax",),
+        folder=registry.load("selftest/basics").folder,  # its trusted.py holds relu
         parts=(Part("double_relu", 1, "with the trusted relu", visible(trusted)),
                Part("double_relu", 1, "with the student's relu", visible({})),
                Part("relu", 1, "relu itself", lambda: [Case(args=(z,), expected=np.maximum(z, 0))]),

@@ -19,7 +19,6 @@ reference solution and of each mistake through the worker is the generic assignm
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import importlib.util
 from pathlib import Path
@@ -28,7 +27,7 @@ import jax
 import numpy as np
 import pytest
 
-from grader import judge
+from grader import judge, registry
 from grader.worker import bound_helpers
 from grader.spec import UNSET
 
@@ -38,7 +37,7 @@ SEED = 1
 
 
 def _module(name: str):
-    return importlib.import_module(f"grader.assignments.week1_{name}")
+    return registry.module(f"week1/{name}")
 
 
 _SOLUTIONS: dict = {}
@@ -46,7 +45,7 @@ _SOLUTIONS: dict = {}
 
 def _solution(name: str):
     if name not in _SOLUTIONS:
-        path = ROOT / "tests" / "solutions" / "week1" / f"{name}.py"
+        path = registry.load(f"week1/{name}").solution_path
         spec = importlib.util.spec_from_file_location(f"_week1_{name}_solution_for_cases", path)
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)
@@ -55,7 +54,7 @@ def _solution(name: str):
 
 
 def _mistakes(name: str) -> dict:
-    return importlib.import_module(f"tests.mistakes.week1_{name}").MISTAKES
+    return registry.mistakes(f"week1/{name}")
 
 
 _CASES: dict = {}
@@ -78,8 +77,9 @@ def _part_seed(name: str, function: str) -> int:
 
 
 def _bound(namespace: dict, replace):
-    """Bind the case's trusted helpers into ``namespace`` for one call, with the worker's own code."""
-    modules = {spec.partition(":")[0]: importlib.import_module(spec.partition(":")[0]) for spec in replace.values()}
+    """Bind the case's trusted helpers into ``namespace`` for one call, with the worker's own code
+    (of week1, only gradient_checking's folder has a trusted.py)."""
+    modules = {"trusted": registry.module("week1/gradient_checking", "trusted")} if replace else {}
     return bound_helpers(namespace, replace, modules)
 
 

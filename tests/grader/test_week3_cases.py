@@ -24,15 +24,11 @@ import jax
 import numpy as np
 import pytest
 
-from grader import judge
+from grader import judge, registry
 from grader.spec import UNSET
 
 ROOT = Path(__file__).resolve().parents[2]
-ASSIGNMENTS = {
-    "week3/batch_norm": ("grader.assignments.week3_batch_norm", "tests.mistakes.week3_batch_norm"),
-    "week3/hyperparameter_tuning": ("grader.assignments.week3_hyperparameter_tuning",
-                                    "tests.mistakes.week3_hyperparameter_tuning"),
-}
+ASSIGNMENTS = ("week3/batch_norm", "week3/hyperparameter_tuning")
 # Parts too slow for the quick in-process run (a full training); the end-to-end tests run them.
 SLOW_PARTS = {"model_with_batchnorm"}
 # Mistakes only the time limit shows (same numbers, slower); see the tuning module's docstring.
@@ -41,29 +37,30 @@ SEED = 11
 
 
 def _module(assignment_id: str):
-    return importlib.import_module(ASSIGNMENTS[assignment_id][0])
+    return registry.module(assignment_id)
 
 
 def _solution(assignment_id: str, name: str = "", mistake: str | None = None):
-    path = ROOT / "tests" / "solutions" / f"{assignment_id}.py"
+    path = registry.load(assignment_id).solution_path
     spec = importlib.util.spec_from_file_location(f"_sol_{assignment_id.replace('/', '_')}_{name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    module._assignment_id = assignment_id  # where _bound finds its trusted.py
     if mistake is not None:
-        mistakes = importlib.import_module(ASSIGNMENTS[assignment_id][1]).MISTAKES
+        mistakes = registry.mistakes(assignment_id)
         exec(compile(textwrap.dedent(mistakes[mistake][1]), f"<mistake {mistake}>", "exec"), module.__dict__)
     return module
 
 
 @contextlib.contextmanager
-def _bound(module, replace):
+def _bound(module, replace, assignment_id):
     """Bind trusted helpers into ``module`` for one call, as the worker does."""
     saved = {}
     try:
         for name, spec in replace.items():
             mod_name, _, attr = spec.partition(":")
             saved[name] = module.__dict__.get(name)
-            module.__dict__[name] = getattr(importlib.import_module(mod_name), attr)
+            module.__dict__[name] = getattr(registry.module(assignment_id, mod_name), attr)
         yield
     finally:
         for name, value in saved.items():
@@ -73,7 +70,7 @@ def _bound(module, replace):
 def _call(module, function: str, case, args=None):
     fn = module.__dict__[function]
     args = case.args if args is None else args
-    with _bound(module, case.replace), (jax.enable_x64(True) if case.x64 else contextlib.nullcontext()):
+    with _bound(module, case.replace, module._assignment_id), (jax.enable_x64(True) if case.x64 else contextlib.nullcontext()):
         if case.jit:
             fn = jax.jit(fn, static_argnames=case.static_argnames, static_argnums=case.static_argnums)
         out = fn(*args, **dict(case.kwargs))
@@ -119,8 +116,9 @@ def test_hidden_case_counts_do_not_depend_on_the_seed(assignment_id):
 def test_points_and_hints(assignment_id):
     module = _module(assignment_id)
     assert module.ASSIGNMENT.max_score == {"week3/batch_norm": 60, "week3/hyperparameter_tuning": 50}[assignment_id]
-    mistakes = importlib.import_module(ASSIGNMENTS[assignment_id][1]).MISTAKES
+    mistakes = registry.mistakes(assignment_id)
     assert set(module.HINTS) == set(mistakes)
+    assert all(module.HINTS[slug] == m.message for slug, m in mistakes.items())
 
 
 def test_visible_cases_match_the_reference_solution(assignment_id):
@@ -158,8 +156,8 @@ def test_no_mistake_matches_a_right_answer(assignment_id):
 
 def _mistake_params():
     params = []
-    for assignment_id, (_, mistakes_module) in ASSIGNMENTS.items():
-        for slug, (function, _, _) in importlib.import_module(mistakes_module).MISTAKES.items():
+    for assignment_id in ASSIGNMENTS:
+        for slug, (function, _, _) in registry.mistakes(assignment_id).items():
             if slug in TIME_ONLY:
                 continue
             marks = [pytest.mark.slow] if function in SLOW_PARTS else []
@@ -190,8 +188,9 @@ def test_trusted_batch_norm_agrees_with_jaxdl_and_the_solution():
     import jax.numpy as jnp
     import jaxdl
 
-    from grader.assignments.week3_batch_norm import _bn_inputs, _bn_net, _bn_np
-    from grader.trusted import batch_norm as T
+    bn = registry.module("week3/batch_norm")
+    _bn_inputs, _bn_net, _bn_np = bn._bn_inputs, bn._bn_net, bn._bn_np
+    T = registry.module("week3/batch_norm", "trusted")
 
     sol = _solution("week3/batch_norm", "trusted")
     r = np.random.default_rng(0)
@@ -230,8 +229,9 @@ def test_trusted_batch_norm_agrees_with_jaxdl_and_the_solution():
 
 
 def test_trusted_tuning_helpers_equal_the_solution():
-    from grader.assignments.week3_hyperparameter_tuning import NUM_STEPS, _moons
-    from grader.trusted import hyperparameter_tuning as T
+    tuning = registry.module("week3/hyperparameter_tuning")
+    NUM_STEPS, _moons = tuning.NUM_STEPS, tuning._moons
+    T = registry.module("week3/hyperparameter_tuning", "trusted")
 
     sol = _solution("week3/hyperparameter_tuning", "trusted")
     X, y, Xd, yd = _moons()

@@ -1,1 +1,0 @@
-"""One module per assignment, each exposing ``ASSIGNMENT`` (see :mod:`grader.registry`)."""

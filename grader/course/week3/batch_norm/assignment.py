@@ -1,0 +1,435 @@
+"""``week3/batch_norm``: a stable softmax, batch norm forward and backward, a batch-norm MLP.
+
+Expected values are computed in the parent: ``softmax`` and ``batchnorm_forward`` from a
+float64 NumPy version of the formulas in the stub's docstrings (two-pass biased variance,
+``eps`` inside the square root; the result cast to float32), ``batchnorm_backward`` from
+``jax.vjp`` of the training-mode forward pass in float64 (``jax.enable_x64``), the composed
+parts from the plain-jax helpers in ``trusted.py`` (this folder) (the project's tests check
+those against ``jaxdl.nn.batchnorm``/``mlp_apply`` and the reference solution).
+
+What shows each known mistake (``tests/mistakes/week3_batch_norm.py``):
+
+- softmax without the max shift: logits of +-1000 (overflow: ``nan``);
+- unbiased variance: small batches (m <= 16, a factor sqrt((m - 1) / m) on the output);
+- ``eps`` outside the square root: features whose batch variance is ~1e-5 (scale 3e-3, mean
+  0, so the float32 rounding of ``Z - mu`` stays far below the tolerance);
+- running statistics updated in eval mode / eval with batch statistics: ``train=False`` with
+  running statistics unlike the batch's; never updated / momentum swapped: ``train=True``;
+- the backward mistakes: any ``dout`` not constant over the batch.
+
+Most are recognised by a :class:`~grader.judge.Symptom` on the piece of the result they change
+(the output, the new running mean, dZ, ...), so the hint also appears when something else is
+off too.
+
+``forward_propagation_with_batchnorm`` runs with the grader's ``batchnorm_forward`` bound in
+the student's namespace, and ``model_with_batchnorm`` with the grader's
+``batchnorm_forward``, ``forward_propagation_with_batchnorm``,
+``initialize_parameters_with_batchnorm`` and ``compute_cost`` (``Case.replace``), so each
+part is judged on its own code. ``model_with_batchnorm`` is judged on its result: the parent
+measures the eval-mode accuracy (running statistics, ``train=False``) of the returned
+parameters and state on held-out digits (>= 0.9; the reference reaches 0.95-0.97, about 1.5 to
+4.5 s a run on one CPU core, mostly compilation) within a 30 s limit, and a returned state
+equal to the initial one (mean 0, variance 1) is named as the "state discarded" mistake.
+
+Import policy (``ASSIGNMENT`` states it; the stub's paragraph is rendered from it):
+``jaxdl.nn`` (its ``batchnorm``), ``jaxdl.losses`` (``compute_cost``), ``jaxdl.train`` (the
+training loop), ``flax``, ``haiku`` and ``optax`` are refused;
+``jaxdl.optim``, ``jaxdl.init`` and ``jaxdl.data`` are allowed (``jaxdl.optim`` imports optax
+internally, so it is preloaded). ``jax.nn.softmax`` inside ``softmax`` cannot be refused by an
+import policy (``jax.nn.relu`` is allowed); the stub asks students not to use it
+(``discouraged``).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from grader.judge import Symptom
+from grader import case_tools
+from grader.case_tools import rng as _rng
+from grader.spec import Assignment, Case, Part
+
+from .mistakes import MISTAKES
+
+F32 = np.float32
+TRUSTED = "trusted"  # this folder's trusted.py (spec.Case.replace)
+
+HINTS = {slug: mistake.message for slug, mistake in MISTAKES.items()}
+SLOW_MODEL = ("a training step that is not jitted, or jitted again inside the loop, is this slow: wrap the step "
+              "in jax.jit once, before the epoch loop.")
+
+MODEL_HELPERS = {name: f"{TRUSTED}:{name}" for name in (
+    "batchnorm_forward", "forward_propagation_with_batchnorm", "initialize_parameters_with_batchnorm",
+    "compute_cost")}
+
+
+def _close(a, b, rtol: float = 1e-4, atol: float = 1e-5) -> bool:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol))
+
+
+def _not_finite(out) -> bool:
+    return isinstance(out, np.ndarray) and out.dtype.kind == "f" and not bool(np.all(np.isfinite(out)))
+
+
+# ------------------------------------------------------------------ softmax
+
+
+def _softmax_np(Z, axis: int = -1) -> np.ndarray:
+    z = np.asarray(Z, np.float64)
+    e = np.exp(z - z.max(axis=axis, keepdims=True))
+    return (e / e.sum(axis=axis, keepdims=True)).astype(F32)
+
+
+def _softmax_case(Z: np.ndarray, label: str, **kw) -> Case:
+    mistakes = [(HINTS["softmax_no_max_shift"], Symptom(_not_finite))]
+    if Z.ndim >= 2 and Z.shape[0] > 1:
+        mistakes.append((HINTS["softmax_wrong_axis"], _softmax_np(Z, axis=0)))
+    return Case(args=(Z,), expected=_softmax_np(Z), mistakes=tuple(mistakes), rtol=1e-5, atol=1e-6,
+                label=label, **kw)
+
+
+def softmax_visible():
+    Z = np.array([[1.0, 2.0, 3.0, 4.0], [-1.0, 0.5, 0.0, 2.0], [3.0, -2.0, 1.0, 0.0]], F32)
+    big = np.array([[1000.0, 1001.0, 999.0], [-1000.0, -1002.0, -1001.0]], F32)
+    return [_softmax_case(Z, "softmax of (3, 4) logits"),
+            _softmax_case(big, "softmax of (2, 3) logits around +1000 and -1000")]
+
+
+def softmax_hidden(seed: int):
+    r = _rng(seed)
+    m, C = int(r.integers(2, 12)), int(r.integers(2, 11))
+    Z1 = (4 * r.normal(size=(m, C))).astype(F32)
+    Z2 = (3 * r.normal(size=(m + 2, C + 1))).astype(F32)
+    shifts = r.choice([-1.0, 1.0], size=(m, 1)) * r.uniform(200.0, 1000.0, size=(m, 1))
+    Z3 = (shifts + 5 * r.normal(size=(m, C))).astype(F32)
+    Z4 = (2 * r.normal(size=(2, m, C))).astype(F32)
+    return [_softmax_case(Z1, f"softmax of ({m}, {C}) logits"),
+            _softmax_case(Z2, f"softmax of ({m + 2}, {C + 1}) logits", jit=True),
+            _softmax_case(Z3, f"softmax of ({m}, {C}) logits with rows shifted by up to +-1000"),
+            _softmax_case(Z4, f"softmax of (2, {m}, {C}) logits (classes on the last axis)")]
+
+
+# ------------------------------------------------------------------ batchnorm_forward
+
+
+def _bn_np(gamma, beta, Z, rm, rv, train, momentum=0.99, eps=1e-5, *, ddof=0, eps_outside=False,
+           eval_batch=False, cast=True):
+    """The forward pass in float64 (``ddof``/``eps_outside``/``eval_batch`` model mistakes)."""
+    g, b, z, rm, rv = (np.asarray(a, np.float64) for a in (gamma, beta, Z, rm, rv))
+    if train or eval_batch:
+        mu = z.mean(axis=0)
+        var = ((z - mu) ** 2).sum(axis=0) / (z.shape[0] - ddof)
+    else:
+        mu, var = rm, rv
+    if train:
+        new_mean, new_var = momentum * rm + (1 - momentum) * mu, momentum * rv + (1 - momentum) * var
+    else:
+        new_mean, new_var = rm, rv
+    inv_std = 1.0 / (np.sqrt(var) + eps) if eps_outside else 1.0 / np.sqrt(var + eps)
+    zc = z - mu
+    zn = zc * inv_std
+    cache = {"Z_centered": zc, "inv_std": inv_std, "Z_norm": zn, "gamma": g}
+    if not cast:
+        return g * zn + b, new_mean, new_var, cache
+    return tuple(a.astype(F32) for a in (g * zn + b, new_mean, new_var)) + (
+        {k: v.astype(F32) for k, v in cache.items()},)
+
+
+def _bn_inputs(r: np.random.Generator, m: int, n: int, tiny: int = 2):
+    """float32 (gamma, beta, Z, running_mean, running_var); the last ``tiny`` features of Z have
+    mean 0 and variance ~1e-5 (where eps outside the square root shows)."""
+    scale = r.uniform(0.5, 3.0, size=n)
+    shift = r.uniform(-2.0, 2.0, size=n)
+    scale[n - tiny:] = r.uniform(2e-3, 4e-3, size=tiny)
+    shift[n - tiny:] = 0.0
+    Z = (shift + scale * r.normal(size=(m, n))).astype(F32)
+    gamma = (1.0 + 0.5 * r.normal(size=n)).astype(F32)
+    beta = (0.5 * r.normal(size=n)).astype(F32)
+    rm = (0.5 * r.normal(size=n)).astype(F32)
+    rv = r.uniform(0.5, 2.0, size=n).astype(F32)
+    return gamma, beta, Z, rm, rv
+
+
+def _bn_mistakes(gamma, beta, Z, rm, rv, train, momentum, eps):
+    args = (gamma, beta, Z, rm, rv)
+    z = np.asarray(Z, np.float64)
+    mu = z.mean(axis=0)
+    var = ((z - mu) ** 2).mean(axis=0)
+
+    def part(index, value):
+        return lambda out: _close(out[index], value)
+
+    if train:
+        return (
+            (HINTS["bn_unbiased_variance"], Symptom(part(0, _bn_np(*args, True, momentum, eps, ddof=1)[0]))),
+            (HINTS["bn_eps_outside_sqrt"], Symptom(part(0, _bn_np(*args, True, momentum, eps, eps_outside=True)[0]))),
+            (HINTS["bn_running_never_updated"], Symptom(lambda out: _close(out[1], rm) and _close(out[2], rv))),
+            (HINTS["bn_momentum_swapped"],
+             Symptom(part(1, (1 - momentum) * np.asarray(rm, np.float64) + momentum * mu))),
+        )
+    return (
+        (HINTS["bn_eval_uses_batch_stats"], Symptom(part(0, _bn_np(*args, False, momentum, eps, eval_batch=True)[0]))),
+        (HINTS["bn_running_updated_in_eval"],
+         Symptom(lambda out: _close(out[1], momentum * np.asarray(rm, np.float64) + (1 - momentum) * mu)
+                 or _close(out[2], momentum * np.asarray(rv, np.float64) + (1 - momentum) * var))),
+    )
+
+
+def _bn_case(r: np.random.Generator, m: int, n: int, train: bool, *, momentum=None, eps=None, tiny: int = 2,
+             jit: bool = False) -> Case:
+    gamma, beta, Z, rm, rv = _bn_inputs(r, m, n, tiny)
+    kwargs = {}
+    if momentum is not None:
+        kwargs["momentum"] = momentum
+    if eps is not None:
+        kwargs["eps"] = eps
+    mom = 0.99 if momentum is None else momentum
+    e = 1e-5 if eps is None else eps
+    extra = "".join(f", {k}={v:g}" for k, v in kwargs.items())
+    return Case(args=(gamma, beta, Z, rm, rv, train), kwargs=kwargs,
+                expected=_bn_np(gamma, beta, Z, rm, rv, train, mom, e),
+                mistakes=_bn_mistakes(gamma, beta, Z, rm, rv, train, mom, e), rtol=1e-5, atol=1e-5,
+                jit=jit, static_argnums=(5,), static_argnames=("train",),
+                label=f"batchnorm_forward on Z of shape ({m}, {n}), train={train}{extra}")
+
+
+def bn_forward_visible():
+    return [_bn_case(_rng(10), 6, 4, True), _bn_case(_rng(11), 5, 4, False)]
+
+
+def bn_forward_hidden(seed: int):
+    r = _rng(seed)
+
+    def size():
+        return int(r.integers(2, 17)), int(r.integers(3, 9))
+
+    return [_bn_case(r, *size(), True),
+            _bn_case(r, *size(), False),
+            _bn_case(r, *size(), True, jit=True),
+            _bn_case(r, *size(), False, jit=True),
+            _bn_case(r, *size(), True, momentum=round(float(r.uniform(0.6, 0.95)), 3), eps=1e-3),
+            _bn_case(r, 1, int(r.integers(3, 9)), False, tiny=0)]
+
+
+# ------------------------------------------------------------------ batchnorm_backward
+
+
+@functools.lru_cache(maxsize=1)
+def _vjp64():
+    """``(Z, gamma, beta, dout) -> (dZ, dgamma, dbeta)``: jax.vjp of the training-mode output,
+    jitted (one small compilation per shape instead of one per operation)."""
+    import jax
+    import jax.numpy as jnp
+
+    def f(z, g, b):
+        mu = jnp.mean(z, axis=0)
+        var = jnp.mean((z - mu[None, :]) ** 2, axis=0)
+        return g[None, :] * (z - mu[None, :]) / jnp.sqrt(var + 1e-5)[None, :] + b[None, :]
+
+    return jax.jit(lambda z, g, b, ct: jax.vjp(f, z, g, b)[1](ct))
+
+
+def _bn_vjp(Z, gamma, beta, dout):
+    """Gradients of the training-mode output w.r.t. (Z, gamma, beta), jax.vjp in float64."""
+    import jax
+
+    with jax.enable_x64(True):
+        grads = _vjp64()(*(np.asarray(a, np.float64) for a in (Z, gamma, beta, dout)))
+        return tuple(np.asarray(g) for g in grads)
+
+
+def _backward_case(r: np.random.Generator, m: int, n: int, *, dtype=F32, **kw) -> Case:
+    gamma, beta, Z, rm, rv = _bn_inputs(r, m, n, tiny=0)
+    dout = r.normal(size=(m, n)).astype(F32)
+    cache = _bn_np(gamma, beta, Z, rm, rv, True)[3]
+    if dtype != F32:  # the same numbers in float64: a tight check of the formula
+        Z, gamma, beta, dout = (np.asarray(a, dtype) for a in (Z, gamma, beta, dout))
+        z = Z.astype(np.float64)
+        mu, var = z.mean(axis=0), ((z - z.mean(axis=0)) ** 2).mean(axis=0)
+        inv_std = 1.0 / np.sqrt(var + 1e-5)
+        cache = {"Z_centered": z - mu, "inv_std": inv_std, "Z_norm": (z - mu) * inv_std, "gamma": gamma}
+    @functools.lru_cache(maxsize=1)
+    def expected():
+        return tuple(a.astype(dtype) for a in _bn_vjp(Z, gamma, beta, dout))
+
+    g, s = np.asarray(gamma, np.float64), np.asarray(cache["inv_std"], np.float64)
+    constant_stats = np.asarray(dout, np.float64) * (g * s)[None, :]
+    mistakes = (
+        (HINTS["backward_ignores_batch_statistics"], Symptom(lambda out: _close(out[0], constant_stats))),
+        (HINTS["backward_means_instead_of_sums"],
+         Symptom(lambda out: _close(out[1], expected()[1] / m) and _close(out[2], expected()[2] / m))),
+    )
+    tol = {"rtol": 1e-4, "atol": 1e-5} if dtype == F32 else {"rtol": 1e-9, "atol": 1e-10}
+    what = "float32" if dtype == F32 else "float64 (x64 enabled)"
+    return Case(args=(dout, cache), expected=expected, mistakes=mistakes, x64=dtype != F32, **tol,
+                label=f"batchnorm_backward on a ({m}, {n}) {what} batch; expected from jax.vjp", **kw)
+
+
+def bn_backward_visible():
+    return [_backward_case(_rng(20), 5, 3)]
+
+
+def bn_backward_hidden(seed: int):
+    r = _rng(seed)
+
+    def size():
+        return int(r.integers(2, 21)), int(r.integers(2, 9))
+
+    return [_backward_case(r, *size()), _backward_case(r, *size(), jit=True),
+            _backward_case(r, *size(), dtype=np.float64)]
+
+
+# ------------------------------------------------------------------ forward_propagation_with_batchnorm
+
+
+def _bn_net(r: np.random.Generator, dims):
+    L = len(dims) - 1
+    params, state = {}, {}
+    for l in range(1, L):
+        params[f"W{l}"] = (r.normal(size=(dims[l - 1], dims[l])) / np.sqrt(dims[l - 1])).astype(F32)
+        params[f"gamma{l}"] = (1.0 + 0.3 * r.normal(size=dims[l])).astype(F32)
+        params[f"beta{l}"] = (0.3 * r.normal(size=dims[l])).astype(F32)
+        state[f"mean{l}"] = (0.3 * r.normal(size=dims[l])).astype(F32)
+        state[f"var{l}"] = r.uniform(0.3, 2.0, size=dims[l]).astype(F32)
+    params[f"W{L}"] = (r.normal(size=(dims[L - 1], dims[L])) / np.sqrt(dims[L - 1])).astype(F32)
+    params[f"b{L}"] = (0.3 * r.normal(size=dims[L])).astype(F32)
+    return params, state
+
+
+def _net_np(params, state, X, train, *, bn_after_relu=False):
+    """``forward_propagation_with_batchnorm`` in float64 NumPy (``bn_after_relu``: that mistake)."""
+    L = len([k for k in params if k.startswith("W")])
+    p = {k: np.asarray(v, np.float64) for k, v in params.items()}
+    A, new_state = np.asarray(X, np.float64), {}
+    for l in range(1, L):
+        Z = A @ p[f"W{l}"]
+        if bn_after_relu:
+            Z = np.maximum(Z, 0.0)
+        out, new_state[f"mean{l}"], new_state[f"var{l}"], _ = _bn_np(
+            p[f"gamma{l}"], p[f"beta{l}"], Z, state[f"mean{l}"], state[f"var{l}"], train, cast=False)
+        A = out if bn_after_relu else np.maximum(out, 0.0)
+    logits = A @ p[f"W{L}"] + p[f"b{L}"][None, :]
+    return logits.astype(F32), {k: v.astype(F32) for k, v in new_state.items()}
+
+
+def _forward_case(r: np.random.Generator, m: int, dims, train: bool, **kw) -> Case:
+    params, state = _bn_net(r, dims)
+    X = r.normal(size=(m, dims[0])).astype(F32)
+    mistakes = [(HINTS["forward_bn_after_relu"], lambda: _net_np(params, state, X, train, bn_after_relu=True))]
+    if train:
+        mistakes.append((HINTS["forward_returns_old_state"], Symptom(
+            lambda out: set(out[1]) == set(state) and all(_close(out[1][k], state[k], 0, 0) for k in state))))
+    return Case(args=(params, state, X, train), expected=lambda: _net_np(params, state, X, train),
+                mistakes=tuple(mistakes), rtol=1e-5, atol=1e-5, static_argnums=(3,), static_argnames=("train",),
+                replace={"batchnorm_forward": f"{TRUSTED}:batchnorm_forward"},
+                label=f"forward_propagation_with_batchnorm, layers {list(dims)}, {m} examples, train={train}", **kw)
+
+
+def forward_visible():
+    return [_forward_case(_rng(30), 6, [5, 4, 3, 2], True), _forward_case(_rng(31), 6, [5, 4, 3, 2], False)]
+
+
+def forward_hidden(seed: int):
+    r = _rng(seed)
+
+    def dims(n):
+        return [int(d) for d in r.integers(2, 9, size=n + 1)]
+
+    return [_forward_case(r, int(r.integers(3, 17)), dims(2), True),
+            _forward_case(r, int(r.integers(3, 17)), dims(4), False, jit=True),
+            _forward_case(r, int(r.integers(3, 17)), dims(3), True, jit=True)]
+
+
+# ------------------------------------------------------------------ model_with_batchnorm
+
+
+def _model_validator(X_test, y_test, dims, num_epochs: int, threshold: float = 0.9):
+    from grader import judge
+
+    L = len(dims) - 1
+    p0 = {}
+    for l in range(1, L + 1):
+        p0[f"W{l}"] = np.zeros((dims[l - 1], dims[l]), F32)
+        p0.update({f"gamma{l}": np.ones(dims[l], F32), f"beta{l}": np.zeros(dims[l], F32)} if l < L
+                  else {f"b{l}": np.zeros(dims[l], F32)})
+    s0 = {}
+    for l in range(1, L):
+        s0.update({f"mean{l}": np.zeros(dims[l], F32), f"var{l}": np.ones(dims[l], F32)})
+
+    def validate(out):
+        if not isinstance(out, (list, tuple)) or len(out) != 3:
+            return "model_with_batchnorm() must return (parameters, state, costs)"
+        params, state, costs = out
+        for what, got, template in (("parameters", params, p0), ("state", state, s0)):
+            msg = judge.compare(got, template, values=False,
+                                path=f"the returned {what}")
+            if msg:
+                return msg
+        try:
+            cost_values = np.asarray(costs, np.float64)
+        except (TypeError, ValueError):
+            cost_values = None
+        if cost_values is None or cost_values.shape != (num_epochs,):
+            return f"costs must be a list of num_epochs={num_epochs} numbers, got {judge.describe(costs)}"
+        if not np.all(np.isfinite(cost_values)):
+            return "the costs contain NaN or infinity"
+        if not all(np.all(np.isfinite(v)) for v in [*params.values(), *state.values()]):
+            return "the trained parameters or running statistics contain NaN or infinity"
+        if all(np.array_equal(v, np.asarray(s0[k])) for k, v in state.items()):
+            return HINTS["model_discards_state"]
+        logits, _ = _net_np(params, state, X_test, False)
+        return case_tools.held_out_accuracy_problem(
+            np.argmax(logits, axis=-1), y_test, threshold, data="the held-out digits",
+            model="in eval mode (your parameters and running statistics, train=False) the trained model")
+
+    return validate
+
+
+def _model_case(split_seed: int, key_seed: int, num_epochs: int = 10) -> Case:
+    import jax
+    import jaxdl
+
+    X_train, y_train, X_test, y_test = jaxdl.datasets.digits(seed=split_seed)
+    X_train, X_test = np.asarray(X_train), np.asarray(X_test)
+    Y_train = np.eye(10, dtype=F32)[np.asarray(y_train)]
+    dims = [X_train.shape[1], 64, 32, 10]
+    return Case(args=(jax.random.key(key_seed), X_train, Y_train),
+                kwargs={"learning_rate": 0.003, "num_epochs": num_epochs, "minibatch_size": 64, "print_cost": False},
+                validate=_model_validator(X_test, np.asarray(y_test), dims, num_epochs), replace=MODEL_HELPERS,
+                label=f"model_with_batchnorm on the digits (split seed {split_seed}: {X_train.shape[0]} train / "
+                      f"{X_test.shape[0]} held out), key {key_seed}, {num_epochs} epochs")
+
+
+def model_visible():
+    return [_model_case(0, 0)]
+
+
+def model_hidden(seed: int):
+    r = _rng(seed)
+    return [_model_case(int(r.integers(1, 1000)), int(r.integers(1, 2**31 - 1)))]
+
+
+ASSIGNMENT = Assignment(
+    id="week3/batch_norm",
+    title="Softmax and batch normalization: forward, backward, running statistics as explicit state",
+    parts=(
+        Part("softmax", 10, "row-wise softmax, stable for large logits", softmax_visible, softmax_hidden),
+        Part("batchnorm_forward", 15, "batch statistics in training, running statistics in eval",
+             bn_forward_visible, bn_forward_hidden),
+        Part("batchnorm_backward", 15, "dZ, dgamma, dbeta equal to jax.vjp", bn_backward_visible,
+             bn_backward_hidden),
+        Part("forward_propagation_with_batchnorm", 10, "LINEAR -> BN -> RELU, state in, state out",
+             forward_visible, forward_hidden),
+        Part("model_with_batchnorm", 10, "Adam training; eval-mode held-out accuracy >= 0.9",
+             model_visible, model_hidden, limits={"time_per_call": 30.0}, timeout_hint=SLOW_MODEL),
+    ),
+    forbidden_imports=("jaxdl.nn", "jaxdl.losses", "jaxdl.train", "flax", "haiku", "optax"),
+    allowed_imports=("`jax` (`jax.numpy`, `jax.random`, `jax.nn.relu`), `numpy`, `math`, and in "
+                     "`model_with_batchnorm` the optimizer `jaxdl.optim`, the mini-batches of "
+                     "`jaxdl.data` and the initializers of `jaxdl.init`"),
+    discouraged=("jax.nn.softmax", "jax.nn.log_softmax"),
+    preload=("jaxdl.optim", "jaxdl.init", "jaxdl.data"),
+)

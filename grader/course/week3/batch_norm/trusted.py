@@ -1,0 +1,69 @@
+"""Trusted ``week3/batch_norm`` helpers (bound by ``Case.replace``; see :mod:`grader.spec`), in plain ``jax``.
+
+The conventions of ``assignments/week3/batch_norm.py``: two-pass biased variance, ``eps``
+inside the square root, running averages ``momentum * old + (1 - momentum) * new`` in
+training mode only; parameters ``{"W1", "gamma1", "beta1", ..., "WL", "bL"}`` and state
+``{"mean1", "var1", ...}``. ``forward_propagation_with_batchnorm`` runs with
+``batchnorm_forward`` bound to the version below, ``model_with_batchnorm`` with all four,
+so a mistake in one graded function costs only its own part. No ``jaxdl.nn`` (the assignment
+refuses it); ``jaxdl.init`` is allowed there and gives the stub's initialization.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import jax.scipy.special
+
+from jaxdl import init as _init
+
+
+def batchnorm_forward(gamma, beta, Z, running_mean, running_var, train, momentum=0.99, eps=1e-5):
+    if train:
+        mu = jnp.mean(Z, axis=0)
+        var = jnp.mean((Z - mu[None, :]) ** 2, axis=0)
+        new_mean = momentum * running_mean + (1 - momentum) * mu
+        new_var = momentum * running_var + (1 - momentum) * var
+    else:
+        mu, var = running_mean, running_var
+        new_mean, new_var = running_mean, running_var
+    inv_std = 1.0 / jnp.sqrt(var + eps)
+    Z_centered = Z - mu[None, :]
+    Z_norm = Z_centered * inv_std[None, :]
+    out = gamma[None, :] * Z_norm + beta[None, :]
+    cache = {"Z_centered": Z_centered, "inv_std": inv_std, "Z_norm": Z_norm, "gamma": gamma}
+    return out, new_mean, new_var, cache
+
+
+def forward_propagation_with_batchnorm(parameters, state, X, train):
+    L = len([k for k in parameters if k.startswith("W")])
+    A = X
+    new_state = {}
+    for l in range(1, L):
+        Z = jnp.matmul(A, parameters[f"W{l}"])
+        out, new_state[f"mean{l}"], new_state[f"var{l}"], _ = batchnorm_forward(
+            parameters[f"gamma{l}"], parameters[f"beta{l}"], Z, state[f"mean{l}"], state[f"var{l}"], train)
+        A = jax.nn.relu(out)
+    logits = jnp.matmul(A, parameters[f"W{L}"]) + parameters[f"b{L}"][None, :]
+    return logits, new_state
+
+
+def initialize_parameters_with_batchnorm(key, layers_dims):
+    L = len(layers_dims) - 1
+    p = _init.init_mlp(key, list(layers_dims), method="he")
+    parameters, state = {}, {}
+    for l in range(1, L):
+        n = layers_dims[l]
+        parameters[f"W{l}"] = p[f"W{l}"]
+        parameters[f"gamma{l}"] = jnp.ones((n,), jnp.float32)
+        parameters[f"beta{l}"] = jnp.zeros((n,), jnp.float32)
+        state[f"mean{l}"] = jnp.zeros((n,), jnp.float32)
+        state[f"var{l}"] = jnp.ones((n,), jnp.float32)
+    parameters[f"W{L}"] = p[f"W{L}"]
+    parameters[f"b{L}"] = p[f"b{L}"]
+    return parameters, state
+
+
+def compute_cost(logits, Y):
+    log_probs = logits - jax.scipy.special.logsumexp(logits, axis=-1, keepdims=True)
+    return -jnp.mean(jnp.sum(Y * log_probs, axis=-1))

@@ -1,0 +1,309 @@
+"""``week3/jax_intro``: the course's TensorFlow introduction, the JAX way.
+
+Expected values come from ``jax``/``jaxdl`` in the parent: ``jax.random`` with the stub's
+key convention, ``jaxdl.init.init_mlp(..., "glorot")``, ``jaxdl.nn.mlp_apply``,
+``jaxdl.losses.softmax_cross_entropy`` (times m: the part asks for the sum).
+
+``model`` is judged on what it produces, not on how it is written: the parent evaluates the
+returned parameters on the digits test set with its own forward pass (accuracy >= 0.9), and
+the call must finish inside a time limit that a step jitted once meets easily (about 1-3 s
+here) and an un-jitted or re-jitted-every-epoch loop does not (about 18 s and 48 s). So that a
+mistake in ``forward_propagation``, ``compute_total_loss`` or ``initialize_parameters`` costs
+only its own part, the worker runs ``model`` with the grader's trusted versions of those three
+helpers bound in the student's namespace (``Case.replace``).
+
+Import policy: ``optax``, ``flax`` and the ``jaxdl`` modules that would answer a part
+(``jaxdl.nn``, ``jaxdl.losses``, ``jaxdl.init``, ``jaxdl.train``) are refused;
+``jaxdl.optim`` and ``jaxdl.data`` are the course's "framework" and are allowed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from grader import case_tools
+from grader.case_tools import rng as _rng, key as _key
+from grader.spec import Assignment, Case, Part
+
+from .mistakes import MISTAKES
+
+F32 = np.float32
+
+HINTS = {slug: mistake.message for slug, mistake in MISTAKES.items()}
+# Too slow to finish in the time limit: the same advice fits both ways of getting there.
+SLOW_STEP = ("a training step that is not jitted, or jitted again inside the loop, is this slow: "
+             "wrap the step in jax.jit once, before the epoch loop.")
+HINTS["model_rejits_every_epoch"] = HINTS["model_without_jit"] = SLOW_STEP
+
+# The trusted helpers ``model`` runs with (see the module docstring).
+TRUSTED_HELPERS = {
+    "initialize_parameters": "trusted:initialize_parameters",
+    "forward_propagation": "trusted:forward_propagation",
+    "compute_total_loss": "trusted:compute_total_loss",
+}
+
+
+# ------------------------------------------------------------------ linear_function
+
+
+def _linear_case(seed: int, **kw) -> Case:
+    import jax
+    import jax.numpy as jnp
+
+    key = _key(seed)
+
+    def draw(kx, kw_, kb):
+        X = jax.random.normal(kx, (1, 3), jnp.float32)
+        W = jax.random.normal(kw_, (3, 4), jnp.float32)
+        b = jax.random.normal(kb, (4,), jnp.float32)
+        return X @ W + b[None, :]
+
+    return Case(args=(key,), expected=lambda: draw(*jax.random.split(key, 3)), key_args=(_key(seed + 1),),
+                mistakes=((HINTS["linear_function_one_key"], lambda: draw(key, key, key)),),
+                label=f"linear_function(jax.random.key({seed % 2**31}))", **kw)
+
+
+def linear_visible():
+    return [_linear_case(1)]
+
+
+def linear_hidden(seed: int):
+    return [_linear_case(seed), _linear_case(seed + 7, jit=True)]
+
+
+# ------------------------------------------------------------------ sigmoid
+
+
+def _sigmoid_case(z, label: str, **kw) -> Case:
+    import jax
+
+    def expected():
+        return jax.nn.sigmoid(np.asarray(z, F32))
+
+    return Case(args=(z,), expected=expected, label=label, **kw)
+
+
+def sigmoid_visible():
+    return [_sigmoid_case(np.array([-1.0, 0.0, 2.0], F32), "sigmoid of a float32 array"),
+            _sigmoid_case(np.array([-3, 0, 1, 4], np.int32), "sigmoid of an int32 array",
+                          error_hint=HINTS["sigmoid_without_cast"])]
+
+
+def sigmoid_hidden(seed: int):
+    r = _rng(seed)
+    shape = (int(r.integers(2, 6)), int(r.integers(2, 6)))
+    return [_sigmoid_case((4 * r.normal(size=shape)).astype(F32), f"sigmoid of a float32 {shape} array", jit=True),
+            _sigmoid_case(r.integers(-6, 7, size=shape).astype(np.int32), f"sigmoid of an int32 {shape} array",
+                          error_hint=HINTS["sigmoid_without_cast"]),
+            _sigmoid_case(int(r.integers(-5, 6)), "sigmoid of a Python int")]
+
+
+# ------------------------------------------------------------------ one_hot_matrix
+
+
+def _one_hot_case(labels: np.ndarray, C: int, **kw) -> Case:
+    expected = np.eye(C, dtype=F32)[labels]
+    return Case(args=(labels, C), expected=expected, static_argnums=(1,), static_argnames=("C",),
+                mistakes=((HINTS["one_hot_wrong_axis"], expected.T.copy()),),
+                label=f"one_hot_matrix of {labels.shape[0]} labels, C={C}", **kw)
+
+
+def one_hot_visible():
+    return [_one_hot_case(np.array([1, 2, 3, 0, 2, 1], np.int32), 4)]
+
+
+def one_hot_hidden(seed: int):
+    r = _rng(seed)
+    C = int(r.integers(3, 11))
+    m = int(r.integers(C + 1, 20))
+    return [_one_hot_case(r.integers(0, C, size=m).astype(np.int32), C),
+            _one_hot_case(r.integers(0, C, size=m + 3).astype(np.int32), C, jit=True)]
+
+
+# ------------------------------------------------------------------ initialize_parameters
+
+
+def _init_case(seed: int, dims: list[int], **kw) -> Case:
+    import jax
+    import jax.numpy as jnp
+    import jaxdl
+
+    key = _key(seed)
+
+    def one_key():
+        params = {}
+        for l in range(1, len(dims)):
+            std = np.sqrt(2.0 / (dims[l - 1] + dims[l]))
+            params[f"W{l}"] = jax.random.normal(key, (dims[l - 1], dims[l]), jnp.float32) * std
+            params[f"b{l}"] = jnp.zeros((dims[l],), jnp.float32)
+        return params
+
+    def truncated():
+        keys = jax.random.split(key, len(dims) - 1)
+        init = jax.nn.initializers.glorot_normal()
+        params = {}
+        for l in range(1, len(dims)):
+            params[f"W{l}"] = init(keys[l - 1], (dims[l - 1], dims[l]), jnp.float32)
+            params[f"b{l}"] = jnp.zeros((dims[l],), jnp.float32)
+        return params
+
+    return Case(args=(key, dims), expected=lambda: jaxdl.init.init_mlp(key, dims, method="glorot"),
+                key_args=(_key(seed + 1), dims), rtol=1e-5, atol=1e-6,
+                mistakes=((HINTS["initialize_one_key_for_all_layers"], one_key),
+                          (HINTS["initialize_truncated_glorot"], truncated)),
+                label=f"initialize_parameters(key, {dims})", **kw)
+
+
+def init_visible():
+    return [_init_case(1, [12, 25, 12, 6])]
+
+
+def init_hidden(seed: int):
+    r = _rng(seed)
+    return [_init_case(seed, [int(d) for d in r.integers(2, 30, size=int(r.integers(3, 6)))]),
+            _init_case(seed + 3, [int(d) for d in r.integers(2, 30, size=4)],
+                       jit=True, static_argnums=(1,), static_argnames=("layers_dims",))]
+
+
+# ------------------------------------------------------------------ forward_propagation
+
+
+def _params(r: np.random.Generator, dims: list[int]) -> dict:
+    params = {}
+    for l in range(1, len(dims)):
+        params[f"W{l}"] = (r.normal(size=(dims[l - 1], dims[l])) / np.sqrt(dims[l - 1])).astype(F32)
+        params[f"b{l}"] = (0.5 * r.normal(size=(dims[l],))).astype(F32)
+    return params
+
+
+def _forward_case(r: np.random.Generator, m: int, dims: list[int], **kw) -> Case:
+    import jax
+    import jaxdl
+
+    X = r.normal(size=(m, dims[0])).astype(F32)
+    params = _params(r, dims)
+
+    def expected():
+        return jaxdl.nn.mlp_apply(params, X)
+
+    return Case(args=(X, params), expected=expected, rtol=1e-5, atol=1e-5,
+                mistakes=((HINTS["forward_relu_on_logits"], lambda: jax.nn.relu(expected())),),
+                label=f"forward_propagation of {m} examples through layers {dims}", **kw)
+
+
+def forward_visible():
+    return [_forward_case(_rng(2), 5, [6, 5, 4, 3])]
+
+
+def forward_hidden(seed: int):
+    r = _rng(seed)
+    return [_forward_case(r, int(r.integers(3, 20)), [int(d) for d in r.integers(2, 12, size=4)]),
+            _forward_case(r, int(r.integers(3, 20)), [int(d) for d in r.integers(2, 12, size=3)], jit=True)]
+
+
+# ------------------------------------------------------------------ compute_total_loss
+
+
+def _loss_case(r: np.random.Generator, m: int, C: int, **kw) -> Case:
+    import jax
+    import jaxdl
+
+    logits = (3 * r.normal(size=(m, C))).astype(F32)
+    labels = np.eye(C, dtype=F32)[r.integers(0, C, size=m)]
+
+    def expected():
+        return jaxdl.losses.softmax_cross_entropy(logits, labels) * F32(m)
+
+    def softmax_first():
+        return jaxdl.losses.softmax_cross_entropy(jax.nn.softmax(logits), labels) * F32(m)
+
+    return Case(args=(logits, labels), expected=expected, rtol=1e-5, atol=1e-5,
+                mistakes=((HINTS["loss_mean_not_sum"], lambda: jaxdl.losses.softmax_cross_entropy(logits, labels)),
+                          (HINTS["loss_softmax_before_loss"], softmax_first)),
+                label=f"compute_total_loss of ({m}, {C}) logits", **kw)
+
+
+def loss_visible():
+    return [_loss_case(_rng(3), 4, 3)]
+
+
+def loss_hidden(seed: int):
+    r = _rng(seed)
+    return [_loss_case(r, int(r.integers(5, 30)), int(r.integers(2, 11))),
+            _loss_case(r, int(r.integers(5, 30)), int(r.integers(2, 11)), jit=True)]
+
+
+# ------------------------------------------------------------------ model
+
+
+def _digits_split(seed: int):
+    import jaxdl
+
+    X_train, y_train, X_test, y_test = jaxdl.datasets.digits(seed=seed)
+    eye = np.eye(10, dtype=F32)
+    return (np.asarray(X_train), eye[np.asarray(y_train)], np.asarray(X_test), eye[np.asarray(y_test)],
+            np.asarray(y_test))
+
+
+def _model_validator(X_test, y_test, init_params_fn, threshold: float = 0.9):
+    def validate(out):
+        if not isinstance(out, (list, tuple)) or len(out) != 2:
+            return "model() must return (parameters, costs)"
+        params, costs = out
+        template = {k: np.asarray(v) for k, v in init_params_fn().items()}
+        problem = case_tools.trained_params_problem(params, template)
+        if problem:
+            return problem
+        if all(np.array_equal(params[k], template[k]) for k in template):
+            return HINTS["model_mutates_parameters"]
+        import jaxdl
+
+        logits = np.asarray(jaxdl.nn.mlp_apply(params, X_test))
+        return case_tools.held_out_accuracy_problem(np.argmax(logits, axis=-1), y_test, threshold,
+                                                    data="the held-out digits")
+
+    return validate
+
+
+def _model_case(seed: int, num_epochs: int) -> Case:
+    import jax
+    import jaxdl
+
+    X_train, Y_train, X_test, Y_test, y_test = _digits_split(seed)
+    key = _key(seed)
+    init_key, _ = jax.random.split(key)
+    dims = [X_train.shape[1], 25, 12, 10]
+    return Case(args=(key, X_train, Y_train, X_test, Y_test),
+                kwargs={"learning_rate": 0.001, "num_epochs": num_epochs, "minibatch_size": 32, "print_cost": False},
+                validate=_model_validator(X_test, y_test, lambda: jaxdl.init.init_mlp(init_key, dims, "glorot")),
+                replace=TRUSTED_HELPERS, cold=True,
+                label=f"model on the digits set ({X_train.shape[0]} train / {X_test.shape[0]} test, "
+                      f"{num_epochs} epochs)")
+
+
+def model_visible():
+    return [_model_case(0, 40)]
+
+
+def model_hidden(seed: int):
+    return [_model_case(seed, 40)]
+
+
+ASSIGNMENT = Assignment(
+    id="week3/jax_intro",
+    title="JAX introduction: pytrees, value_and_grad, jit, explicit optimizer state",
+    parts=(
+        Part("linear_function", 10, "X W + b from split keys", linear_visible, linear_hidden),
+        Part("sigmoid", 10, "float32 out for int or float in", sigmoid_visible, sigmoid_hidden),
+        Part("one_hot_matrix", 10, "(m, C) one-hot, float32", one_hot_visible, one_hot_hidden),
+        Part("initialize_parameters", 10, "Glorot-normal weights, zero biases", init_visible, init_hidden),
+        Part("forward_propagation", 10, "LINEAR-RELU-...-LINEAR logits", forward_visible, forward_hidden),
+        Part("compute_total_loss", 10, "sum of softmax cross-entropy", loss_visible, loss_hidden),
+        Part("model", 10, "a jitted Adam training loop; held-out accuracy >= 0.9 within the time limit",
+             model_visible, model_hidden, limits={"time_per_call": 10.0}, timeout_hint=SLOW_STEP),
+    ),
+    forbidden_imports=("optax", "flax", "jaxdl.nn", "jaxdl.losses", "jaxdl.init", "jaxdl.train", "jaxdl.tune"),
+    allowed_imports=("`jax` (with `jax.numpy`, `jax.nn`, `jax.random`), `numpy`, `math`, and in "
+                     "`model` the optimizer `jaxdl.optim` and the mini-batches of `jaxdl.data`"),
+    preload=("jaxdl.optim",),
+)
