@@ -210,8 +210,14 @@ def find_submissions(root: str | Path, patterns: Iterable[str] | None = None, *,
                 found.setdefault(entry.name, []).append((path, entry.name + "/", "folder"))
         elif entry.is_file(follow_symlinks=False) and _matches(entry.name, patterns):
             found.setdefault(path.stem, []).append((path, entry.name, "file"))
-    return [_one_student(student, found[student], patterns)
-            for student in sorted(found, key=lambda s: (s.casefold(), s))]
+    # File names enter as valid text (bytes that are not UTF-8 shown as \xNN escapes), so the
+    # CSV and every results.json can be written strictly; ``path`` keeps the real name.
+    from grader.notebook import valid_text
+
+    return [sub._replace(student=valid_text(sub.student), shown=valid_text(sub.shown),
+                         note=valid_text(sub.note))
+            for sub in (_one_student(student, found[student], patterns)
+                        for student in sorted(found, key=lambda s: (s.casefold(), s)))]
 
 
 def _one_student(student: str, entries: list[tuple[Path, str, str]],

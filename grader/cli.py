@@ -5,7 +5,9 @@
     grader list
     grader test   <id> [--file PATH]
     grader submit <id> [--file PATH] [--json OUT] [--seed N]
-    grader grade  <id> DIR --out grades.csv [--jobs N] [--seed N] [--no-sandbox]
+    grader grade  <id> DIR --out grades.csv [--jobs N] [--seed N] [--pattern GLOB] [--no-sandbox]
+    grader release student OUT_DIR [--id ID ...] [--server URL | --gradescope-url URL]
+    grader release gradescope <id> OUT.zip [--hidden-visibility V]
 
 Every command takes ``--course DIR`` (repeatable; or ``GRADER_COURSE``): a folder of assignment
 folders of the instructor's own, searched before the built-in course (see
@@ -64,7 +66,14 @@ def cache_root() -> str | None:
     path = Path(root) if root else Path.home() / ".cache" / "jaxdl-grader"
     try:
         path.mkdir(parents=True, exist_ok=True)
-    except OSError:
+        # An existing folder may still be unwritable (a read-only home): try a write now.
+        probe = path / f".probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        # A cache is an optimisation, never a reason to fail: grade without one, say so once.
+        print(f"note: grading without a compilation cache: {path} is not writable "
+              f"({exc.strerror or type(exc).__name__})", file=sys.stderr)
         return None
     return str(path)
 

@@ -47,7 +47,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from grader import judge, protocol, registry, worker_cache
-from grader.notebook import SourceError, read_submission
+from grader.notebook import SourceError, Submission, load_submission, valid_text
 from grader.runner import Reply, Worker, human_bytes
 from grader.spec import TRUSTED_MODULE, UNSET, Assignment, Case, Limits, Part
 
@@ -249,16 +249,36 @@ def _first_lines(text: str, n: int = 4) -> str:
     return out + (" …" if len(lines) > n else "")
 
 
-def _where(error: protocol.WorkerError) -> str:
+def _where(error: protocol.WorkerError, submission: Submission | None = None) -> str:
+    """Where in the student's file an error was raised (its innermost frame there):
+    ``, at line 12 of your file (`code`)``, or in a notebook ``, in cell 7, line 3 (`code`)``."""
     if not error.frames:
         return ""
     line, _name, code = error.frames[-1]
+    if submission is not None and submission.notebook:
+        at = submission.where(line)
+        code = submission.line_text(line) if at else code
+        code = f" (`{code.strip()}`)" if code.strip() else ""
+        return (f", in {at}" if at else ", in your notebook") + code
     code = f" (`{code.strip()}`)" if code.strip() else ""
     return (f", at line {line} of your file" if line is not None else ", in your file") + code
 
 
+def _syntax_where(error: protocol.WorkerError, submission: Submission | None = None) -> str:
+    """`` at line 12`` and the line's text below, or `` in cell 7, line 3`` and the text of
+    that line of the notebook."""
+    line, text = error.line, error.text.strip()
+    if submission is not None and submission.notebook:
+        at = submission.where(line)
+        text = submission.line_text(line) if at else text
+        return (f" in {at}" if at else "") + (f" (`{text}`)" if text else "")
+    return (f" at line {line}" if line else "") + (f" (`{text}`)" if text else "")
+
+
 class Grader:
     """Grades submissions of one assignment. Reusable across files (batch mode)."""
+
+    _submission: Submission | None = None  # the file being graded (feedback names its cells)
 
     def __init__(self, assignment: Assignment, *, seed: int | None = None, hidden: bool = True,
                  overrides: Mapping[str, Any] | None = None, deny_read: Sequence[str] = (),
@@ -307,20 +327,25 @@ class Grader:
     # -- grading -----------------------------------------------------------------------
 
     def grade(self, path: str | Path, *, display_name: str | None = None,
-              on_part: Callable[[int, int, str], None] | None = None) -> Result:
+              on_part: Callable[[int, int, str], None] | None = None,
+              submission: Submission | None = None) -> Result:
+        """Grade the file at ``path`` (or ``submission``, already read: ``grader.check`` gives
+        a kernel's cell history this way; ``path`` then only names it)."""
         t0 = time.monotonic()
         path = Path(path)
-        shown = display_name or str(path)
+        # File names enter as valid text (a name with Latin-1 bytes is shown with escapes).
+        shown = valid_text(display_name or str(path))
         a = self.assignment
         result = Result(a.id, a.title, shown, self.seed, "submit" if self.hidden else "test", [])
         try:
-            source = read_submission(path)
+            source = submission if submission is not None else load_submission(path)
         except SourceError as exc:
             return self._all_zero(result, f"Your file could not be read: {exc}", t0)
+        self._submission = source
 
         cache_dir = None
         if self.cache_root:
-            folder = worker_cache.folder(self.cache_root, a.id, source, trusted=self.trusted_cache)
+            folder = worker_cache.folder(self.cache_root, a.id, source.text, trusted=self.trusted_cache)
             worker_cache.prune(folder.parent)
             try:
                 os.makedirs(folder, exist_ok=True)
@@ -391,7 +416,7 @@ class Grader:
         result.seconds = time.monotonic() - t0
         return result
 
-    def _grade_part(self, worker: Worker, pc: _PartCases, source: str, filename: str,
+    def _grade_part(self, worker: Worker, pc: _PartCases, source: Submission, filename: str,
                     deadline: float, first: bool,
                     executor: Worker | None = None) -> tuple[PartResult, str | None]:
         part = pc.part
@@ -461,8 +486,7 @@ class Grader:
         stage = "while loading your file"
         try:
             # 1. fresh namespace
-            loaded = send({"op": "load", "source": source, "filename": filename}, [],
-                          limits.load_seconds, "loading")
+            loaded = send(source.load_header(filename), [], limits.load_seconds, "loading")
             if isinstance(loaded, str):
                 msg = loaded.replace("Your code", "Your file", 1)
                 return finish(msg, fatal=msg if first else None)
@@ -470,7 +494,9 @@ class Grader:
                 msg = self._load_error(loaded.error)
                 return finish(msg, fatal=msg if first else None)
             if fn not in loaded.functions:
-                return finish(f"Your file does not define {fn}() (or it is not a function).")
+                what = "notebook" if source.notebook else "file"
+                return finish(f"Your {what} does not define {fn}() (or it is not a function)."
+                              + self._cell_notes(loaded.cell_errors))
 
             # 2. the cases
             for case, case_name in pc.cases:
@@ -638,7 +664,7 @@ class Grader:
     def _call_error(self, error: protocol.WorkerError, fn: str, label: str, case: Case) -> str:
         etype = error.type
         message = _first_lines(error.message)
-        where = _where(error)
+        where = _where(error, self._submission)
         forbidden = self._forbidden_missing(error)
         if forbidden:
             return f"{fn}() imports '{forbidden}', which this assignment does not allow{where}."
@@ -667,6 +693,25 @@ class Grader:
         hint = f" Likely cause: {case.error_hint}" if case.error_hint else ""
         return f"{fn}() raised {etype} on {label}{where}: {message}.{hint}"
 
+    def _cell_notes(self, cell_errors: Sequence) -> str:
+        """Why a notebook defines less than it shows: its cells that did not parse (skipped,
+        the others still ran) and the cell whose error stopped it (as Jupyter's Run All stops)."""
+        sub = self._submission
+        notes = []
+        for cell, skipped, error in cell_errors[:5]:
+            name = sub.cell_name(cell) if sub is not None else f"cell {cell}"
+            name = name[:1].upper() + name[1:]
+            if skipped:
+                notes.append(f"{name} was not run: it has a syntax error"
+                             f"{_syntax_where(error, sub)}: {_first_lines(error.message, 2)}")
+            else:
+                stop = " so the cells after it were not run (as Jupyter's Run All stops there)"
+                stop = "," + stop if not getattr(sub, "keep_going", False) else ""
+                where = _where(error, sub) or f", in {name}"
+                notes.append(f"{name} raised {error.type}{where}: "
+                             f"{_first_lines(error.message, 2)}{stop}")
+        return "".join(f"\n{n}." if not n.endswith(".") else f"\n{n}" for n in notes)
+
     def _load_error(self, error: protocol.WorkerError) -> str:
         etype = error.type
         message = _first_lines(error.message)
@@ -681,9 +726,9 @@ class Grader:
         if forbidden:
             return f"Your file imports '{forbidden}', which this assignment does not allow."
         if etype == "SystemExit":
-            return (f"Your file raised SystemExit while loading{_where(error)}: code that exits "
-                    "must sit under `if __name__ == \"__main__\":`.")
-        return f"Your file raised {etype} while loading{_where(error)}: {message}"
+            return (f"Your file raised SystemExit while loading{_where(error, self._submission)}: "
+                    "code that exits must sit under `if __name__ == \"__main__\":`.")
+        return f"Your file raised {etype} while loading{_where(error, self._submission)}: {message}"
 
 
 @contextlib.contextmanager

@@ -455,6 +455,9 @@ class WorkerReply:
     error: WorkerError | None = None
     program: np.ndarray | None = None
     files: tuple[tuple[str, bytes], ...] = ()  # cache_out: (entry name, its bytes)
+    # load of a notebook: (cell number, skipped: it did not parse, its error) per cell that
+    # did not parse or raised (grader.nbexec)
+    cell_errors: tuple[tuple[int, bool, WorkerError], ...] = ()
 
 
 def parse_reply(header: Any, blobs: list[bytes], op: str) -> WorkerReply:
@@ -467,6 +470,8 @@ def parse_reply(header: Any, blobs: list[bytes], op: str) -> WorkerReply:
     with ``type`` and ``message`` (str) and optionally ``frames`` (a list of
     ``[line, function, code]``), ``line`` (int or null), ``text`` (str),
     ``memory``/``flood``/``forbidden`` (bool). Optional: ``violations`` (a list of str);
+    ``cell_errors`` on an ok ``load`` (a list of such error objects, each with ``cell`` (int)
+    and ``skipped`` (bool));
     ``program`` on an ok ``call`` (the index of a blob holding a 1-D ``uint8`` array, not also
     used by ``out``); ``files`` on an ok ``cache_out`` (a list of ``[name, blob index]``, each
     blob a 1-D ``uint8`` array; the names are checked by whoever writes them, see
@@ -488,7 +493,8 @@ def parse_reply(header: Any, blobs: list[bytes], op: str) -> WorkerReply:
         return WorkerReply(False, violations, error=_parse_error(header.get("error")))
     if op == "load":
         return WorkerReply(True, violations, functions=_str_list(header.get("functions"),
-                                                                  "functions", MAX_NAMES))
+                                                                  "functions", MAX_NAMES),
+                           cell_errors=_cell_errors(header.get("cell_errors", [])))
     blobs, budget = list(blobs), _Budget()
     if op == "cache_out":
         return WorkerReply(True, violations, files=_parse_files(header.get("files"), blobs, budget))
@@ -504,9 +510,28 @@ def parse_reply(header: Any, blobs: list[bytes], op: str) -> WorkerReply:
 
 
 def _text(value: Any, what: str) -> str:
+    """A string of the reply, made valid UTF-8 text (a lone surrogate an exception message
+    smuggled in becomes an escape: text enters the parent valid, see grader.notebook)."""
     if type(value) is not str or len(value) > MAX_TEXT:
         raise ProtocolError(f"the reply's {what} is not a string of at most {MAX_TEXT} characters")
-    return value
+    from grader.notebook import valid_text
+
+    return valid_text(value)
+
+
+def _cell_errors(items: Any) -> tuple[tuple[int, bool, WorkerError], ...]:
+    if type(items) is not list or len(items) > MAX_FRAMES:
+        raise ProtocolError(f"the reply's cell_errors is not a list of at most {MAX_FRAMES} errors")
+    out = []
+    for item in items:
+        if type(item) is not dict:
+            raise ProtocolError("a cell error of the reply is not an object")
+        cell = _line(item.get("cell"), "cell number")
+        skipped = _flag(item, "skipped")
+        if cell is None:
+            raise ProtocolError("a cell error of the reply has no cell number")
+        out.append((cell, skipped, _parse_error(item)))
+    return tuple(out)
 
 
 def _str_list(value: Any, what: str, limit: int) -> tuple[str, ...]:

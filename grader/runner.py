@@ -407,7 +407,7 @@ class Worker:
             os.ftruncate(self.log_r, 0)
         except OSError:
             data, total = b"", 0
-        reply.output = data.decode("utf-8", errors="replace")
+        reply.output = data.decode("utf-8", errors="backslashreplace")  # valid text, bytes shown
         reply.output_total = total
         return reply
 

@@ -15,7 +15,10 @@ session, with a fresh temporary directory as working directory and a scrubbed en
 
   ``load``  exec the student's source (sent by the parent, never read from disk here) into a
             *fresh* module namespace named ``submission``. The parent loads before every part,
-            so no part sees globals another part's calls left behind.
+            so no part sees globals another part's calls left behind. A notebook comes as
+            ``cells`` (``[number, first line, source]``), run as a Jupyter kernel runs them by
+            :mod:`grader.nbexec`; the cells that did not parse or raised come back as
+            ``cell_errors`` (the reply is ``ok``: what the other cells defined is graded).
   ``call``  call a function of the current namespace. Modes: ``call`` (plain), ``jit``
             (``jax.jit`` with the case's static argument names/numbers), ``vjp`` (pull a
             cotangent back through the student's function with ``jax.vjp`` and return the
@@ -46,7 +49,7 @@ import traceback
 import types
 from collections.abc import Iterator, Mapping
 
-from grader import protocol, worker_cache
+from grader import nbexec, protocol, worker_cache
 
 _MODULE_NAME = "submission"
 _MISSING = object()
@@ -238,9 +241,14 @@ def _load(header: dict) -> dict:
     module.__file__ = filename
     sys.modules[_MODULE_NAME] = module
     _State.module = None
+    cell_errors: list[dict] = []
     try:
-        code = compile(source, filename, "exec", dont_inherit=True)
-        exec(code, module.__dict__)  # noqa: S102 - this process exists to run it
+        if "cells" in header:  # a notebook: its code cells as a kernel runs them (grader.nbexec)
+            cell_errors = nbexec.run_cells(header["cells"], module.__dict__, filename,
+                                           keep_going=bool(header.get("keep_going")), error=_error)
+        else:
+            code = compile(source, filename, "exec", dont_inherit=True)
+            exec(code, module.__dict__)  # noqa: S102 - this process exists to run it
     except BaseException as exc:  # noqa: BLE001 - SystemExit, KeyboardInterrupt included
         return {"ok": False, "error": _error(exc)}
     _State.module = module
@@ -251,7 +259,10 @@ def _load(header: dict) -> dict:
                 names.append(name)
         except BaseException:  # noqa: BLE001
             pass
-    return {"ok": True, "functions": sorted(names)[:2000]}
+    reply = {"ok": True, "functions": sorted(names)[:2000]}
+    if cell_errors:
+        reply["cell_errors"] = cell_errors[:200]
+    return reply
 
 
 def _without_persistent_cache(jax):
@@ -342,7 +353,11 @@ def _call(header: dict, blobs: list[bytes], jax, jnp, key_data) -> tuple[dict, l
                     _, pullback = jax.vjp(g, *[args[i] for i in argnums])
                     out = tuple(pullback(ct))
                 else:
-                    out = fn(*args, **kwargs)
+                    # A trusted helper bound over the graded function's own name wraps it:
+                    # helper(fn, *args, **kwargs) (e.g. calls it twice on the same inputs, so
+                    # a function that changes its inputs in place returns a wrong result).
+                    wrap = fn_name in (header.get("replace") or {})
+                    out = _State.module.__dict__[fn_name](fn, *args, **kwargs) if wrap else fn(*args, **kwargs)
                 out = jax.block_until_ready(out) if mode != "call" else out
                 out_blobs: list[bytes] = []
                 node = protocol.encode_value(out, out_blobs, key_data=key_data, permissive=True)

@@ -48,6 +48,10 @@ def test_list_shows_a_broken_course_folder_without_hiding_the_others(capsys, tmp
 @pytest.mark.parametrize("argv, needle", [
     (["submit", "no/such"], "unknown assignment id 'no/such'. Valid ids: week1/initialization"),
     (["list", "--course", "/nonexistent/course"], "--course: '/nonexistent/course' is not a folder"),
+    (["release", "gradescope", "no/such", "x.zip"], "unknown assignment id 'no/such'"),
+    (["release", "gradescope", "selftest/basics", "/nonexistent/x.zip"], "OUT.zip: the folder '/nonexistent' does not exist"),
+    (["release", "gradescope", "selftest/basics", "x.tar"], "does not end in .zip"),
+    (["release", "student", "/nonexistent/dir/out"], "OUT_DIR: the folder '/nonexistent/dir' does not exist"),
     (["submit", "selftest/basics", "--file", "/nonexistent/x.py"], "file not found: /nonexistent/x.py - pass your file with --file PATH"),
     (["test", "selftest/basics"], "pass your file with --file PATH"),
     (["grade", "selftest/basics", "/nonexistent", "--out", "x.csv"], "folder not found"),

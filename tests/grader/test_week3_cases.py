@@ -15,6 +15,7 @@ way the worker binds them, and judged by the same :mod:`grader.judge` functions 
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import importlib.util
 import textwrap
@@ -70,9 +71,12 @@ def _bound(module, replace, assignment_id):
 def _call(module, function: str, case, args=None):
     fn = module.__dict__[function]
     args = case.args if args is None else args
+    args = jax.tree.map(lambda x: x, args)  # fresh containers, as decoded from the wire
     with _bound(module, case.replace, module._assignment_id), (jax.enable_x64(True) if case.x64 else contextlib.nullcontext()):
         if case.jit:
             fn = jax.jit(fn, static_argnames=case.static_argnames, static_argnums=case.static_argnums)
+        if function in case.replace:  # a trusted wrapper bound over the function itself (the worker's rule)
+            fn = functools.partial(module.__dict__[function], fn)
         out = fn(*args, **dict(case.kwargs))
         return judge.to_numpy(jax.block_until_ready(out))
 
@@ -251,7 +255,7 @@ def test_flipped_dev_set_separates_dev_accuracy_from_train_cost():
     mod = _module("week3/hyperparameter_tuning")
     part = next(p for p in mod.ASSIGNMENT.parts if p.function == "random_search")
     for seed in range(1, 9):
-        case = part.hidden(seed)[-1]
+        case = next(c for c in part.hidden(seed) if "flipped" in c.label)
         expected = judge.resolve(case.expected)
         wrong = judge.resolve(case.mistakes[0][1])
         assert judge.compare(wrong, expected) is not None, seed

@@ -420,7 +420,8 @@ def update_lr(learning_rate0, epoch_num, decay_rate):
 
     Returns:
       The decayed learning rate: a Python float for Python inputs (a float32 scalar array
-      if an argument is a JAX array, e.g. under jit).
+      if an argument is a JAX array, e.g. under jit). The grader compares the value and
+      accepts either type (a 0-d array from ``jnp`` for Python inputs passes too).
     """
     ### BEGIN SOLUTION
     learning_rate = learning_rate0 / (1 + decay_rate * epoch_num)
@@ -440,7 +441,8 @@ def schedule_lr_decay(learning_rate0, epoch_num, decay_rate, time_interval=1000)
 
     Returns:
       The learning rate for this epoch: a Python float for Python inputs (a float32 scalar
-      array if an argument is a JAX array).
+      array if an argument is a JAX array). The grader compares the value and accepts either
+      type (``jnp.floor`` gives a 0-d array for Python inputs; that passes too).
     """
     ### BEGIN SOLUTION
     learning_rate = learning_rate0 / (1 + decay_rate * (epoch_num // time_interval))

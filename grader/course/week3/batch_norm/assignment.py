@@ -9,7 +9,13 @@ those against ``jaxdl.nn.batchnorm``/``mlp_apply`` and the reference solution).
 
 What shows each known mistake (``tests/mistakes/week3_batch_norm.py``):
 
-- softmax without the max shift: logits of +-1000 (overflow: ``nan``);
+- softmax without the max shift: logits of +-1000 (overflow: ``nan``); the tolerance there
+  follows ``case_tools.tolerance`` (cond = max |z|), so every stable form passes;
+- eval mode without ``eps``: a hidden case whose running variance is exactly 0 for a feature
+  (``1 / sqrt(0)``: inf or nan);
+- ``forward_propagation_with_batchnorm`` writing into its input ``state`` dict: a hidden case
+  calls it twice on the same objects (``trusted.twice_on_the_same_inputs``) and judges the
+  second result, which is then updated twice;
 - unbiased variance: small batches (m <= 16, a factor sqrt((m - 1) / m) on the output);
 - ``eps`` outside the square root: features whose batch variance is ~1e-5 (scale 3e-3, mean
   0, so the float32 rounding of ``Z - mu`` stays far below the tolerance);
@@ -87,8 +93,10 @@ def _softmax_case(Z: np.ndarray, label: str, **kw) -> Case:
     mistakes = [(HINTS["softmax_no_max_shift"], Symptom(_not_finite))]
     if Z.ndim >= 2 and Z.shape[0] > 1:
         mistakes.append((HINTS["softmax_wrong_axis"], _softmax_np(Z, axis=0)))
-    return Case(args=(Z,), expected=_softmax_np(Z), mistakes=tuple(mistakes), rtol=1e-5, atol=1e-6,
-                label=label, **kw)
+    # z - logsumexp(z) rounds at the scale of |z| (case_tools.tolerance): at logits of +-1000 a
+    # float32 probability is good to ~1e-4, whichever stable form computes it.
+    tol = case_tools.tolerance(Z.dtype, cond=float(np.max(np.abs(Z))), scale=1e-2)
+    return Case(args=(Z,), expected=_softmax_np(Z), mistakes=tuple(mistakes), **tol, label=label, **kw)
 
 
 def softmax_visible():
@@ -138,7 +146,7 @@ def _bn_np(gamma, beta, Z, rm, rv, train, momentum=0.99, eps=1e-5, *, ddof=0, ep
         {k: v.astype(F32) for k, v in cache.items()},)
 
 
-def _bn_inputs(r: np.random.Generator, m: int, n: int, tiny: int = 2):
+def _bn_inputs(r: np.random.Generator, m: int, n: int, tiny: int = 2, zero_var: int = 0):
     """float32 (gamma, beta, Z, running_mean, running_var); the last ``tiny`` features of Z have
     mean 0 and variance ~1e-5 (where eps outside the square root shows)."""
     scale = r.uniform(0.5, 3.0, size=n)
@@ -150,6 +158,8 @@ def _bn_inputs(r: np.random.Generator, m: int, n: int, tiny: int = 2):
     beta = (0.5 * r.normal(size=n)).astype(F32)
     rm = (0.5 * r.normal(size=n)).astype(F32)
     rv = r.uniform(0.5, 2.0, size=n).astype(F32)
+    if zero_var:  # running variance exactly 0: eval mode divides by sqrt(eps) there
+        rv[:zero_var] = 0.0
     return gamma, beta, Z, rm, rv
 
 
@@ -171,6 +181,7 @@ def _bn_mistakes(gamma, beta, Z, rm, rv, train, momentum, eps):
              Symptom(part(1, (1 - momentum) * np.asarray(rm, np.float64) + momentum * mu))),
         )
     return (
+        (HINTS["bn_eval_without_eps"], Symptom(lambda out: _not_finite(out[0]))),
         (HINTS["bn_eval_uses_batch_stats"], Symptom(part(0, _bn_np(*args, False, momentum, eps, eval_batch=True)[0]))),
         (HINTS["bn_running_updated_in_eval"],
          Symptom(lambda out: _close(out[1], momentum * np.asarray(rm, np.float64) + (1 - momentum) * mu)
@@ -179,8 +190,8 @@ def _bn_mistakes(gamma, beta, Z, rm, rv, train, momentum, eps):
 
 
 def _bn_case(r: np.random.Generator, m: int, n: int, train: bool, *, momentum=None, eps=None, tiny: int = 2,
-             jit: bool = False) -> Case:
-    gamma, beta, Z, rm, rv = _bn_inputs(r, m, n, tiny)
+             jit: bool = False, zero_var: int = 0) -> Case:
+    gamma, beta, Z, rm, rv = _bn_inputs(r, m, n, tiny, zero_var)
     kwargs = {}
     if momentum is not None:
         kwargs["momentum"] = momentum
@@ -189,6 +200,8 @@ def _bn_case(r: np.random.Generator, m: int, n: int, train: bool, *, momentum=No
     mom = 0.99 if momentum is None else momentum
     e = 1e-5 if eps is None else eps
     extra = "".join(f", {k}={v:g}" for k, v in kwargs.items())
+    if zero_var:
+        extra += f", running variance 0 for {zero_var} feature{'s' if zero_var > 1 else ''}"
     return Case(args=(gamma, beta, Z, rm, rv, train), kwargs=kwargs,
                 expected=_bn_np(gamma, beta, Z, rm, rv, train, mom, e),
                 mistakes=_bn_mistakes(gamma, beta, Z, rm, rv, train, mom, e), rtol=1e-5, atol=1e-5,
@@ -211,7 +224,8 @@ def bn_forward_hidden(seed: int):
             _bn_case(r, *size(), True, jit=True),
             _bn_case(r, *size(), False, jit=True),
             _bn_case(r, *size(), True, momentum=round(float(r.uniform(0.6, 0.95)), 3), eps=1e-3),
-            _bn_case(r, 1, int(r.integers(3, 9)), False, tiny=0)]
+            _bn_case(r, 1, int(r.integers(3, 9)), False, tiny=0),
+            _bn_case(r, int(r.integers(2, 9)), int(r.integers(3, 9)), False, tiny=0, zero_var=1)]
 
 
 # ------------------------------------------------------------------ batchnorm_backward
@@ -315,17 +329,27 @@ def _net_np(params, state, X, train, *, bn_after_relu=False):
     return logits.astype(F32), {k: v.astype(F32) for k, v in new_state.items()}
 
 
-def _forward_case(r: np.random.Generator, m: int, dims, train: bool, **kw) -> Case:
+def _forward_case(r: np.random.Generator, m: int, dims, train: bool, *, twice: bool = False, **kw) -> Case:
+    """``twice``: the worker calls the function two times on the *same* argument objects
+    (``trusted:twice_on_the_same_inputs`` bound over its name) and the second result must equal
+    one call's: a function that writes into the input ``state`` dict returns, the second time,
+    statistics updated twice (that mistake's wrong answer)."""
     params, state = _bn_net(r, dims)
     X = r.normal(size=(m, dims[0])).astype(F32)
     mistakes = [(HINTS["forward_bn_after_relu"], lambda: _net_np(params, state, X, train, bn_after_relu=True))]
     if train:
         mistakes.append((HINTS["forward_returns_old_state"], Symptom(
             lambda out: set(out[1]) == set(state) and all(_close(out[1][k], state[k], 0, 0) for k in state))))
+    replace = {"batchnorm_forward": f"{TRUSTED}:batchnorm_forward"}
+    label = f"forward_propagation_with_batchnorm, layers {list(dims)}, {m} examples, train={train}"
+    if twice:
+        replace["forward_propagation_with_batchnorm"] = f"{TRUSTED}:twice_on_the_same_inputs"
+        label += ", called twice with the same state dict (the second result must equal the first)"
+        mistakes.insert(0, (HINTS["forward_mutates_state"],
+                            lambda: _net_np(params, _net_np(params, state, X, train)[1], X, train)))
     return Case(args=(params, state, X, train), expected=lambda: _net_np(params, state, X, train),
                 mistakes=tuple(mistakes), rtol=1e-5, atol=1e-5, static_argnums=(3,), static_argnames=("train",),
-                replace={"batchnorm_forward": f"{TRUSTED}:batchnorm_forward"},
-                label=f"forward_propagation_with_batchnorm, layers {list(dims)}, {m} examples, train={train}", **kw)
+                replace=replace, label=label, **kw)
 
 
 def forward_visible():
@@ -340,7 +364,8 @@ def forward_hidden(seed: int):
 
     return [_forward_case(r, int(r.integers(3, 17)), dims(2), True),
             _forward_case(r, int(r.integers(3, 17)), dims(4), False, jit=True),
-            _forward_case(r, int(r.integers(3, 17)), dims(3), True, jit=True)]
+            _forward_case(r, int(r.integers(3, 17)), dims(3), True, jit=True),
+            _forward_case(r, int(r.integers(3, 17)), dims(3), True, twice=True)]
 
 
 # ------------------------------------------------------------------ model_with_batchnorm

@@ -154,6 +154,28 @@ def batchnorm_forward(gamma, beta, Z, running_mean, running_var, train, momentum
 ''',
         'eval mode (train=False) normalizes with the batch statistics; it must use the running mean and variance.',
     ),
+    "bn_eval_without_eps": Mistake(
+        "batchnorm_forward",
+        '''
+def batchnorm_forward(gamma, beta, Z, running_mean, running_var, train, momentum=0.99, eps=1e-5):
+    if train:
+        mu = jnp.mean(Z, axis=0)
+        var = jnp.mean((Z - mu[None, :]) ** 2, axis=0)
+        new_mean = momentum * running_mean + (1 - momentum) * mu
+        new_var = momentum * running_var + (1 - momentum) * var
+        inv_std = 1.0 / jnp.sqrt(var + eps)
+    else:
+        mu, var = running_mean, running_var
+        new_mean, new_var = running_mean, running_var
+        inv_std = 1.0 / jnp.sqrt(var)
+    Z_centered = Z - mu[None, :]
+    Z_norm = Z_centered * inv_std[None, :]
+    out = gamma[None, :] * Z_norm + beta[None, :]
+    cache = {"Z_centered": Z_centered, "inv_std": inv_std, "Z_norm": Z_norm, "gamma": gamma}
+    return out, new_mean, new_var, cache
+''',
+        'eval mode (train=False) divides by sqrt(running_var) without eps: a feature whose running variance is 0 gives inf or nan. Use 1 / sqrt(running_var + eps) in both modes.',
+    ),
     # --- batchnorm_backward ---------------------------------------------------
     "backward_ignores_batch_statistics": Mistake(
         "batchnorm_backward",
@@ -218,6 +240,22 @@ def forward_propagation_with_batchnorm(parameters, state, X, train):
     return logits, state
 ''',
         'the state that comes back is the one that went in: return the running statistics each batchnorm_forward returned (JAX updates nothing in place).',
+    ),
+    "forward_mutates_state": Mistake(
+        "forward_propagation_with_batchnorm",
+        '''
+def forward_propagation_with_batchnorm(parameters, state, X, train):
+    L = len([k for k in parameters if k.startswith("W")])
+    A = X
+    for l in range(1, L):
+        Z = jnp.matmul(A, parameters[f"W{l}"])
+        out, state[f"mean{l}"], state[f"var{l}"], _ = batchnorm_forward(
+            parameters[f"gamma{l}"], parameters[f"beta{l}"], Z, state[f"mean{l}"], state[f"var{l}"], train)
+        A = jax.nn.relu(out)
+    logits = jnp.matmul(A, parameters[f"W{L}"]) + parameters[f"b{L}"][None, :]
+    return logits, state
+''',
+        'the state dict passed in is changed in place (state[...] = ...): called twice with the same state, the second call starts from the first call\'s statistics. Build and return a new dict; leave the input unchanged.',
     ),
     # --- model_with_batchnorm -------------------------------------------------
     "model_discards_state": Mistake(

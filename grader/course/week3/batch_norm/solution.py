@@ -310,7 +310,9 @@ def forward_propagation_with_batchnorm(parameters, state, X, train):
     Returns:
       ``(logits, new_state)``: logits float32 (m, n_L); new_state a dict with the same keys
       as ``state``, ``new_state["mean{l}"]``/``["var{l}"]`` as returned by layer ``l``'s
-      ``batchnorm_forward`` (unchanged values when ``train=False``).
+      ``batchnorm_forward`` (unchanged values when ``train=False``). ``new_state`` is a new
+      dict: ``state`` itself (and ``parameters``) must come back unchanged, so calling the
+      function twice with the same ``state`` gives the same result twice (the grader does).
     """
     L = len([k for k in parameters if k.startswith("W")])
     ### BEGIN SOLUTION

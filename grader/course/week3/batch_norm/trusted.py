@@ -67,3 +67,14 @@ def initialize_parameters_with_batchnorm(key, layers_dims):
 def compute_cost(logits, Y):
     log_probs = logits - jax.scipy.special.logsumexp(logits, axis=-1, keepdims=True)
     return -jnp.mean(jnp.sum(Y * log_probs, axis=-1))
+
+
+def twice_on_the_same_inputs(fn, *args, **kwargs):
+    """Bound over a graded function's own name (``Case.replace``), the worker calls this with
+    the student's function: it runs it twice on the very same argument objects and returns the
+    second result. A function that changes its inputs in place (``state[k] = ...``) starts its
+    second call from the first call's output, so its result is wrong; the parent compares it
+    with the expected value of a single call on unchanged inputs. Nothing here reports
+    anything: only the returned values are judged."""
+    fn(*args, **kwargs)
+    return fn(*args, **kwargs)

@@ -44,6 +44,7 @@ import math
 import numpy as np
 
 from grader.case_tools import rng as _rng, key as _key
+from grader.judge import Symptom
 from grader.spec import Assignment, Case, Part
 
 from .mistakes import MISTAKES
@@ -309,12 +310,29 @@ def _one_key_search(key, X, Y, Xd, Yd, num_trials, lr_range, beta_range, num_ste
     return trials[int(np.argmax(dev))], trials
 
 
+def _python_floats_problem(out) -> str | None:
+    """The stub's rule: every value of every trial (and of ``best``) is a Python float; a JAX
+    or NumPy 0-d array, which the value comparison would accept, is named here."""
+    from grader import judge
+
+    best, trials = out
+    for where, trial in [("best", best), *((f"trials[{i}]", t) for i, t in enumerate(trials))]:
+        for k, v in trial.items():
+            if type(v) is not float:
+                return f"{HINTS['random_search_jax_scalars']} ({where}[{k!r}] is {judge.describe(v)})"
+    return None
+
+
 def _search_case(key_seed: int, data_seed: int, *, n_test: int = 100, flipped: bool = False,
-                 lr_range=None, beta_range=None, **kw) -> Case:
+                 lr_range=None, beta_range=None, tie: bool = False, hidden: bool = False, **kw) -> Case:
+    """``tie``: the dev set is one input twice, labelled 0 and 1, so every trial's dev accuracy
+    is exactly 0.5 and the rule "the first trial with the highest dev_accuracy" decides."""
     from . import trusted as T
 
     key = _key(key_seed)
     X, Y, Xd, Yd = _search_data(data_seed, n_test, flipped)
+    if tie:
+        Xd, Yd = np.repeat(Xd[:1], 2, axis=0), np.array([0.0, 1.0], F32)
     kwargs = {"num_steps": NUM_STEPS}
     if lr_range is not None:
         kwargs["lr_range"] = lr_range
@@ -330,14 +348,33 @@ def _search_case(key_seed: int, data_seed: int, *, n_test: int = 100, flipped: b
         _, trials = expected()
         return trials[int(np.nanargmin([t["train_cost"] for t in trials]))], trials
 
-    mistakes = ((HINTS["random_search_best_by_train_cost"], by_train_cost),
-                (HINTS["random_search_one_key"],
-                 lambda: _one_key_search(key, X, Y, Xd, Yd, NUM_TRIALS, lr_r, beta_r, NUM_STEPS)))
+    def last_of_ties():
+        _, trials = expected()
+        dev = [t["dev_accuracy"] for t in trials]
+        return trials[len(dev) - 1 - int(np.argmax(dev[::-1]))], trials
+
+    # The tie mistake is named only where a tie at the top makes it wrong (a Symptom); the tie
+    # case tries it first: there "best by train cost" may pick the last trial too.
+    def shows_last_of_ties(out) -> bool:  # only where a tie at the top makes it a wrong answer
+        from grader import judge
+
+        last = judge.to_numpy(last_of_ties())
+        return (judge.compare(last, judge.to_numpy(expected()), rtol=0, atol=0) is not None
+                and judge.compare(out, last, rtol=1e-5, atol=1e-6) is None)
+
+    ties = (HINTS["random_search_last_of_ties"], Symptom(shows_last_of_ties))
+    cost = (HINTS["random_search_best_by_train_cost"], by_train_cost)
+    mistakes = ((ties, cost) if tie else (cost, ties)) + (
+        (HINTS["random_search_one_key"],
+         lambda: _one_key_search(key, X, Y, Xd, Yd, NUM_TRIALS, lr_r, beta_r, NUM_STEPS)),)
     ranges = "".join(f", {k}=({v[0]:.3g}, {v[1]:.4g})" for k, v in kwargs.items() if k != "num_steps")
     dev = "a dev set with flipped labels (Y_dev = 1 - y), so the best dev accuracy goes to a poor model" \
         if flipped else f"a dev set of {len(Yd)} points"
+    if tie:
+        dev = "a dev set of one input labelled 0 and 1, so every trial ties at dev accuracy 0.5"
     return Case(args=(key, X, Y, Xd, Yd, NUM_TRIALS), kwargs=kwargs, expected=expected, mistakes=mistakes,
                 rtol=1e-5, atol=1e-6, replace=SEARCH_HELPERS,
+                validate=_python_floats_problem if hidden else None,
                 label=f"random_search with {NUM_TRIALS} trials{ranges}, num_steps={NUM_STEPS}, {dev}", **kw)
 
 
@@ -350,8 +387,10 @@ def search_hidden(seed: int):
     data_seed = int(r.integers(4, 1000))
     lr_range = (float(10.0 ** r.uniform(-4, -2)), float(10.0 ** r.uniform(0.5, 1.2)))
     beta_range = (round(float(r.uniform(0.8, 0.9)), 3), round(float(r.uniform(0.99, 0.999)), 4))
-    return [_search_case(seed, data_seed, n_test=int(r.integers(60, 141)), lr_range=lr_range, beta_range=beta_range),
-            _search_case(seed + 1, data_seed, flipped=True)]
+    return [_search_case(seed, data_seed, n_test=int(r.integers(60, 141)), lr_range=lr_range, beta_range=beta_range,
+                         hidden=True),
+            _search_case(seed + 1, data_seed, flipped=True, hidden=True),
+            _search_case(seed + 2, data_seed, tie=True, hidden=True)]
 
 
 def _fine_case(key_seed: int, data_seed: int, num_rounds: int, *, lr_range=None, beta_range=None) -> Case:

@@ -131,6 +131,45 @@ def random_search(key, X_train, Y_train, X_dev, Y_dev, num_trials, lr_range=(1e-
 ''',
         'the best trial is chosen by its training cost; choose it by the dev-set accuracy (the first trial with the highest dev_accuracy).',
     ),
+    "random_search_last_of_ties": Mistake(
+        "random_search",
+        '''
+def random_search(key, X_train, Y_train, X_dev, Y_dev, num_trials, lr_range=(1e-3, 10.0),
+                  beta_range=(0.9, 0.999), num_steps=300):
+    key_lr, key_beta, key_init = jax.random.split(key, 3)
+    learning_rates = sample_learning_rates(key_lr, num_trials, *lr_range)
+    betas = sample_betas(key_beta, num_trials, *beta_range)
+    costs, parameters = train_many(key_init, learning_rates, X_train, Y_train, betas=betas, num_steps=num_steps)
+    dev_accuracies = jax.vmap(accuracy, in_axes=(0, None, None))(parameters, jnp.asarray(X_dev, jnp.float32),
+                                                                 jnp.asarray(Y_dev, jnp.float32))
+    trials = [{"learning_rate": float(learning_rates[i]), "beta": float(betas[i]), "train_cost": float(costs[i]),
+               "dev_accuracy": float(dev_accuracies[i])} for i in range(num_trials)]
+    best = trials[0]
+    for trial in trials:
+        if trial["dev_accuracy"] >= best["dev_accuracy"]:
+            best = trial
+    return best, trials
+''',
+        'on a tie in dev_accuracy the last of the tied trials is chosen; the rule is the first one (compare with >, or np.argmax, which returns the first maximum).',
+    ),
+    "random_search_jax_scalars": Mistake(
+        "random_search",
+        '''
+def random_search(key, X_train, Y_train, X_dev, Y_dev, num_trials, lr_range=(1e-3, 10.0),
+                  beta_range=(0.9, 0.999), num_steps=300):
+    key_lr, key_beta, key_init = jax.random.split(key, 3)
+    learning_rates = sample_learning_rates(key_lr, num_trials, *lr_range)
+    betas = sample_betas(key_beta, num_trials, *beta_range)
+    costs, parameters = train_many(key_init, learning_rates, X_train, Y_train, betas=betas, num_steps=num_steps)
+    dev_accuracies = jax.vmap(accuracy, in_axes=(0, None, None))(parameters, jnp.asarray(X_dev, jnp.float32),
+                                                                 jnp.asarray(Y_dev, jnp.float32))
+    trials = [{"learning_rate": learning_rates[i], "beta": betas[i], "train_cost": costs[i],
+               "dev_accuracy": dev_accuracies[i]} for i in range(num_trials)]
+    best = trials[int(np.argmax(np.asarray(dev_accuracies)))]
+    return best, trials
+''',
+        'the trials hold JAX scalars (0-d arrays); the docstring asks for Python floats: float(x) for each value.',
+    ),
     "random_search_one_key": Mistake(
         "random_search",
         '''

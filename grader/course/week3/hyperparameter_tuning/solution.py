@@ -291,8 +291,10 @@ def random_search(key, X_train, Y_train, X_dev, Y_dev, num_trials, lr_range=(1e-
     Returns:
       ``(best, trials)``: ``trials`` a list of ``num_trials`` dicts, in sampling order,
       ``{"learning_rate": float, "beta": float, "train_cost": float, "dev_accuracy": float}``
-      (Python floats); ``best`` the first trial (the dict itself) with the highest
-      ``dev_accuracy``.
+      (Python floats: ``float(x)``; JAX or NumPy scalars are refused); ``best`` the trial
+      (the dict itself) with the highest ``dev_accuracy``. Ties: when several trials share
+      the highest ``dev_accuracy``, ``best`` is the **first** of them in sampling order (as
+      ``np.argmax`` picks it; a loop must compare with ``>``, not ``>=``).
     """
     ### BEGIN SOLUTION
     key_lr, key_beta, key_init = jax.random.split(key, 3)

@@ -2,7 +2,10 @@
 
 Expected values come from ``jax``/``jaxdl`` in the parent: ``jax.random`` with the stub's
 key convention, ``jaxdl.init.init_mlp(..., "glorot")``, ``jaxdl.nn.mlp_apply``,
-``jaxdl.losses.softmax_cross_entropy`` (times m: the part asks for the sum).
+and, for ``compute_total_loss``, a float64 NumPy log-softmax summed over the batch (the part asks
+for the sum), compared within ``case_tools.tolerance`` (cond = max |z|). A hidden case has
+logits shifted by +-200..600, where a loss without the max shift (``log(exp(z) / sum(exp(z)))``
+or ``log`` of a softmax) overflows or underflows to inf/nan: that mistake is named.
 
 ``model`` is judged on what it produces, not on how it is written: the parent evaluates the
 returned parameters on the digits test set with its own forward pass (accuracy >= 0.9), and
@@ -23,6 +26,7 @@ import numpy as np
 
 from grader import case_tools
 from grader.case_tools import rng as _rng, key as _key
+from grader.judge import Symptom
 from grader.spec import Assignment, Case, Part
 
 from .mistakes import MISTAKES
@@ -204,23 +208,45 @@ def forward_hidden(seed: int):
 # ------------------------------------------------------------------ compute_total_loss
 
 
-def _loss_case(r: np.random.Generator, m: int, C: int, **kw) -> Case:
+def _loss_np(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The summed softmax cross-entropy in float64 (stable), as a float32 0-d array."""
+    z = np.asarray(logits, np.float64)
+    mx = z.max(axis=-1, keepdims=True)
+    log_probs = z - mx - np.log(np.exp(z - mx).sum(axis=-1, keepdims=True))
+    return np.asarray(-(np.asarray(labels, np.float64) * log_probs).sum(), F32)
+
+
+def _not_finite(out) -> bool:
+    return isinstance(out, np.ndarray) and out.dtype.kind == "f" and not bool(np.all(np.isfinite(out)))
+
+
+def _loss_case(r: np.random.Generator, m: int, C: int, *, large: bool = False, **kw) -> Case:
     import jax
     import jaxdl
 
     logits = (3 * r.normal(size=(m, C))).astype(F32)
-    labels = np.eye(C, dtype=F32)[r.integers(0, C, size=m)]
-
-    def expected():
-        return jaxdl.losses.softmax_cross_entropy(logits, labels) * F32(m)
+    classes = r.integers(0, C, size=m)
+    if large:  # rows shifted by +-200..600, spread ~40: exp overflows, and a true class far
+        #        below its row's maximum underflows a softmax taken before the log
+        shifts = r.choice([-1.0, 1.0], size=(m, 1)) * r.uniform(200.0, 600.0, size=(m, 1))
+        logits = (shifts + 40 * r.normal(size=(m, C))).astype(F32)
+        classes[0] = int(np.argmin(logits[0]))
+        logits[0, classes[0]] = logits[0].max() - F32(120.0)
+    labels = np.eye(C, dtype=F32)[classes]
 
     def softmax_first():
         return jaxdl.losses.softmax_cross_entropy(jax.nn.softmax(logits), labels) * F32(m)
 
-    return Case(args=(logits, labels), expected=expected, rtol=1e-5, atol=1e-5,
-                mistakes=((HINTS["loss_mean_not_sum"], lambda: jaxdl.losses.softmax_cross_entropy(logits, labels)),
-                          (HINTS["loss_softmax_before_loss"], softmax_first)),
-                label=f"compute_total_loss of ({m}, {C}) logits", **kw)
+    # Each example's log-softmax rounds at the scale of its logits; m of them are summed
+    # (case_tools.tolerance: cond = max |z|, absolute scale m).
+    tol = case_tools.tolerance(F32, cond=float(np.max(np.abs(logits))), scale=float(m))
+    mistakes = [(HINTS["loss_mean_not_sum"], lambda: np.asarray(_loss_np(logits, labels) / F32(m), F32)),
+                (HINTS["loss_softmax_before_loss"], softmax_first)]
+    if large:
+        mistakes.insert(0, (HINTS["loss_without_max_shift"], Symptom(_not_finite)))
+    what = f"({m}, {C}) logits shifted by +-200..600 (spread ~40)" if large else f"({m}, {C}) logits"
+    return Case(args=(logits, labels), expected=lambda: _loss_np(logits, labels), **tol,
+                mistakes=tuple(mistakes), label=f"compute_total_loss of {what}", **kw)
 
 
 def loss_visible():
@@ -230,7 +256,8 @@ def loss_visible():
 def loss_hidden(seed: int):
     r = _rng(seed)
     return [_loss_case(r, int(r.integers(5, 30)), int(r.integers(2, 11))),
-            _loss_case(r, int(r.integers(5, 30)), int(r.integers(2, 11)), jit=True)]
+            _loss_case(r, int(r.integers(5, 30)), int(r.integers(2, 11)), jit=True),
+            _loss_case(r, int(r.integers(5, 30)), int(r.integers(3, 11)), large=True)]
 
 
 # ------------------------------------------------------------------ model

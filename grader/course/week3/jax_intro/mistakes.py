@@ -95,6 +95,16 @@ def compute_total_loss(logits, labels):
 ''',
         'softmax is applied before a from-logits loss (softmax twice): pass the raw logits.',
     ),
+    "loss_without_max_shift": Mistake(
+        "compute_total_loss",
+        '''
+def compute_total_loss(logits, labels):
+    exps = jnp.exp(logits)
+    probabilities = exps / jnp.sum(exps, axis=-1, keepdims=True)
+    return -jnp.sum(labels * jnp.log(probabilities))
+''',
+        'the loss overflows (inf or nan) for large logits: take the log-softmax stably, logits - max - log(sum(exp(logits - max))) or jax.nn.log_softmax, not log(exp(z) / sum(exp(z))) or log(softmax(z)).',
+    ),
     "loss_mean_not_sum": Mistake(
         "compute_total_loss",
         '''

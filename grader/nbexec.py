@@ -1,0 +1,295 @@
+"""Running a notebook's code cells in the worker as a Jupyter kernel runs them.
+
+Imported by :mod:`grader.worker` (inside the sandbox; IPython is imported on the first
+notebook, from the read-only site-packages). Each cell, in order:
+
+1. is transformed by IPython's own input transformer
+   (``IPython.core.inputtransformer2.TransformerManager().transform_cell``, what ``ipykernel``
+   runs), so ``%magic``, ``%%magic``, ``!cmd``, ``x = !cmd`` and ``obj?`` become calls of
+   ``get_ipython()``; cleaned-up indentation and ``>>>`` prompts are handled the same way;
+2. is compiled with its lines numbered as lines of the submission's joined text (see
+   :mod:`grader.notebook`), so every traceback frame and syntax error can be named
+   ``cell N, line M`` by the parent;
+3. runs in the submission's namespace, whose builtins also hold ``get_ipython`` (a
+   :class:`Shell`, below) and IPython's ``display``; when its last statement is an expression,
+   its value is shown as Jupyter shows ``Out[n]`` (IPython's pretty text, nothing after a
+   trailing ``;``).
+
+What ``get_ipython()`` does here (a kernel with no processes and no network):
+
+- ``!cmd`` runs nothing; ``x = !cmd`` gives an empty ``SList`` (IPython's list of output lines).
+- ``%time`` / ``%%time`` / ``%timeit`` / ``%%timeit`` / ``%prun`` / ``%%prun`` run their code once in
+  the notebook's namespace (``%time x = f()`` keeps the assignment; ``%time f()`` returns the
+  value) and print no timings: grading feedback holds no timings.
+- ``%%capture [--no-stdout] [--no-stderr] [--no-display] [name]`` captures with IPython's
+  ``capture_output`` and stores the ``CapturedIO`` under ``name``.
+- ``%%writefile [-a] FILE`` writes (or appends) the cell's text to ``FILE`` relative to the
+  worker's scratch folder (its working directory) and says so, as IPython does.
+- ``obj?``/``%pinfo`` and the display/configuration magics (``%matplotlib``, ``%config``,
+  ``%load_ext``, ``%autoreload``, ``%%html``, ``%%markdown``, ...) do nothing visible (their
+  output goes to Jupyter's pager or front end, not the cell's output).
+- Magics that would start a process, reach the network or leave the notebook (``%pip``,
+  ``%run``, ``%%bash``, ``%cd``, ...) are not run; one line says so.
+- Any other name fails like IPython: ``UsageError: Line magic function `%foo` not found.``
+
+Run All semantics (``keep_going=False``, a submitted notebook): a cell that does not parse
+(after the transformation; the body of ``%%time``/``%%capture``/``%%timeit``/``%%prun`` counts
+as the cell's code) is skipped, so only what it would have defined is missing, and the cells
+after it still run; a cell that raises stops the notebook there, as Jupyter's Run All does:
+what earlier cells defined is kept. ``keep_going=True`` (replaying a kernel's history for
+``grader.check``) goes on after an error, as the kernel did. Every skipped or failed cell
+is reported.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import os
+import sys
+from typing import Any, Callable
+
+TIMING = {"time", "timeit", "prun"}
+RUNS_BODY = TIMING | {"capture", "debug"}
+QUIET = {  # their output goes to the pager or the front end, or they only configure IPython
+    "pinfo", "pinfo2", "pdoc", "pdef", "psource", "pfile", "psearch", "matplotlib", "config",
+    "load_ext", "reload_ext", "unload_ext", "autoreload", "aimport", "precision", "xmode",
+    "colors", "pdb", "who", "whos", "who_ls", "lsmagic", "magic", "quickref", "history", "hist",
+    "automagic", "autocall", "doctest_mode", "gui", "pprint", "page", "recall", "tb", "autosave",
+    "html", "HTML", "markdown", "latex", "svg", "javascript", "js", "logstart", "logstop",
+    "logon", "logoff", "logstate", "notebook", "connect_info", "qtconsole", "alias_magic",
+    "code_wrap", "killbgscripts", "load_ipython_ext",
+}
+NOT_RUN = {  # processes, network, the file system outside the notebook, the kernel itself
+    "pip", "conda", "mamba", "micromamba", "uv", "run", "load", "sx", "system", "bash", "sh",
+    "script", "python", "python2", "python3", "pypy", "perl", "ruby", "cd", "pushd", "popd",
+    "dhist", "dirs", "bookmark", "env", "set_env", "store", "reset", "reset_selective", "xdel",
+    "alias", "unalias", "rehashx", "edit", "ed", "save", "macro", "rerun", "ls", "cat", "less",
+    "more", "man", "mkdir", "rm", "rmdir", "cp", "mv", "pwd", "clear", "cls", "file", "lprun",
+    "mprun", "memit", "sql",
+}
+
+
+class Shell:
+    """``get_ipython()`` inside a graded notebook (see the module docstring)."""
+
+    def __init__(self, namespace: dict):
+        self.user_ns = namespace
+        self.cell_start = 1  # the joined text's line of the running cell's first line
+        self.body_start = 2  # ... and of the line after its ``%%magic`` line
+        self.filename = "<submission>"
+
+    # -- shell escapes -------------------------------------------------------------------
+
+    def system(self, cmd: str = "", *args: Any, **kwargs: Any) -> None:
+        """``!cmd``: nothing runs (no processes in a graded notebook)."""
+        return None
+
+    system_raw = system_piped = system
+
+    def getoutput(self, cmd: str = "", *args: Any, **kwargs: Any):
+        """``x = !cmd``: no process, so no output lines."""
+        from IPython.utils.text import SList
+
+        return SList()
+
+    # -- magics ----------------------------------------------------------------------------
+
+    def run_line_magic(self, magic_name: str, line: str, _stack_depth: int = 1) -> Any:
+        frame = sys._getframe(_stack_depth)
+        glob, loc = frame.f_globals, frame.f_locals
+        lineno = frame.f_lineno
+        if magic_name in TIMING:
+            code = _strip_options(line, magic_name)
+            return self._run(code, glob, loc, lineno, value=magic_name == "time")
+        return self._other(magic_name, "%")
+
+    def run_cell_magic(self, magic_name: str, line: str, cell: str) -> Any:
+        glob = self.user_ns
+        body_start = self.body_start
+        if magic_name in TIMING:
+            setup = _strip_options(line, magic_name)
+            if magic_name == "timeit" and setup.strip():
+                self._run(setup, glob, glob, self.cell_start)
+            self._run(cell, glob, glob, body_start)
+            return None
+        if magic_name == "debug":
+            self._run(cell, glob, glob, body_start)
+            return None
+        if magic_name == "capture":
+            return self._capture(line, cell, glob, body_start)
+        if magic_name == "writefile":
+            return _writefile(line, cell)
+        return self._other(magic_name, "%%")
+
+    def _other(self, name: str, prefix: str) -> None:
+        if name in QUIET:
+            return None
+        if name in NOT_RUN:
+            print(f"[grader] {prefix}{name} is not run while grading (no processes, network or "
+                  "files outside the notebook).")
+            return None
+        from IPython.core.error import UsageError
+
+        kind = "Line magic function" if prefix == "%" else "Cell magic"
+        raise UsageError(f"{kind} `{prefix}{name}` not found.")
+
+    def _run(self, code: str, glob: dict, loc: Any, first_line: int, value: bool = False) -> Any:
+        try:
+            tree = ast.parse(code, self.filename, "exec")
+        except SyntaxError as exc:
+            if isinstance(exc.lineno, int):
+                exc.lineno += first_line - 1
+            raise
+        ast.increment_lineno(tree, first_line - 1)
+        if value and len(tree.body) == 1 and isinstance(tree.body[0], ast.Expr):
+            expr = ast.Expression(tree.body[0].value)
+            return eval(compile(expr, self.filename, "eval", dont_inherit=True), glob, loc)  # noqa: S307
+        exec(compile(tree, self.filename, "exec", dont_inherit=True), glob, loc)  # noqa: S102
+        return None
+
+    def _capture(self, line: str, cell: str, glob: dict, first_line: int) -> None:
+        from IPython.utils.capture import capture_output
+
+        words = line.split()
+        flags = {w for w in words if w.startswith("--")}
+        names = [w for w in words if not w.startswith("-")]
+        with capture_output("--no-stdout" not in flags, "--no-stderr" not in flags,
+                            "--no-display" not in flags) as io:
+            self._run(cell, glob, glob, first_line)
+        if names:
+            glob[names[0]] = io
+        return None
+
+
+def _strip_options(line: str, magic: str) -> str:
+    """The code of ``%time``/``%timeit``/``%prun`` after their ``-x [value]`` options."""
+    if magic == "time":
+        return line
+    takes_value = {"timeit": "nrp", "prun": "lDTsr"}[magic]
+    words = line.lstrip()
+    while words.startswith("-") and not words.startswith("--"):
+        head, _, rest = words.partition(" ")
+        if len(head) == 2 and head[1] in takes_value:
+            _, _, rest = rest.lstrip().partition(" ")
+        words = rest.lstrip()
+    return words
+
+
+def _writefile(line: str, cell: str) -> None:
+    args = line.split()
+    append = bool({"-a", "--append"} & set(args))
+    names = [a for a in args if a not in ("-a", "--append")]
+    if not names:
+        from IPython.core.error import UsageError
+
+        raise UsageError("the following arguments are required: filename")
+    name = " ".join(names).strip("'\"")
+    name = os.path.expanduser(name)
+    if os.path.exists(name):
+        print(f"Appending to {name}" if append else f"Overwriting {name}")
+    else:
+        print(f"Writing {name}")
+    with open(name, "a" if append else "w", encoding="utf-8") as f:
+        f.write(cell)
+    return None
+
+
+def _cell_magic(source: str) -> tuple[str, str] | None:
+    """``(name, body)`` when the cell starts with ``%%name``."""
+    stripped = source.lstrip("\n")
+    if not stripped.startswith("%%"):
+        return None
+    first, _, body = stripped.partition("\n")
+    name = first[2:].split(None, 1)[0] if first[2:].strip() else ""
+    return name, body
+
+
+def _shows_value(source: str) -> bool:
+    """Whether a cell's last expression is shown (no trailing ``;``, as IPython decides)."""
+    import io
+    import tokenize
+
+    try:
+        tokens = [t for t in tokenize.generate_tokens(io.StringIO(source).readline)
+                  if t.type not in (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE,
+                                    tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER)]
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return True
+    return not (tokens and tokens[-1].string == ";")
+
+
+def _show(value: Any) -> None:
+    if value is None:
+        return
+    from IPython.lib.pretty import pretty
+
+    print(pretty(value))
+
+
+def run_cells(cells: list, namespace: dict, filename: str, *, keep_going: bool,
+              error: Callable[[BaseException], dict]) -> list[dict]:
+    """Run ``cells`` (``[number, first line, source]`` each) in ``namespace``; return the errors
+    of the cells that were skipped or failed (``error(exc)`` describes each; every one has a
+    ``line`` in the joined text, the line of its syntax error or its cell's first line)."""
+    from IPython.core.display_functions import display
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    shell = Shell(namespace)
+    shell.filename = filename
+    names = dict(vars(builtins))
+    names.update(get_ipython=lambda: shell, display=display)
+    namespace["__builtins__"] = names
+    transformer = TransformerManager()
+    errors: list[dict] = []
+    for cell in cells:
+        number, start, source = int(cell[0]), int(cell[1]), str(cell[2])
+        magic = _cell_magic(source)
+        lead = len(source) - len(source.lstrip("\n"))
+        shell.cell_start, shell.body_start = start + lead, start + lead + 1
+        try:
+            code = transformer.transform_cell(source)
+        except BaseException as exc:  # noqa: BLE001 - the transformer itself failed on this text
+            exc = SyntaxError(f"IPython could not read this cell ({type(exc).__name__})",
+                              (filename, 1, 0, "", 1, 0))
+            errors.append(_skipped(exc, start, number, error))
+            continue
+        try:
+            tree = ast.parse(code, filename, "exec")
+            if magic is not None and magic[0] in RUNS_BODY:
+                try:
+                    ast.parse(magic[1], filename, "exec")
+                except (SyntaxError, ValueError) as exc:
+                    errors.append(_skipped(exc, shell.body_start, number, error))
+                    continue
+        except (SyntaxError, ValueError) as exc:  # ValueError: NUL bytes in the cell
+            errors.append(_skipped(exc, start, number, error))
+            continue
+        ast.increment_lineno(tree, start - 1)
+        last = None
+        if tree.body and isinstance(tree.body[-1], ast.Expr) and _shows_value(code):
+            last = ast.Expression(tree.body.pop().value)
+        try:
+            exec(compile(tree, filename, "exec", dont_inherit=True), namespace)  # noqa: S102
+            if last is not None:
+                _show(eval(compile(last, filename, "eval", dont_inherit=True), namespace))  # noqa: S307
+        except BaseException as exc:  # noqa: BLE001 - SystemExit, KeyboardInterrupt included
+            info = error(exc)
+            info["cell"], info["skipped"] = number, False
+            if info.get("line") is None:
+                info["line"] = start
+            errors.append(info)
+            if not keep_going:
+                break
+    return errors
+
+
+def _skipped(exc: BaseException, first_line: int, number: int,
+             error: Callable[[BaseException], dict]) -> dict:
+    """The report of a cell that does not parse (``exc``'s line counted from ``first_line``)."""
+    if not isinstance(exc, SyntaxError):
+        exc = SyntaxError(str(exc), (None, 1, 0, "", 1, 0))
+    exc.lineno = (exc.lineno + first_line - 1) if isinstance(exc.lineno, int) else first_line
+    info = error(exc)
+    info["cell"], info["skipped"] = number, True
+    return info

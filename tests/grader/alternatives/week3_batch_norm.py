@@ -1,0 +1,86 @@
+"""Correct alternative formulations for ``week3/batch_norm`` (``{slug: (function, source)}``)."""
+
+ALTERNATIVES = {
+    "softmax_logsumexp": ("softmax", '''
+def softmax(Z):
+    import jax.scipy.special
+    Z = jnp.asarray(Z)
+    return jnp.exp(Z - jax.scipy.special.logsumexp(Z, axis=-1, keepdims=True))
+'''),
+    "softmax_min_shift_division_last": ("softmax", '''
+def softmax(Z):
+    Z = jnp.asarray(Z)
+    e = jnp.exp(Z - jax.lax.stop_gradient(jnp.max(Z, axis=-1, keepdims=True)))
+    return e * (1.0 / jnp.sum(e, axis=-1, keepdims=True))
+'''),
+    "softmax_log_domain": ("softmax", '''
+def softmax(Z):
+    Z = jnp.asarray(Z)
+    shifted = Z - jnp.max(Z, axis=-1, keepdims=True)
+    return jnp.exp(shifted - jnp.log(jnp.sum(jnp.exp(shifted), axis=-1, keepdims=True)))
+'''),
+    "bn_forward_jnp_var_rsqrt": ("batchnorm_forward", '''
+def batchnorm_forward(gamma, beta, Z, running_mean, running_var, train, momentum=0.99, eps=1e-5):
+    if train:
+        mu, var = jnp.mean(Z, axis=0), jnp.var(Z, axis=0)
+        new_mean = momentum * running_mean + (1 - momentum) * mu
+        new_var = momentum * running_var + (1 - momentum) * var
+    else:
+        mu, var, new_mean, new_var = running_mean, running_var, running_mean, running_var
+    inv_std = jax.lax.rsqrt(var + eps)
+    Z_centered = Z - mu
+    Z_norm = Z_centered * inv_std
+    return gamma * Z_norm + beta, new_mean, new_var, {"Z_centered": Z_centered, "inv_std": inv_std,
+                                                        "Z_norm": Z_norm, "gamma": gamma}
+'''),
+    "bn_forward_divide_by_std": ("batchnorm_forward", '''
+def batchnorm_forward(gamma, beta, Z, running_mean, running_var, train, momentum=0.99, eps=1e-5):
+    m = Z.shape[0]
+    if train:
+        mu = jnp.sum(Z, axis=0) / m
+        var = jnp.sum(jnp.square(Z - mu), axis=0) / m
+        new_mean = running_mean + (1 - momentum) * (mu - running_mean)
+        new_var = running_var + (1 - momentum) * (var - running_var)
+    else:
+        mu, var = running_mean, running_var
+        new_mean, new_var = running_mean, running_var
+    std = jnp.sqrt(var + eps)
+    Z_centered = Z - mu
+    Z_norm = Z_centered / std
+    out = Z_norm * gamma + beta
+    return out, new_mean, new_var, {"Z_centered": Z_centered, "inv_std": 1.0 / std, "Z_norm": Z_norm,
+                                    "gamma": gamma}
+'''),
+    "bn_backward_step_by_step": ("batchnorm_backward", '''
+def batchnorm_backward(dout, cache):
+    Zc, inv_std, gamma = cache["Z_centered"], cache["inv_std"], cache["gamma"]
+    Z_norm = cache["Z_norm"]
+    m = dout.shape[0]
+    dbeta = dout.sum(axis=0)
+    dgamma = (dout * Z_norm).sum(axis=0)
+    dZn = dout * gamma
+    dvar = jnp.sum(dZn * Zc, axis=0) * -0.5 * inv_std ** 3
+    dmu = jnp.sum(-dZn * inv_std, axis=0) + dvar * jnp.mean(-2.0 * Zc, axis=0)
+    dZ = dZn * inv_std + dvar * 2.0 * Zc / m + dmu / m
+    return dZ, dgamma, dbeta
+'''),
+    "bn_backward_means": ("batchnorm_backward", '''
+def batchnorm_backward(dout, cache):
+    Z_norm, inv_std, gamma = cache["Z_norm"], cache["inv_std"], cache["gamma"]
+    dZ_norm = dout * gamma
+    dZ = inv_std * (dZ_norm - jnp.mean(dZ_norm, axis=0) - Z_norm * jnp.mean(dZ_norm * Z_norm, axis=0))
+    return dZ, jnp.einsum("mn,mn->n", dout, Z_norm), jnp.einsum("mn->n", dout)
+'''),
+    "forward_copy_of_state": ("forward_propagation_with_batchnorm", '''
+def forward_propagation_with_batchnorm(parameters, state, X, train):
+    L = sum(1 for k in parameters if k.startswith("W"))
+    new_state = dict(state)
+    A = X
+    for l in range(1, L):
+        out, m_, v_, _ = batchnorm_forward(parameters[f"gamma{l}"], parameters[f"beta{l}"],
+                                           A @ parameters[f"W{l}"], state[f"mean{l}"], state[f"var{l}"], train)
+        new_state[f"mean{l}"], new_state[f"var{l}"] = m_, v_
+        A = jnp.maximum(out, 0.0)
+    return A @ parameters[f"W{L}"] + parameters[f"b{L}"], new_state
+'''),
+}
