@@ -15,8 +15,8 @@ bubblewrap works on this machine (Debian/Ubuntu package ``bubblewrap``; Linux on
   needs is bound **read-only**, at the paths it has on the host (so imports behave as they
   do outside): the system's ``/usr`` (and the ``/bin``, ``/lib*`` links to it), the Python
   installation and its virtual environment, the ``jaxdl`` package, and from the ``grader``
-  package only the worker's own modules (:data:`WORKER_MODULES`), and of the assignment's
-  folder only its ``trusted.py``, for the parts whose cases bind its helpers. A module the assignment forbids is *not there*: its
+  package only the worker's own modules (:data:`WORKER_MODULES`); nothing of any course
+  folder (trusted helpers arrive as source text, see :mod:`grader.helper_source`). A module the assignment forbids is *not there*: its
   files are left out of the view (``optax/``, ``flax/``, ``jaxdl/optim.py`` and its cached
   bytecode, ...), so no import route, path trick (``/proc/self/root/...``) or source reader
   can reach it. (In a folder too large to recreate entry by entry, such as site-packages,
@@ -244,23 +244,21 @@ def _scratch_for(bound: Sequence[str]) -> str:
     raise RuntimeError("no place for the worker's scratch folder: everything is bound")
 
 
-def view(*, forbidden: Iterable[str], trusted_files: Iterable[str] = (),
-         cache_seed: str | None) -> View:
+def view(*, forbidden: Iterable[str], cache_seed: str | None) -> View:
     """The worker's filesystem (see the module docstring).
 
     ``forbidden``: module names left out of the view (a package, or a submodule such as
-    ``jaxdl.optim``). ``trusted_files``: the assignment folder's ``trusted.py`` when the part binds
-    its helpers: that one file is shown, read-only at its host path, and nothing else of the folder.
-    ``cache_seed``: the submission's compile-cache folder on the host, shown read-only at
+    ``jaxdl.optim``). ``cache_seed``: the submission's compile-cache folder on the host, shown read-only at
     :data:`CACHE_SEED` (the worker copies it into its scratch tmpfs; see ``runner``).
     The scratch tmpfs is ``/tmp`` unless the project or Python lives there (a clone in
     ``/tmp``); then the next of :data:`SCRATCH_CANDIDATES`.
-
-    Raises:
-      ValueError: a trusted file that is not an existing ``.py`` file.
     """
     out: list[str] = []
     _system_dirs(out)
+    courses = [str(c) for c in registry.course_folders()]
+    for c in courses:  # a course folder inside /usr (bound whole) is masked like a module
+        if any(c.startswith(top + "/") for top in ("/usr", "/bin", "/sbin", "/lib", "/lib64")):
+            _mask(c, out)
     hidden: list[str] = []
     for name in forbidden:
         hidden += module_paths(name)
@@ -276,8 +274,7 @@ def view(*, forbidden: Iterable[str], trusted_files: Iterable[str] = (),
     hidden += [os.path.join(project, p) for p in ("tests", ".git")]
     # Course folders are outside every bound tree in a normal install; hidden anyway, in case
     # one lives inside the Python installation or next to jaxdl.
-    hidden += [str(c) for c in registry.course_folders()
-               if not str(c).startswith(grader_dir.rstrip("/") + "/")]
+    hidden += [c for c in courses if not c.startswith(grader_dir.rstrip("/") + "/")]
     for root in roots:
         bind_tree(root, hidden, out)
     jaxdl_dirs = [p for p in module_paths("jaxdl")
@@ -291,12 +288,6 @@ def view(*, forbidden: Iterable[str], trusted_files: Iterable[str] = (),
         out += ["--dir", grader_dir]
     for name in WORKER_MODULES:
         out += ["--ro-bind", os.path.join(grader_dir, name), os.path.join(grader_dir, name)]
-    for f in sorted(set(trusted_files)):
-        real = os.path.realpath(f)
-        if not (real.endswith(".py") and os.path.isfile(real)):
-            raise ValueError(f"trusted_files: {f!r} is not an existing .py file")
-        # bwrap creates the missing parent folders (on the read-only root tmpfs).
-        out += ["--ro-bind", real, real]
     if grader_in_root:
         out += ["--remount-ro", grader_dir]
     bound = [out[k + 1] if out[k] in ("--dir", "--tmpfs") else out[k + 2]

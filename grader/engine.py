@@ -46,7 +46,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from grader import judge, protocol, registry, worker_cache
+from grader import helper_source, judge, protocol, registry, worker_cache
 from grader.notebook import SourceError, Submission, load_submission, valid_text
 from grader.runner import Reply, Worker, human_bytes
 from grader.spec import TRUSTED_MODULE, UNSET, Assignment, Case, Limits, Part
@@ -82,6 +82,7 @@ class PartResult:
     visible_cases: int = 0
     hidden_cases: int = 0
     status: str = GRADED
+    failed_case: str = ""  # "visible case 2" / "hidden case 1": the case the part failed on
 
     @property
     def passed(self) -> bool:
@@ -169,14 +170,18 @@ def grading_error(stage: str, exc: BaseException) -> str:
             "zero). Please tell your instructor.")
 
 
-def _trusted_files(assignment: Assignment, pc: _PartCases) -> dict[str, str]:
-    """``{"trusted": path}`` when a case of the part binds helpers (``Case.replace``), else ``{}``.
+def _trusted_helpers(assignment: Assignment, pc: _PartCases) -> dict[str, str]:
+    """``{"trusted": source}`` when a case of the part binds helpers (``Case.replace``), else
+    ``{}``: only the bound helpers and what they use (:mod:`grader.helper_source`), never the
+    whole ``trusted.py`` (which holds references of other parts, maybe of this one).
 
     Raises:
-      GraderError: a case names a module other than ``trusted``, or the folder has no
-        ``trusted.py`` (a fault of the assignment, never the student's).
+      GraderError: a case names a module other than ``trusted``, the folder has no
+        ``trusted.py``, or it lacks a bound helper (a fault of the assignment, never the
+        student's).
     """
-    modules = {spec.partition(":")[0] for case, _ in pc.cases for spec in case.replace.values()}
+    specs = {spec for case, _ in pc.cases for spec in case.replace.values()}
+    modules = {spec.partition(":")[0] for spec in specs}
     if not modules:
         return {}
     if modules != {TRUSTED_MODULE}:
@@ -186,7 +191,11 @@ def _trusted_files(assignment: Assignment, pc: _PartCases) -> dict[str, str]:
     if path is None:
         raise GraderError(f"{pc.part.function}: its cases bind trusted helpers, but the "
                           "assignment folder has no trusted.py")
-    return {TRUSTED_MODULE: str(path)}
+    try:
+        source = helper_source.closure_source(path, sorted(s.partition(":")[2] for s in specs))
+    except (OSError, SyntaxError, helper_source.HelperSourceError) as exc:
+        raise GraderError(f"{pc.part.function}: its trusted helpers cannot be prepared ({exc})") from exc
+    return {TRUSTED_MODULE: source}
 
 
 class _Failed:
@@ -234,10 +243,18 @@ def _np_tree(value: Any) -> Any:
     return value
 
 
+# Bidirectional overrides and isolates: they reorder how a report line reads (display spoofing).
+_BIDI = {0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069}
+
+
 def clean(text: str, limit: int = 600) -> str:
-    """Mask addresses, drop control characters, cap length (student-controlled text)."""
-    text = _ADDRESS.sub("0x…", text)
-    text = "".join(ch for ch in text if ch in "\n\t" or (ord(ch) >= 32 and ord(ch) != 127))
+    """Valid UTF-8, addresses masked, control and bidirectional-override characters dropped,
+    length capped (student-controlled text)."""
+    from grader.notebook import valid_text
+
+    text = _ADDRESS.sub("0x…", valid_text(text))
+    text = "".join(ch for ch in text if ch in "\n\t" or (ord(ch) >= 32 and ord(ch) != 127
+                                                           and ord(ch) not in _BIDI))
     if len(text) > limit:
         text = text[:limit].rstrip() + " …"
     return text
@@ -382,7 +399,7 @@ class Grader:
                     on_part(index, len(all_cases), pc.part.function)
                 # Trusted helpers (reference code of other parts) exist only in the workers of
                 # the parts whose cases bind them; they are loaded before the policy is armed.
-                needed = _trusted_files(a, pc)
+                needed = _trusted_helpers(a, pc)
                 if worker.cfg["trusted"] != needed:
                     worker.reconfigure(trusted=needed)
                 with _without_cache(worker, any(case.cold for case, _ in pc.cases)):
@@ -501,9 +518,11 @@ class Grader:
             # 2. the cases
             for case, case_name in pc.cases:
                 stage = f"while checking {case_name}"
+                res.failed_case = case_name  # until it passes (a grading error keeps it too)
                 msg = self._run_case(worker, send, case, case_name, fn, limits, executor)
                 if msg is not None:
                     return finish(msg)
+            res.failed_case = ""
         except GraderError:
             raise
         except Exception as exc:  # noqa: BLE001 - the parent's own work failed: not the student's

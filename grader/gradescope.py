@@ -11,6 +11,15 @@ one test per part, tests that describe a hidden case with the bundle's hidden vi
 seed and the timings in ``extra_data``. A fault of the grader gives a results file that says
 so (no score for those parts), never a traceback instead of results.
 
+Isolation: workers run in the OS sandbox where bubblewrap works (``GRADER_SANDBOX``, default
+``auto``). Gradescope's containers may not allow it (no user namespaces); then, since the
+autograder runs as root, each worker runs as an unprivileged user
+(:data:`grader.runner.UNPRIVILEGED_UID`): it cannot signal the grader, write
+``results/`` or the environment, or read the course's case builders (``setup.sh`` and
+``run_autograder`` make them, the upload and the results root's alone). ``extra_data``
+records which (``"isolation"``) and the output says when the sandbox was not used. With
+``GRADER_SANDBOX=require`` an image without the sandbox gives a grading error instead.
+
 Usage (what ``run_autograder`` runs)::
 
     python -m grader.gradescope --root /autograder --config /autograder/source/gradescope.json
@@ -21,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import stat
 import sys
 import time
 from pathlib import Path
@@ -30,15 +40,20 @@ _IGNORED_DIRS = {"__MACOSX", ".ipynb_checkpoints", "__pycache__"}
 
 
 def submissions(folder: Path) -> list[Path]:
-    """The ``.py``/``.ipynb`` files of an upload (symbolic links and hidden files ignored)."""
+    """The ``.py``/``.ipynb`` regular files of an upload (symbolic links, FIFOs, devices and
+    hidden files ignored: reading a FIFO would block the grading)."""
     found = []
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if d not in _IGNORED_DIRS and not d.startswith("."))
         for name in sorted(filenames):
             path = Path(dirpath) / name
-            if (not name.startswith(".") and path.suffix.lower() in SUBMISSION_SUFFIXES
-                    and not path.is_symlink()):
-                found.append(path)
+            if name.startswith(".") or path.suffix.lower() not in SUBMISSION_SUFFIXES:
+                continue
+            try:
+                if stat.S_ISREG(os.lstat(path).st_mode):
+                    found.append(path)
+            except OSError:
+                continue
     return found
 
 
@@ -49,12 +64,27 @@ def _write(results: Path, text: str) -> None:
     os.replace(tmp, results)
 
 
+def _isolation() -> str:
+    from grader import runner
+
+    try:
+        mode = runner.isolation_mode()
+    except (runner.SandboxUnavailable, ValueError) as exc:
+        return f"none: {exc}"
+    if mode == "sandbox":
+        return "sandbox"
+    if runner.drops_privileges(mode):
+        return f"workers ran as the unprivileged uid {runner.UNPRIVILEGED_UID}"
+    return "workers ran with the grader's own privileges"
+
+
 def run(root: Path, assignment_id: str, hidden_visibility: str, *, seed: int | None = None) -> dict:
     """Grade the upload under ``root`` and write ``root/results/results.json``; returns it.
 
     Never raises for a fault of the grader: the results file then says so, with no score.
     """
     from grader import engine, registry, report
+    from grader.notebook import valid_text
 
     t0 = time.monotonic()
     results = root / "results" / "results.json"
@@ -62,7 +92,7 @@ def run(root: Path, assignment_id: str, hidden_visibility: str, *, seed: int | N
     try:
         assignment = registry.load(assignment_id)
         files = submissions(upload)
-        names = [str(f.relative_to(upload)) for f in files]
+        names = [valid_text(str(f.relative_to(upload))) for f in files]  # undecodable bytes as \\xNN
         if len(files) != 1:
             what = "no .py or .ipynb file" if not files else f"{len(files)} files: " + ", ".join(names)
             reason = (f"Your upload holds {what}. Upload exactly one file: your completed "
@@ -81,6 +111,11 @@ def run(root: Path, assignment_id: str, hidden_visibility: str, *, seed: int | N
         message = engine.grading_error("before any part ran", exc)
         data = {"output": message, "tests": [], "extra_data": {"complete": False, "error": repr(exc)}}
     data["extra_data"]["seconds"] = round(time.monotonic() - t0, 2)
+    isolation = _isolation()
+    data["extra_data"]["isolation"] = isolation
+    if isolation != "sandbox":
+        data["output"] = (f"Note: graded without the OS sandbox ({isolation}).\n"
+                          + data.get("output", ""))
     _write(results, json.dumps(data, indent=2) + "\n")
     return data
 

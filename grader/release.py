@@ -212,6 +212,9 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 fi
 "$PYTHON" -m venv "$ROOT/venv"
 "$ROOT/venv/bin/pip" install --quiet "$ROOT/source"
+# The case builders are root's alone: a worker without the sandbox runs as an unprivileged user.
+COURSE="$("$ROOT/venv/bin/python" -c "import grader, pathlib; print(pathlib.Path(grader.__file__).parent / 'course')")"
+chmod -R go-rwx "$COURSE" "$ROOT/source"
 "$ROOT/venv/bin/python" -c "import grader.gradescope"
 """
 
@@ -219,6 +222,9 @@ RUN_AUTOGRADER = r"""#!/usr/bin/env bash
 # Gradescope runs this for every submission; it writes $ROOT/results/results.json.
 set -uo pipefail
 ROOT="${GRADER_GRADESCOPE_ROOT:-/autograder}"
+mkdir -p "$ROOT/results"
+chmod go-rwx "$ROOT/results" "$ROOT/source" 2>/dev/null
+chmod -R go-rwx "$ROOT/submission" 2>/dev/null
 exec "$ROOT/venv/bin/python" -m grader.gradescope --root "$ROOT" --config "$ROOT/source/gradescope.json"
 """
 

@@ -96,27 +96,39 @@ def gradescope(result: Result, *, hidden_visibility: str = "visible") -> dict:
     ``"complete": false`` and the failed parts, so a course can find and regrade them.
 
     ``hidden_visibility`` (Gradescope's ``visibility``: ``hidden``, ``after_due_date``,
-    ``after_published`` or ``visible``) is given to the test of every part whose feedback
-    describes a hidden case (it failed on one), so hidden inputs stay hidden until the
-    instructor says; the other tests are ``visible``.
+    ``after_published`` or ``visible``) is given to the test of every part that failed on a
+    hidden case (its feedback describes that case), so hidden inputs stay hidden until the
+    instructor says; the other tests are ``visible``. What a part's code printed while hidden
+    cases ran may show their inputs too: with a ``hidden_visibility`` other than ``visible``
+    it goes into a test of its own, ``<function>: printed output`` (0 points), with that
+    visibility.
     """
     tests = []
     for p in result.parts:
         output = p.feedback
+        printed = None
         if p.output.strip():
-            output += "\n\nYour code printed:\n" + p.output
+            if hidden_visibility != "visible" and p.hidden_cases > 0:
+                printed = {"name": f"{p.function}: printed output", "score": 0.0,
+                           "max_score": 0.0, "status": "passed",
+                           "output": "Your code printed:\n" + p.output,
+                           "visibility": hidden_visibility}
+            else:
+                output += "\n\nYour code printed:\n" + p.output
         test = {
             "name": p.function,
             "score": p.score,
             "max_score": p.points,
             "status": "passed" if p.passed else "failed",
             "output": output,
-            "visibility": hidden_visibility if "hidden case" in p.feedback else "visible",
+            "visibility": hidden_visibility if p.failed_case.startswith("hidden") else "visible",
         }
         if p.status == ERROR:
             del test["score"]
             test["tags"] = ["grading-error"]
         tests.append(test)
+        if printed is not None:
+            tests.append(printed)
     summary = (f"{result.assignment_id}: {_points(result.score)} / {_points(result.max_score)} "
                f"(seed {result.seed})")
     if result.errors:
@@ -144,7 +156,21 @@ def to_json(result: Result, *, headline: str = "", hidden_visibility: str = "vis
     if headline:
         data["output"] = headline + "\n" + data["output"]
     data["extra_data"].update(extra_data)
-    return json.dumps(data, indent=2) + "\n"
+    return json.dumps(_valid(data), indent=2) + "\n"
+
+
+def _valid(value: Any) -> Any:
+    """Every string valid UTF-8 (a lone surrogate would make the file invalid JSON for strict
+    readers such as jq), in keys and values alike."""
+    from grader.notebook import valid_text
+
+    if isinstance(value, str):
+        return valid_text(value)
+    if isinstance(value, dict):
+        return {_valid(k): _valid(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_valid(v) for v in value]
+    return value
 
 
 def write_json(result: Result, path: str | Path) -> None:

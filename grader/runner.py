@@ -31,6 +31,7 @@ back by the same bytes of the same student's file. The newest 64 folders are kep
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import select
@@ -87,6 +88,33 @@ def isolation_mode(setting: str | None = None) -> str:
     raise SandboxUnavailable(f"the grading sandbox is required but cannot run here: {probe.reason}")
 
 
+# Without the sandbox, a grader running as root starts its workers as this unprivileged user:
+# they can then neither signal the grader, nor write its files, results or environment, nor
+# read what is only root's (Gradescope's containers run as root and may lack user namespaces).
+UNPRIVILEGED_UID = 65534
+
+
+def drops_privileges(isolation: str) -> bool:
+    """Whether workers of this ``isolation`` run as :data:`UNPRIVILEGED_UID`: fence mode, as
+    root, where that user can run this Python and import the worker (an interpreter under
+    ``/root``, as pyenv installs it, cannot: then workers run as root, as before)."""
+    return (isolation == "fence" and hasattr(os, "geteuid") and os.geteuid() == 0
+            and _unprivileged_python_works())
+
+
+@functools.lru_cache(maxsize=1)
+def _unprivileged_python_works() -> bool:
+    try:
+        proc = subprocess.run(
+            [sys.executable, *_FLAGS, "-c", f"import sys; sys.path.insert(0, {_ROOT!r}); import grader.worker"],
+            user=UNPRIVILEGED_UID, group=UNPRIVILEGED_UID, extra_groups=[], cwd="/",
+            stdin=subprocess.DEVNULL, capture_output=True, timeout=60,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"})
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return proc.returncode == 0
+
+
 @dataclass
 class Failure:
     """The worker did not answer properly; ``message`` is written for the student."""
@@ -138,7 +166,8 @@ class Worker:
             "forbidden": list(forbidden),
             "forbidden_names": list(forbidden_names),
             "preload": list(preload),
-            # Case.replace helpers: module name -> the file the worker loads it from.
+            # Case.replace helpers: module name -> the source the worker executes (only the
+            # helpers the part binds; see grader.helper_source).
             "trusted": {str(k): str(v) for k, v in (trusted or {}).items()},
             "memory_bytes": int(memory_bytes),
             "output_hard_bytes": int(output_hard_bytes),
@@ -177,7 +206,6 @@ class Worker:
         if isolated:
             try:
                 fs = bubblewrap.view(forbidden=self.cfg["forbidden"],
-                                     trusted_files=list(self.cfg["trusted"].values()),
                                      cache_seed=seed)
             except (OSError, RuntimeError, ValueError) as exc:
                 for fd in (req_r, resp_w, log_w, self.req_w, self.resp_r, self.log_r):
@@ -190,6 +218,12 @@ class Worker:
             work = os.path.join(self.tmp, "work")
             os.mkdir(work, 0o700)
             cwd = work
+        unprivileged = drops_privileges(self.isolation)
+        if unprivileged:
+            # The worker may enter the temporary folder and own its work folder, nothing more.
+            os.chmod(self.tmp, 0o711)
+            os.chown(work, UNPRIVILEGED_UID, UNPRIVILEGED_UID)
+            seed = None  # the parent's cache folders stay root's alone
         cfg = dict(self.cfg, req_fd=req_r, resp_fd=resp_w, workdir=work, isolated=isolated)
         cfg["cache_seed"] = (bubblewrap.CACHE_SEED if isolated else seed) if seed else None
         if isolated:
@@ -222,9 +256,11 @@ class Worker:
                                             max_pids=MAX_PIDS)
                 if self.group is not None:
                     argv = cgroups.wrap(argv, self.group)
+            drop = ({"user": UNPRIVILEGED_UID, "group": UNPRIVILEGED_UID, "extra_groups": []}
+                    if unprivileged else {})
             self.proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=log_w, stderr=log_w, cwd=cwd, env=env,
-                pass_fds=tuple(pass_fds), start_new_session=True, close_fds=True,
+                pass_fds=tuple(pass_fds), start_new_session=True, close_fds=True, **drop,
             )
         except (OSError, RuntimeError, ValueError) as exc:
             return Failure("start", f"the grader could not start its worker process: {exc}")

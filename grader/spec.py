@@ -25,11 +25,13 @@ function raises on that case, or runs out of time, where no wrong answer can be 
 ``replace`` maps names in the student's namespace to trusted helpers (``"trusted:function"``,
 a function of the ``trusted.py`` in the assignment's folder) that the worker binds for that
 call only, so a graded function calling other graded functions (``model`` calling
-``forward_propagation``) is judged on its own code. ``trusted.py`` exists only in the workers
-of the parts whose cases bind it: the engine starts those parts' workers with it loaded (from
-its file, before the import policy is armed; it may import ``jax``, ``numpy`` and allowed
-``jaxdl`` modules, not its neighbours), and every other part's worker without it. Student code
-can never import ``grader`` itself; the OS sandbox holds no other grader or course file.
+``forward_propagation``) is judged on its own code. A helper bound over the graded function's
+own name wraps it (the worker calls ``helper(fn, *args, **kwargs)``), e.g. to call it twice on
+the same inputs. No worker sees ``trusted.py`` itself: the worker of a part whose cases bind
+helpers receives only those helpers and what they use, as source (:mod:`grader.helper_source`;
+it may import ``jax``, ``numpy`` and allowed ``jaxdl`` modules), and every other part's worker
+receives none. Student code can never import ``grader`` itself; the OS sandbox holds no other
+grader or course file.
 
 ``expected`` (and each mistake's wrong answer) may be a zero-argument callable, evaluated only
 when the case is judged, so counting cases (``grader test`` reports how many hidden cases

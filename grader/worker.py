@@ -27,8 +27,8 @@ session, with a fresh temporary directory as working directory and a scrubbed en
             ``jax.random.wrap_key_data``. ``x64`` runs the call inside ``jax.enable_x64(True)``; ``cold`` with
             JAX's persistent compilation cache off.
             ``replace`` binds trusted helpers (``"trusted:function"``: a function of the
-            assignment folder's ``trusted.py``, loaded from its file before the policy is
-            armed) over names of the student's namespace for this call only, so a graded function that calls other graded functions is judged on
+            assignment folder's ``trusted.py``; the worker receives, as source text before
+            the policy is armed, only the helpers the part binds and what they use) over names of the student's namespace for this call only, so a graded function that calls other graded functions is judged on
             its own code.
 
 Every reply carries the import-policy violations recorded while serving it. Replies never
@@ -489,11 +489,11 @@ def main(argv: list[str] | None = None) -> None:
 
     for name in cfg.get("preload", []):
         _State.preloaded[name] = importlib.import_module(name)
-    for name, path in (cfg.get("trusted") or {}).items():
-        # Loaded from its file, not registered in sys.modules: nothing imports it by name.
-        spec = importlib.util.spec_from_file_location(f"_grader_trusted_{name}", path)
-        helpers = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(helpers)
+    for name, source in (cfg.get("trusted") or {}).items():
+        # Only the helpers this part binds and what they use (grader.helper_source), from
+        # source text with no file behind it; not registered in sys.modules.
+        helpers = types.ModuleType(f"_grader_trusted_{name}")
+        exec(compile(source, "<trusted helpers>", "exec"), helpers.__dict__)
         _State.preloaded[name] = helpers
 
     from grader.sandbox import Policy

@@ -117,3 +117,30 @@ def test_every_assignment_states_its_mistakes_once():
         hints = getattr(registry.module(assignment_id), "HINTS", None)
         if hints is not None:
             assert hints == {slug: m.message for slug, m in mistakes.items()}, assignment_id
+
+
+def test_no_part_receives_the_reference_of_its_own_function():
+    """What a part's worker receives of trusted.py (grader.helper_source) never defines the
+    function that part grades: helpers are references of *other* parts."""
+    import ast
+
+    from grader import helper_source
+
+    for assignment_id in registry.ids():
+        a = registry.load(assignment_id)
+        for i, part in enumerate(a.parts):
+            cases = list(part.visible()) + list(part.hidden(engine.part_seed(5, i)))
+            names = sorted({spec.partition(":")[2] for c in cases for spec in c.replace.values()})
+            if not names:
+                continue
+            source = helper_source.closure_source(a.trusted_path, names)
+            defined = {n.name for n in ast.parse(source).body if isinstance(n, ast.FunctionDef)}
+            assert part.function not in defined, (assignment_id, part.function, sorted(defined))
+
+
+def test_helper_source_names_a_missing_helper(tmp_path):
+    from grader import helper_source
+
+    (tmp_path / "trusted.py").write_text("def f():\n    return 1\n")
+    with pytest.raises(helper_source.HelperSourceError, match="no top-level definition of g"):
+        helper_source.closure_source(tmp_path / "trusted.py", ["f", "g"])

@@ -24,6 +24,7 @@ import pytest
 from grader import cli, handout, registry
 
 ID = "week1/initialization"
+FIXTURES = Path(__file__).parent / "fixtures"
 VISIBILITIES = {"hidden", "after_due_date", "after_published", "visible"}
 TEST_FIELDS = {"score", "max_score", "name", "name_format", "number", "output", "output_format",
                "tags", "visibility", "extra_data", "status"}
@@ -42,9 +43,15 @@ def bundle(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def root(bundle, tmp_path_factory) -> Path:
-    """The bundle unpacked and set up as Gradescope does it, into a temporary root."""
-    root = tmp_path_factory.mktemp("autograder")
+def root(bundle, request) -> Path:
+    """The bundle unpacked and set up as Gradescope does it, into a temporary root that an
+    unprivileged user may enter, as /autograder is (pytest's own temporary folders are root's
+    alone, which would stop the unprivileged workers of the no-sandbox test from starting)."""
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="autograder-", dir="/tmp"))
+    os.chmod(root, 0o755)
+    request.addfinalizer(lambda: shutil.rmtree(root, ignore_errors=True))
     with zipfile.ZipFile(bundle) as z:
         z.extractall(root)
         for info in z.infolist():  # zipfile does not restore modes; Gradescope's unzip does
@@ -52,13 +59,17 @@ def root(bundle, tmp_path_factory) -> Path:
             if mode:
                 os.chmod(root / info.filename, mode)
     env = dict(os.environ, GRADER_GRADESCOPE_ROOT=str(root))
+    # Gradescope's images have the system's python3; here that is /usr/bin/python3 when present
+    # (the machine's default python3 may live under /root, which an unprivileged user cannot run).
+    if Path("/usr/bin/python3").exists():
+        env["GRADER_GRADESCOPE_PYTHON"] = "/usr/bin/python3"
     proc = subprocess.run([str(root / "setup.sh")], env=env, capture_output=True, text=True,
                           timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return root
 
 
-def _autograde(root: Path, files: dict[str, str | bytes]) -> dict:
+def _autograde(root: Path, files: dict[str, str | bytes], **env_extra: str) -> dict:
     upload = root / "submission"
     shutil.rmtree(upload, ignore_errors=True)
     (root / "results").mkdir(exist_ok=True)
@@ -69,6 +80,7 @@ def _autograde(root: Path, files: dict[str, str | bytes]) -> dict:
         path.write_bytes(content if isinstance(content, bytes) else content.encode())
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
     env["GRADER_GRADESCOPE_ROOT"] = str(root)
+    env.update(env_extra)
     proc = subprocess.run([str(root / "run_autograder")], env=env, capture_output=True,
                           text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -146,6 +158,48 @@ def test_hostile_upload_cannot_forge_its_results(root):
     data = _autograde(root, {"evil.py": HOSTILE.replace("ROOT", str(root))})
     assert data["score"] == 0 and len(data["tests"]) == 3
     assert all(t["max_score"] == 10 for t in data["tests"])
+
+
+@pytest.mark.parametrize("sandbox", ["auto", "off"])
+def test_an_upload_that_switches_its_fence_off_cannot_forge_or_kill(root, sandbox):
+    """With the sandbox, and without it (Gradescope's containers may lack user namespaces:
+    then the worker runs as an unprivileged user), the forged file, the daemon and the kill
+    all fail: the results are the real ones, 0 points."""
+    import time
+
+    if sandbox == "off" and not Path("/usr/bin/python3").exists():
+        pytest.skip("no system python3 that an unprivileged user can run: without the sandbox, "
+                    "workers would run with the grader's privileges (a documented limit)")
+    hostile = (FIXTURES / "hostile" / "gradescope_forge.py").read_text().replace("ROOT", str(root))
+    stub = handout.stub_source(registry.load(ID))
+    data = _autograde(root, {"evil.py": stub + "\n" + hostile}, GRADER_SANDBOX=sandbox)
+    assert data["score"] == 0 and "FORGED" not in json.dumps(data), data["output"]
+    if sandbox == "off":
+        assert data["extra_data"]["isolation"] != "sandbox"
+        assert "without the OS sandbox" in data["output"]
+        assert "unprivileged" in data["extra_data"]["isolation"], data["extra_data"]
+    time.sleep(3)  # the daemon, if any survived, has had time to write again
+    assert "FORGED" not in (root / "results" / "results.json").read_text()
+
+
+def test_odd_uploads_are_never_followed_and_never_block(root):
+    """A FIFO named like a submission (reading it would block), a symbolic link to a file of
+    the grader, and a non-UTF-8 file name beside the real file."""
+    upload = root / "submission"
+    shutil.rmtree(upload, ignore_errors=True)
+    upload.mkdir()
+    os.mkfifo(upload / "fifo.py")
+    os.symlink(root / "source" / "gradescope.json", upload / "link.py")
+    solution = registry.load(ID).solution_path.read_bytes()
+    (upload / os.fsdecode(b"r\xe9ponse.py")).write_bytes(solution)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    env["GRADER_GRADESCOPE_ROOT"] = str(root)
+    subprocess.run([str(root / "run_autograder")], env=env, timeout=600, check=True,
+                   capture_output=True)
+    raw = (root / "results" / "results.json").read_bytes()
+    data = json.loads(raw.decode("utf-8", "strict"))
+    assert data["score"] == 30, data["output"]
+    assert data["extra_data"]["file"] == "r\\xe9ponse.py"
 
 
 @pytest.mark.parametrize("files, needle", [

@@ -5,6 +5,7 @@ code earns, and leave nothing created, changed or running outside the sandbox.""
 from __future__ import annotations
 
 import os
+import textwrap
 import socket
 import stat
 import threading
@@ -215,28 +216,53 @@ def test_an_absent_module_is_named_in_the_feedback(selftest, submissions):
 
 
 def test_trusted_helpers_exist_only_in_the_parts_that_bind_them(tmp_path):
-    """A trusted helper holds reference code of another part: it is in a worker only while a
-    part whose cases bind it is graded."""
+    """A trusted helper holds reference code of other parts: a worker holds only the helpers
+    its part binds and what they use, from source with no file behind it, and only while
+    that part is graded. The rest of trusted.py (here ``secret_answer``, say the reference of
+    the part being graded) is nowhere in it: not as a file, a global or a source line."""
     import numpy as np
 
     from grader.spec import Assignment, Case, Part
 
-    helper_file = PROJECT / "grader" / "course" / "selftest" / "basics" / "trusted.py"
+    folder = tmp_path / "course" / "hw" / "helpers"
+    folder.mkdir(parents=True)
+    (folder / "trusted.py").write_text(
+        "import jax.numpy as jnp\n\nZERO = 0\n\n\ndef _floor():\n    return ZERO\n\n\n"
+        "def relu(z):\n    return jnp.maximum(z, _floor())\n\n\n"
+        "def secret_answer(z):\n    return jnp.maximum(z, 0)  # SECRET-MARKER\n")
     z = np.array([-1.0, 0.5, 2.0], np.float32)
 
     def cases(replace):
         return lambda: [Case(args=(z,), expected=np.maximum(z, 0), replace=replace)]
 
     assignment = Assignment(
-        id="test/helpers", title="helpers", folder=helper_file.parent,
+        id="hw/helpers", title="helpers", folder=folder,
         parts=(Part("probe", 1, "no helper", cases({})),
                Part("probe", 1, "a helper bound", cases({"relu": "trusted:relu"})),
                Part("probe", 1, "no helper again", cases({}))))
     path = tmp_path / "s.py"
-    path.write_text("import os\nimport jax.numpy as jnp\n\n\ndef probe(z):\n"
-                    f"    print('HELPER', os.path.exists({str(helper_file)!r}))\n"
-                    "    return jnp.maximum(z, 0)\n")
+    path.write_text(textwrap.dedent(f"""
+        import inspect, os, sys
+        import jax.numpy as jnp
+
+        def probe(z):
+            helper = globals().get("relu")
+            print("FILE", os.path.exists({str(folder / "trusted.py")!r}))
+            if helper is not None:
+                print("GLOBALS", sorted(k for k in helper.__globals__ if not k.startswith("__")))
+                try:
+                    inspect.getsource(helper)
+                    print("SOURCE readable")
+                except (OSError, TypeError):
+                    print("SOURCE none")
+                found = [m for m in list(sys.modules.values()) if hasattr(m, "secret_answer")]
+                print("SECRET", bool(found))
+            return jnp.maximum(z, 0)
+        """))
     result = engine.grade(assignment, path, seed=0, overrides=LIMITS)
     assert [p.score for p in result.parts] == [1, 1, 1], [p.feedback for p in result.parts]
-    assert ["HELPER True" in p.output for p in result.parts] == [False, True, False], \
-        [p.output for p in result.parts]
+    outs = [p.output for p in result.parts]
+    assert all("FILE False" in o for o in outs), outs
+    assert ["GLOBALS" in o for o in outs] == [False, True, False], outs
+    assert "GLOBALS ['ZERO', '_floor', 'jnp', 'relu']" in outs[1], outs[1]
+    assert "SOURCE none" in outs[1] and "SECRET False" in outs[1], outs[1]

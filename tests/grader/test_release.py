@@ -3,6 +3,7 @@ and nothing of the answers; its own grader runs the visible cases from that data
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -152,12 +153,30 @@ def test_released_data_that_is_damaged_is_a_clear_error(tmp_path):
 def test_gradescope_visibility_hides_only_results_that_show_a_hidden_case():
     from grader import engine, report
 
-    parts = [engine.PartResult("f", "", 1.0, 1.0, "Passed all 3 cases (1 visible, 2 hidden)."),
-             engine.PartResult("g", "", 1.0, 0.0, "Wrong result on visible case 1 (g(x))."),
-             engine.PartResult("h", "", 1.0, 0.0, "Wrong result on hidden case 2 (h(secret))."),
-             engine.PartResult("k", "", 1.0, 0.0, "Grading error: ...", status=engine.ERROR)]
+    P = engine.PartResult
+    parts = [P("f", "", 1.0, 1.0, "Passed all 3 cases (1 visible, 2 hidden).", hidden_cases=2),
+             P("g", "", 1.0, 0.0, "Wrong result on visible case 1 (g(x)).", failed_case="visible case 1"),
+             P("h", "", 1.0, 0.0, "E" * 2000 + " hidden case 2", failed_case="hidden case 2"),
+             P("k", "", 1.0, 0.0, "Grading error: ...", status=engine.ERROR),
+             P("p", "", 1.0, 1.0, "Passed.", output="x = 0.123 (a hidden input)\n", hidden_cases=1)]
     result = engine.Result("x/y", "t", "f.py", 7, "submit", parts)
     tests = report.gradescope(result, hidden_visibility="after_published")["tests"]
-    assert [t["visibility"] for t in tests] == ["visible", "visible", "after_published", "visible"]
-    assert "score" not in tests[3] and tests[3]["tags"] == ["grading-error"]
+    assert [(t["name"], t["visibility"]) for t in tests] == [
+        ("f", "visible"), ("g", "visible"), ("h", "after_published"), ("k", "visible"),
+        ("p", "visible"), ("p: printed output", "after_published")]
+    assert "a hidden input" not in tests[4]["output"] and "a hidden input" in tests[5]["output"]
+    assert tests[5]["max_score"] == 0 and "score" not in tests[3] and tests[3]["tags"] == ["grading-error"]
     assert all(t["visibility"] == "visible" for t in report.gradescope(result)["tests"])
+    assert "printed output" not in json.dumps(report.gradescope(result)["tests"])
+
+
+def test_results_json_is_valid_utf8_whatever_the_student_text():
+    from grader import engine, report
+
+    parts = [engine.PartResult("f", "", 1.0, 0.0, "boom \ud800 \udcff", output="\ud83d!")]
+    text = report.to_json(engine.Result("x/y", "t", "a\udcff.py", 1, "submit", parts),
+                          file="a\udcff.py")
+    text.encode("utf-8", "strict")  # no lone surrogate survives
+    data = json.loads(text)
+    assert data["extra_data"]["file"] == "a\\xff.py"
+    assert "\u202e" not in engine.clean("evil\u202etxt.py") and "\u202a" not in engine.clean("\u202ax")
