@@ -24,6 +24,14 @@ sandbox:
 	  else \
 	    echo "note: the grader's sandbox needs bubblewrap: sudo apt-get install bubblewrap libseccomp2"; \
 	  fi; }
+	@# The grading service's tests start a throwaway PostgreSQL cluster (initdb, pg_ctl).
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing postgresql (the grading service's tests run against it)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else \
+	    echo "note: the grading service's PostgreSQL tests need: sudo apt-get install postgresql"; \
+	  fi; }
 
 setup: $(VENV)/.installed sandbox
 

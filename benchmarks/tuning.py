@@ -104,7 +104,7 @@ def run(*, quick: bool = False, repeats: int = 5) -> Result:
         # table): jit(vmap(train_fn)) once on all trials vs jit(train_fn) called per trial.
         trials, keys = tune.sample_trials(space, key=key, n_trials=n_trials)
         numeric = {n: jax.numpy.asarray([t[n] for t in trials], jax.numpy.float32) for n in space}
-        no_static = _reuse.ByRepr({})  # the space has no static Choice
+        no_static = _reuse.ByValue({})  # the space has no static Choice
         vmapped = tune._trial_program(train_fn, no_static, True)
         single = tune._trial_program(train_fn, no_static, False)
         per_trial = [{n: a[t] for n, a in numeric.items()} for t in range(n_trials)]

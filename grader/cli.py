@@ -8,6 +8,14 @@
     grader grade  <id> DIR --out grades.csv [--jobs N] [--seed N] [--pattern GLOB] [--no-sandbox]
     grader release student OUT_DIR [--id ID ...] [--server URL | --gradescope-url URL]
     grader release gradescope <id> OUT.zip [--hidden-visibility V]
+    grader serve [--db URL] [--host H] [--port P] [--workers N] [--lease-seconds S]
+    grader worker --db URL [--lease-seconds S]
+    grader roster import roster.csv --db URL --tokens-out tokens.csv
+    grader token create --instructor NAME --db URL | grader token revoke TOKEN --db URL
+    grader submit <id> --file F --server URL --token T     (or GRADER_SERVER, GRADER_TOKEN)
+    grader history [<id>] --server URL --token T
+
+The grading service's commands are in :mod:`grader.serve.commands`.
 
 Every command takes ``--course DIR`` (repeatable; or ``GRADER_COURSE``): a folder of assignment
 folders of the instructor's own, searched before the built-in course (see
@@ -93,11 +101,14 @@ def _configure_parent_jax(root: str | None) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from grader.serve import commands as service
+
     p = argparse.ArgumentParser(
         prog="grader",
         description="Grade course assignments: student code runs in a separate, limited process; "
                     "scores come from comparing its results with the library's.")
-    sub = p.add_subparsers(dest="command", metavar="{list,test,submit,grade,release}")
+    sub = p.add_subparsers(dest="command", metavar="{list,test,submit,grade,release,serve,"
+                                                   "worker,roster,token,history}")
     sub.add_parser("list", help="list assignments, their parts and points")
     t = sub.add_parser("test", help="run the visible cases (fast feedback while you work)")
     t.add_argument("id", help="assignment id, e.g. week2/optimization")
@@ -107,6 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--file", help="your file (default: assignments/<id>.py); .py or .ipynb")
     s.add_argument("--json", metavar="OUT", help="also write Gradescope results.json to OUT")
     s.add_argument("--seed", type=int, help="replay a run: the seed printed by an earlier submit")
+    service.add_submit_options(s)  # --server, --token: submit to a grading service
     g = sub.add_parser("grade", help="instructors: grade every submission in a folder into a CSV, "
                                      "one results.json per submission and a class summary")
     g.add_argument("id")
@@ -144,12 +156,16 @@ def _parser() -> argparse.ArgumentParser:
                     choices=("hidden", "after_due_date", "after_published", "visible"),
                     help="Gradescope visibility of a part's result that shows a hidden case "
                          "(default: after_published)")
-    for command in [*sub.choices.values(), rs, rg]:
-        if command is r:
-            continue
+    def add_course(command) -> None:
         command.add_argument("--course", action="append", metavar="DIR", default=[],
                              help="a folder of your own assignment folders, searched before the "
                                   "built-in course (repeatable; also GRADER_COURSE)")
+
+    for command in [*sub.choices.values(), rs, rg]:
+        if command is not r:
+            add_course(command)
+    # The grading service (grader/serve/): serve, worker, roster, token, history.
+    service.add_parsers(sub, add_course)
     return p
 
 
@@ -268,6 +284,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return USAGE_ERROR
+    from grader.serve import commands as service
+
+    # The grading service's commands that need no course; a submit to a server grades there.
+    if args.command in ("roster", "token", "history"):
+        return service.run(args, out, err)
+    if args.command == "submit" and service.wants_server(args):
+        return service.remote_submit(args, out, err)
 
     from grader import registry
 
@@ -281,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
         return _list(out, registry)
     if args.command == "release":
         return _release(out, err, args)
+    if args.command in ("serve", "worker"):
+        return service.run(args, out, err)
 
     try:
         assignment = registry.load(args.id)

@@ -427,6 +427,11 @@ def test_each_mistake_changes_its_function_output(slug):
     for args in _mistake_inputs(name):
         expected = right(*args)
         got = wrong(*args)
+        if slug == "forward_mutates_state":  # shows on a second call with the same state dict
+            params, state, X, train = args
+            shared = dict(state)
+            wrong(params, shared, X, train)
+            got, expected = wrong(params, shared, X, train), right(params, dict(state), X, train)
         differs = differs or not _same(got, expected)
     assert differs, f"mistake {slug} gives the reference output on every test input"
     assert_others_untouched(module, sol, GRADED, name)

@@ -115,15 +115,6 @@ def test_bundle_has_the_scripts_at_the_top_and_no_reference_solution(bundle):
                 and not n.endswith("course.toml")]
 
 
-def test_reference_scores_full_marks_under_any_file_name(root):
-    solution = registry.load(ID).solution_path.read_text()
-    data = _autograde(root, {"hw/my answer (1).py": solution})
-    assert data["score"] == data["max_score"] == 30, data["output"]
-    assert [t["name"] for t in data["tests"]] == [p.function for p in registry.load(ID).parts]
-    assert all(t["status"] == "passed" and t["visibility"] == "visible" for t in data["tests"])
-    assert data["extra_data"]["file"] == "hw/my answer (1).py"
-
-
 def test_notebook_upload_is_graded_like_the_script(root):
     stub_nb = handout.notebook_json(registry.load(ID).solution_path.read_text())
     data = _autograde(root, {"initialization.ipynb": stub_nb})
@@ -182,24 +173,28 @@ def test_an_upload_that_switches_its_fence_off_cannot_forge_or_kill(root, sandbo
     assert "FORGED" not in (root / "results" / "results.json").read_text()
 
 
-def test_odd_uploads_are_never_followed_and_never_block(root):
-    """A FIFO named like a submission (reading it would block), a symbolic link to a file of
-    the grader, and a non-UTF-8 file name beside the real file."""
+def test_reference_in_an_odd_upload_scores_full_marks(root):
+    """The reference, in a folder, under a non-UTF-8 name, beside a FIFO named like a
+    submission (reading it would block) and a symbolic link to a file of the grader: the
+    link and the FIFO are ignored, the reference gets 30/30."""
     upload = root / "submission"
     shutil.rmtree(upload, ignore_errors=True)
     upload.mkdir()
     os.mkfifo(upload / "fifo.py")
     os.symlink(root / "source" / "gradescope.json", upload / "link.py")
     solution = registry.load(ID).solution_path.read_bytes()
-    (upload / os.fsdecode(b"r\xe9ponse.py")).write_bytes(solution)
+    (upload / "hw").mkdir()
+    (upload / "hw" / os.fsdecode(b"my r\xe9ponse (1).py")).write_bytes(solution)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
     env["GRADER_GRADESCOPE_ROOT"] = str(root)
     subprocess.run([str(root / "run_autograder")], env=env, timeout=600, check=True,
                    capture_output=True)
     raw = (root / "results" / "results.json").read_bytes()
     data = json.loads(raw.decode("utf-8", "strict"))
-    assert data["score"] == 30, data["output"]
-    assert data["extra_data"]["file"] == "r\\xe9ponse.py"
+    assert data["score"] == data["max_score"] == 30, data["output"]
+    assert data["extra_data"]["file"] == "hw/my r\\xe9ponse (1).py"
+    assert [t["name"] for t in data["tests"]] == [p.function for p in registry.load(ID).parts]
+    assert all(t["status"] == "passed" and t["visibility"] == "visible" for t in data["tests"])
 
 
 @pytest.mark.parametrize("files, needle", [

@@ -255,7 +255,8 @@ def forward_propagation_with_batchnorm(parameters, state, X, train):
     logits = jnp.matmul(A, parameters[f"W{L}"]) + parameters[f"b{L}"][None, :]
     return logits, state
 ''',
-        'the state dict passed in is changed in place (state[...] = ...): called twice with the same state, the second call starts from the first call\'s statistics. Build and return a new dict; leave the input unchanged.',
+        "the state dict passed in is changed in place (state[...] = ...): a second call with the "
+        "same state starts from the first one's statistics; return a new dict instead.",
     ),
     # --- model_with_batchnorm -------------------------------------------------
     "model_discards_state": Mistake(

@@ -1,0 +1,112 @@
+"""Tokens: random, shown once, stored only as ``hashlib.scrypt`` hashes; revocable.
+
+A token reads ``gr_<public id>_<secret>``: the public id (8 random bytes, hex) finds its row,
+the secret (32 random bytes, url-safe base64) is checked against ``scrypt(secret, salt)``
+with a per-token random salt, compared in constant time. The database holds neither the
+token nor its secret, so a copy of the database lets nobody in.
+
+scrypt is slow on purpose (about 50 ms), so a process remembers, for a minute, the SHA-256
+of tokens it has verified (in memory only, never stored). Revocation is checked against the
+database on every request, so a revoked token is refused at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import threading
+import time
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from grader.serve.db import INSTRUCTOR, STUDENT, Account, Token, utcnow
+
+PREFIX = "gr_"
+_FORM = re.compile(r"^gr_([0-9a-f]{16})_([A-Za-z0-9_-]{20,100})$")
+# scrypt parameters: n=2**14, r=8, p=1 (16 MiB, the standard interactive-login setting).
+_N, _R, _P = 2**14, 8, 1
+_CACHE_SECONDS = 60.0
+_cache: dict[str, tuple[int, float]] = {}
+_cache_lock = threading.Lock()
+
+
+class AuthError(Exception):
+    """A missing, malformed, unknown or revoked token (HTTP 401)."""
+
+
+def _hash(secret: str, salt: bytes) -> bytes:
+    return hashlib.scrypt(secret.encode(), salt=salt, n=_N, r=_R, p=_P, maxmem=64 * 2**20,
+                          dklen=32)
+
+
+def new_token(session: Session, account: Account) -> str:
+    """Create a token for ``account`` (in ``session``; the caller commits) and return it: the
+    only time it exists in clear."""
+    public_id = secrets.token_hex(8)
+    secret = secrets.token_urlsafe(32)
+    salt = secrets.token_bytes(16)
+    session.add(Token(public_id=public_id, salt=salt, hash=_hash(secret, salt), account=account,
+                      created_at=utcnow()))
+    return f"{PREFIX}{public_id}_{secret}"
+
+
+def parse(token: str) -> tuple[str, str]:
+    m = _FORM.match(token.strip())
+    if not m:
+        raise AuthError("malformed token: a token looks like gr_<16 hex digits>_<secret>")
+    return m.group(1), m.group(2)
+
+
+def authenticate(session: Session, token: str) -> Account:
+    """The account ``token`` belongs to. Raises :class:`AuthError` (the message says why)."""
+    public_id, secret = parse(token)
+    row = session.scalars(select(Token).where(Token.public_id == public_id)).first()
+    if row is None:
+        raise AuthError("unknown token")
+    if row.revoked_at is not None:
+        raise AuthError("this token was revoked; ask your instructor for a new one")
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    now = time.monotonic()
+    with _cache_lock:
+        hit = _cache.get(digest)
+    if hit is None or hit[0] != row.id or now - hit[1] > _CACHE_SECONDS:
+        if not hmac.compare_digest(_hash(secret, row.salt), row.hash):
+            raise AuthError("unknown token")
+        with _cache_lock:
+            if len(_cache) > 10_000:
+                _cache.clear()
+            _cache[digest] = (row.id, now)
+    return row.account
+
+
+def revoke(session: Session, token: str) -> bool:
+    """Revoke ``token`` (the full token, or just its ``gr_<public id>`` part). False if no
+    such token."""
+    text = token.strip()
+    m = re.match(r"^gr_([0-9a-f]{16})(?:_.*)?$", text)
+    if not m:
+        raise AuthError("malformed token: a token looks like gr_<16 hex digits>_<secret>")
+    row = session.scalars(select(Token).where(Token.public_id == m.group(1))).first()
+    if row is None:
+        return False
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+    return True
+
+
+def account(session: Session, student_id: str, *, email: str | None = None,
+            role: str = STUDENT) -> Account:
+    """The account named ``student_id``, created if new (its email/role updated if given)."""
+    acc = session.scalars(select(Account).where(Account.student_id == student_id)).first()
+    if acc is None:
+        acc = Account(student_id=student_id, email=email, role=role, created_at=utcnow())
+        session.add(acc)
+    else:
+        if email:
+            acc.email = email
+        if role == INSTRUCTOR:
+            acc.role = INSTRUCTOR
+    return acc

@@ -1,0 +1,159 @@
+"""The job queue, in the database: enqueue, claim with a lease, renew, complete exactly once.
+
+- :func:`enqueue` adds a submission and its job in the caller's transaction.
+- :func:`claim` takes the oldest job that is ``queued``, or ``running`` with an expired lease
+  (its worker died), marks it ``running`` for this worker with a fresh ``claim`` id and a
+  lease of ``lease_seconds``, and counts an attempt. One code path for both databases: on
+  SQLite the transaction begins with ``BEGIN IMMEDIATE`` (the write lock is taken before the
+  job is chosen, so two workers never choose the same job); on PostgreSQL the row is selected
+  ``FOR UPDATE SKIP LOCKED`` (workers on several machines each skip the rows others are
+  claiming). SQLAlchemy renders ``with_for_update`` only where the dialect has it.
+- :func:`renew` extends the lease while grading runs (a worker heartbeat).
+- :func:`complete` stores the result only if this worker's claim is still the job's claim: a
+  worker whose lease expired and whose job was claimed again stores nothing, so a submission
+  is never counted twice. A job whose workers keep dying (``MAX_ATTEMPTS`` claims) becomes a
+  grading error instead of killing workers forever.
+- :func:`release` puts a job back in the queue (a worker told to stop mid-grading).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from grader.serve.db import (
+    ERROR, GRADED, JOB_DONE, QUEUED, RUNNING, Job, Submission, sessions, utcnow,
+)
+
+MAX_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Claimed:
+    job_id: int
+    submission_id: int
+    claim: str
+    attempts: int
+    assignment: str
+    filename: str
+    content: bytes
+
+
+def enqueue(session: Session, *, account_id: int, assignment: str, filename: str,
+            content: bytes) -> Submission:
+    now = utcnow()
+    sub = Submission(account_id=account_id, assignment=assignment, filename=filename,
+                     content=content, submitted_at=now, status=QUEUED)
+    session.add(sub)
+    session.flush()
+    session.add(Job(submission_id=sub.id, status=QUEUED, attempts=0, created_at=now))
+    return sub
+
+
+def claim(engine: Engine, owner: str, lease_seconds: float) -> Claimed | None:
+    """Claim the next job for ``owner``, or None if there is none."""
+    now = utcnow()
+    with engine.connect() as conn:
+        conn = conn.execution_options(sqlite_immediate=True)
+        with Session(bind=conn) as session, session.begin():
+            stmt = (select(Job)
+                    .where(or_(Job.status == QUEUED,
+                               and_(Job.status == RUNNING, Job.lease_expires_at < now)))
+                    .order_by(Job.id).limit(1)
+                    .with_for_update(skip_locked=True))
+            job = session.scalars(stmt).first()
+            if job is None:
+                return None
+            sub = session.get(Submission, job.submission_id)
+            if job.attempts >= MAX_ATTEMPTS:
+                # Every earlier worker died on it: a grading error, not another dead worker.
+                _finish(session, job, sub, status=ERROR, result=None, score=None,
+                        max_score=None,
+                        error=f"the grader failed {job.attempts} times on this submission "
+                              "(its grading workers stopped); not your fault, tell your "
+                              "instructor")
+                return None  # the caller asks again
+            job.status = RUNNING
+            job.owner = owner
+            job.claim = secrets.token_hex(16)
+            job.lease_expires_at = now + dt.timedelta(seconds=lease_seconds)
+            job.attempts += 1
+            sub.status = RUNNING
+            return Claimed(job.id, sub.id, job.claim, job.attempts, sub.assignment,
+                           sub.filename, sub.content)
+
+
+def renew(engine: Engine, job: Claimed, lease_seconds: float) -> bool:
+    """Extend ``job``'s lease; False if the claim is no longer ours (do not store a result)."""
+    with sessions(engine).begin() as session:
+        res = session.execute(
+            update(Job).where(Job.id == job.job_id, Job.claim == job.claim,
+                              Job.status == RUNNING)
+            .values(lease_expires_at=utcnow() + dt.timedelta(seconds=lease_seconds)))
+        return res.rowcount == 1
+
+
+def _finish(session: Session, job: Job, sub: Submission, *, status: str, result: str | None,
+            score: float | None, max_score: float | None, error: str | None) -> None:
+    now = utcnow()
+    job.status = JOB_DONE
+    job.finished_at = now
+    job.lease_expires_at = None
+    sub.status = status
+    sub.result = result
+    sub.score = score
+    sub.max_score = max_score
+    sub.error = error
+    sub.graded_at = now
+
+
+def complete(engine: Engine, job: Claimed, *, status: str, result: str | None,
+             score: float | None, max_score: float | None, error: str | None = None) -> bool:
+    """Store the outcome of ``job`` if our claim still holds; True if stored.
+
+    The conditional UPDATE of the job (same id, same claim, still running) and the write of
+    the submission are one transaction: exactly one claim of a job ever stores a result.
+    """
+    assert status in (GRADED, ERROR)
+    with sessions(engine).begin() as session:
+        now = utcnow()
+        res = session.execute(
+            update(Job).where(Job.id == job.job_id, Job.claim == job.claim,
+                              Job.status == RUNNING)
+            .values(status=JOB_DONE, finished_at=now, lease_expires_at=None))
+        if res.rowcount != 1:
+            return False
+        session.execute(
+            update(Submission).where(Submission.id == job.submission_id)
+            .values(status=status, result=result, score=score, max_score=max_score,
+                    error=error, graded_at=now))
+        return True
+
+
+def release(engine: Engine, job: Claimed) -> bool:
+    """Put ``job`` back in the queue now (its worker is stopping); the attempt is not counted."""
+    with sessions(engine).begin() as session:
+        res = session.execute(
+            update(Job).where(Job.id == job.job_id, Job.claim == job.claim,
+                              Job.status == RUNNING)
+            .values(status=QUEUED, owner=None, claim=None, lease_expires_at=None,
+                    attempts=Job.attempts - 1))
+        if res.rowcount != 1:
+            return False
+        session.execute(update(Submission).where(Submission.id == job.submission_id)
+                        .values(status=QUEUED))
+        return True
+
+
+def queue_position(session: Session, submission_id: int) -> int | None:
+    """1 for the next job to be claimed; None unless the submission is queued."""
+    job = session.scalars(select(Job).where(Job.submission_id == submission_id)).first()
+    if job is None or job.status != QUEUED:
+        return None
+    ahead = session.scalar(select(func.count()).select_from(Job)
+                           .where(Job.status == QUEUED, Job.id < job.id))
+    return int(ahead or 0) + 1

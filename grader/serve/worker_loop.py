@@ -1,0 +1,166 @@
+"""A grading worker: claim a job, grade it in the sandbox, store the result, repeat.
+
+``grader worker --db URL`` runs one; ``grader serve --workers N`` starts N of them as child
+processes. Grading is :class:`grader.engine.Grader` with hidden cases, exactly as ``grader
+submit`` grades (the student's code runs in the OS sandbox; a worker refuses to start
+without it unless ``--no-sandbox``), and the stored result is the JSON ``grader submit
+--json`` writes (:func:`grader.report.to_json`, with ``title``, ``file`` and
+``submission`` added to ``extra_data``).
+
+Outcomes: ``graded``; or ``error`` when the grader failed (an exception, or a part the
+engine reports as a grading error): the result then marks those parts as grading errors
+(points withheld, never a zero) and ``error`` says what failed.
+
+While it grades, a heartbeat thread renews the job's lease every third of
+``lease_seconds``. If the worker dies (killed, machine lost), the lease runs out and another
+worker claims the job again; the dead worker's claim can no longer store anything
+(:func:`grader.serve.jobs.complete`). SIGTERM/SIGINT: stop claiming, kill the sandboxed
+processes of the grading in progress and put its job back in the queue, then exit.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from pathlib import Path
+
+from grader.serve import jobs
+from grader.serve.db import ERROR, GRADED
+
+from grader.serve import DEFAULT_LEASE_SECONDS
+
+POLL_SECONDS = 0.5
+
+
+def _log(message: str) -> None:
+    print(f"[grader worker {os.getpid()}] {message}", file=sys.stderr, flush=True)
+
+
+def grade_claimed(job: jobs.Claimed, *, cache_root: str | None, scratch: Path):
+    """Grade ``job``; return ``(status, result_json, score, max_score, error)``."""
+    from grader import registry, report
+    from grader.engine import Grader, GraderError
+
+    try:
+        assignment = registry.load(job.assignment)
+    except Exception as exc:  # noqa: BLE001 - the course itself is broken: the grader's fault
+        return ERROR, None, None, None, (f"assignment {job.assignment!r} could not be loaded: "
+                                         f"{type(exc).__name__}: {exc}")
+    folder = Path(tempfile.mkdtemp(prefix=f"job{job.job_id}-", dir=scratch))
+    suffix = ".ipynb" if job.filename.lower().endswith(".ipynb") else ".py"
+    path = folder / f"submission{suffix}"  # never a name the client chose
+    extra = {"title": assignment.title, "file": job.filename, "submission": job.submission_id}
+    try:
+        path.write_bytes(job.content)
+        grader = Grader(assignment, hidden=True, cache_root=cache_root, deny_read=[str(scratch)])
+        result = grader.grade(path, display_name=job.filename)
+    except Exception as exc:  # noqa: BLE001 - a fault of the grader, never the student's zero
+        what = str(exc) if isinstance(exc, GraderError) else f"{type(exc).__name__}: {exc}"
+        reason = (f"Grading error (the grader's fault, not yours; tell your instructor): "
+                  f"{what}")
+        unscored = report.unscored(assignment, file=job.filename, seed=None, reason=reason,
+                                   withheld=True)
+        return ERROR, report.to_json(unscored, **extra), None, unscored.max_score, what
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    text = report.to_json(result, **extra)
+    if result.errors:
+        names = ", ".join(p.function + "()" for p in result.errors)
+        return ERROR, text, result.score, result.max_score, f"grading error in {names}"
+    return GRADED, text, result.score, result.max_score, None
+
+
+class _Heartbeat(threading.Thread):
+    def __init__(self, engine, job: jobs.Claimed, lease_seconds: float):
+        super().__init__(daemon=True, name=f"lease-{job.job_id}")
+        self.engine, self.job, self.lease = engine, job, lease_seconds
+        self.done = threading.Event()
+        self.lost = False
+
+    def run(self) -> None:
+        while not self.done.wait(self.lease / 3):
+            try:
+                if not jobs.renew(self.engine, self.job, self.lease):
+                    self.lost = True
+                    return
+            except Exception as exc:  # noqa: BLE001 - try again next beat; the lease may lapse
+                _log(f"could not renew the lease of job {self.job.job_id}: {exc}")
+
+
+def run(db_url: str | None, *, lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        stop: threading.Event | None = None, once: bool = False) -> int:
+    """The worker loop (the caller has set up the course folders and the isolation)."""
+    from grader import runner
+    from grader.cli import _configure_parent_jax, cache_root
+    from grader.serve import migrations
+    from grader.serve.db import make_engine
+
+    engine = make_engine(db_url)
+    migrations.upgrade(engine)
+    root = cache_root()
+    _configure_parent_jax(root)
+    stop = stop or threading.Event()
+    grading = threading.Event()
+
+    def on_signal(signum, frame):
+        stop.set()
+        if grading.is_set():
+            runner.kill_all()
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, on_signal)
+    owner = f"{socket.gethostname()}:{os.getpid()}"
+    scratch = Path(tempfile.mkdtemp(prefix="grader-serve-"))
+    _log(f"ready ({owner}, lease {lease_seconds:g} s)")
+    try:
+        while not stop.is_set():
+            try:
+                job = jobs.claim(engine, owner, lease_seconds)
+            except Exception as exc:  # noqa: BLE001 - a database hiccup: wait and try again
+                _log(f"could not claim a job: {type(exc).__name__}: {exc}")
+                stop.wait(2.0)
+                continue
+            if job is None:
+                if once:
+                    return 0
+                stop.wait(POLL_SECONDS)
+                continue
+            _log(f"grading submission {job.submission_id} ({job.assignment}, attempt "
+                 f"{job.attempts})")
+            t0 = time.monotonic()
+            beat = _Heartbeat(engine, job, lease_seconds)
+            beat.start()
+            grading.set()
+            try:
+                outcome = grade_claimed(job, cache_root=root, scratch=scratch)
+            except BaseException:
+                _log(traceback.format_exc())
+                outcome = None
+            finally:
+                grading.clear()
+                beat.done.set()
+            if stop.is_set() or outcome is None:
+                # Interrupted (its sandbox was killed: the result means nothing): back in
+                # the queue for another worker.
+                jobs.release(engine, job)
+                _log(f"put submission {job.submission_id} back in the queue")
+                continue
+            status, text, score, max_score, error = outcome
+            stored = jobs.complete(engine, job, status=status, result=text, score=score,
+                                   max_score=max_score, error=error)
+            _log(f"submission {job.submission_id}: {status}"
+                 + (f" {score:g}/{max_score:g}" if score is not None else "")
+                 + f" in {time.monotonic() - t0:.1f} s"
+                 + ("" if stored else " (not stored: its lease was taken over)"))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        engine.dispose()
+    return 0
