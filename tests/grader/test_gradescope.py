@@ -116,9 +116,12 @@ def test_bundle_has_the_scripts_at_the_top_and_no_reference_solution(bundle):
 
 
 def test_notebook_upload_is_graded_like_the_script(root):
-    stub_nb = handout.notebook_json(registry.load(ID).solution_path.read_text())
+    """The handout's notebook of the stub, uploaded unchanged: read as Jupyter runs it, every
+    part "not implemented yet" (the reference as a notebook: tests/grader/test_notebook.py)."""
+    stub_nb = handout.notebook_json(handout.stub_source(registry.load(ID)))
     data = _autograde(root, {"initialization.ipynb": stub_nb})
-    assert data["score"] == 30, data["output"]
+    assert data["score"] == 0 and data["extra_data"]["file"] == "initialization.ipynb"
+    assert all("Not implemented yet" in t["output"] for t in data["tests"]), data["tests"]
 
 
 def test_stub_scores_zero_and_says_not_implemented(root):
