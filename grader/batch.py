@@ -90,7 +90,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
-from grader import class_summary, report
+from grader import atomic_file, class_summary, report
 from grader.engine import Grader, GraderError, Result
 from grader.spec import Assignment
 
@@ -488,7 +488,7 @@ def write_csv(assignment: Assignment, root: Path, results: Iterable[Row], seed: 
         else:
             row += [_cell(p.feedback) for p in result.parts]
         w.writerow(row)
-    write_atomic(out_csv, buf.getvalue())
+    atomic_file.write_text(out_csv, buf.getvalue())
 
 
 def _json_name(student: str) -> str:
@@ -509,7 +509,7 @@ def write_results(assignment: Assignment, rows: Iterable[Row], seed: int | None,
     problem = _check_results_folder(folder)
     if problem:
         raise FileExistsError(problem)
-    tmp = folder.parent / f".{folder.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    tmp = atomic_file.temporary_name(folder)
     try:
         tmp.mkdir()
         for r in rows:
@@ -542,7 +542,7 @@ def _replace_folder(new: Path, dest: Path) -> None:
     reader sees the old folder or the new one (for a moment, none)."""
     old = None
     if dest.is_dir() and not dest.is_symlink():
-        old = dest.parent / f".{dest.name}.{os.getpid()}.{secrets.token_hex(4)}.old"
+        old = atomic_file.temporary_name(dest).with_suffix(".old")
         os.rename(dest, old)
     os.rename(new, dest)
     if old is not None:
@@ -554,25 +554,6 @@ def _write_reports(assignment: Assignment, results: Batch, seed: int | None,
     results.results_dir = write_results(assignment, results, seed, paths["results"])
     summary = class_summary.summarize(assignment, results, seed=seed, known=known)
     results.summary = class_summary.write_html(summary, paths["html"], paths["png"])
-
-
-def write_atomic(path: str | Path, text: str) -> None:
-    """Replace ``path`` with ``text`` in one step: readers see the old file or the new one."""
-    path = Path(path)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def check_writable(path: str | Path) -> str | None:

@@ -34,8 +34,6 @@ from __future__ import annotations
 
 import html
 import math
-import os
-import secrets
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +42,8 @@ from typing import Iterable, Mapping, Sequence
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+
+from grader import atomic_file
 
 # How a failure with no named mistake reads, checked in this order against the feedback
 # (the wording of grader.engine and grader.runner). The first match names its kind.
@@ -302,7 +302,7 @@ def write_html(summary: ClassSummary, html_path: str | Path, png_path: str | Pat
             png_path.unlink()
         except OSError:
             pass
-    _write_atomic(html_path, _page(summary).encode("utf-8"))
+    atomic_file.write_bytes(html_path, _page(summary).encode("utf-8"))
     summary.html = html_path
     return summary
 
@@ -333,16 +333,8 @@ def _draw_histogram(summary: ClassSummary, png_path: Path) -> None:
                  f"{'s' if summary.graded != 1 else ''}")
     ax.yaxis.get_major_locator().set_params(integer=True)
     fig.tight_layout()
-    tmp = _tmp_name(png_path)
-    try:
+    with atomic_file.replacing(png_path) as tmp:
         fig.savefig(tmp, format="png")
-        os.replace(tmp, png_path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def _page(summary: ClassSummary) -> str:
@@ -394,19 +386,3 @@ ul {{ margin: 0; padding-left: 1.2em; }}
 """
 
 
-def _tmp_name(path: Path) -> Path:
-    return path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = _tmp_name(path)
-    try:
-        with open(tmp, "xb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise

@@ -378,17 +378,11 @@ def _run_one(out: Console, err: Console, assignment, path: Path, args, hidden: b
 
 
 def _write_json(report, result, dest: str) -> None:
-    """``report.write_json`` to a temporary file next to ``dest``, then renamed over it."""
-    import secrets
+    """``report.write_json`` replacing ``dest`` in one step (:mod:`grader.atomic_file`)."""
+    from grader import atomic_file
 
-    target = Path(dest)
-    tmp = target.parent / f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    try:
+    with atomic_file.replacing(dest) as tmp:
         report.write_json(result, tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _where_to_submit(registry, assignment) -> str:

@@ -35,6 +35,8 @@ import sys
 import time
 from pathlib import Path
 
+from grader import atomic_file
+
 SUBMISSION_SUFFIXES = (".py", ".ipynb")
 _IGNORED_DIRS = {"__MACOSX", ".ipynb_checkpoints", "__pycache__"}
 
@@ -59,9 +61,7 @@ def submissions(folder: Path) -> list[Path]:
 
 def _write(results: Path, text: str) -> None:
     results.parent.mkdir(parents=True, exist_ok=True)
-    tmp = results.with_name(f".{results.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, results)
+    atomic_file.write_text(results, text)
 
 
 def _isolation() -> str:
