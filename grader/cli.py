@@ -322,9 +322,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.file and not path.is_file() and path.with_suffix(".ipynb").is_file():
         path = path.with_suffix(".ipynb")
     if not path.is_file():
-        hint = (f"pass your file with --file PATH" if args.file else
-                f"run this from the course folder (the one containing assignments/), or pass "
-                f"your file with --file PATH")
+        hint = ("pass your file with --file PATH" if args.file else
+                "run this from the course folder (the one containing assignments/), or pass "
+                "your file with --file PATH")
         return _usage(err, f"file not found: {path} - {hint}.")
     if path.suffix.lower() not in (".py", ".ipynb"):
         return _usage(err, f"{path} is not a .py or .ipynb file.")
@@ -391,7 +391,7 @@ def _where_to_submit(registry, assignment) -> str:
 
     submit = registry.course_settings(assignment).get("submit", {})
     return ("this copy of the grader has the visible cases only, so it does not grade "
-            "submissions. " + release._submit_text(submit) + f" Check your work first with "
+            "submissions. " + release.submit_instructions(submit) + f" Check your work first with "
             f"`grader test {assignment.id}`.")
 
 

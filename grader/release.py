@@ -102,7 +102,7 @@ def _check_out_dir(out_dir: Path) -> None:
 
 def _handout_readme(ids: list[str], submit: dict[str, str]) -> str:
     first = ids[0] if ids else "<id>"
-    where = _submit_text(submit)
+    where = submit_instructions(submit)
     guide = (PROJECT_ROOT / "assignments" / "README.md").read_text(encoding="utf-8")
     guide = guide.split("\n", 1)[1] if guide.startswith("# ") else guide
     return f"""# Improving Deep Neural Networks, in JAX: your assignments
@@ -135,7 +135,9 @@ and points.
 {guide}"""
 
 
-def _submit_text(submit: dict[str, str]) -> str:
+def submit_instructions(submit: dict[str, str]) -> str:
+    """Where the course collects submissions, for a student (``submit``: ``course.toml``'s
+    ``[submit]`` table: ``server`` or ``gradescope``)."""
     if submit.get("server"):
         return (f"Submissions are graded by the course's server, {submit['server']}: `grader "
                 f"submit <id> --server {submit['server']} --token <your token>`.")

@@ -9,7 +9,6 @@ the server stops, and die with it if it is killed (``PR_SET_PDEATHSIG``).
 from __future__ import annotations
 
 import ctypes
-import os
 import signal
 import subprocess
 import sys
