@@ -404,7 +404,8 @@ def _run(assignment: Assignment, root: Path, subs: list[Submission], rows: dict[
         try:
             g = Grader(assignment, seed=seed, overrides=overrides, cache_root=cache_root,
                        deny_read=[str(root)], cases=shared)
-            result = g.grade(sub.path, display_name=sub.shown)
+            # Each student's files share one worker cache, never another student's.
+            result = g.grade(sub.path, display_name=sub.shown, cache_owner="student\0" + sub.student)
         except Exception as exc:  # noqa: BLE001 - any fault here is this submission's row only
             if stop.is_set():
                 return None

@@ -355,8 +355,11 @@ def _run_one(out: Console, err: Console, assignment, path: Path, args, hidden: b
     if not interruption.interrupted:
         try:
             with _progress(out, assignment) as on_part:
+                # One person's machine: all their files of an assignment share one worker
+                # cache (their own), so an edit recompiles only what changed.
                 result = engine.grade(assignment, path, seed=getattr(args, "seed", None),
-                                      hidden=hidden, cache_root=root, on_part=on_part)
+                                      hidden=hidden, cache_root=root, on_part=on_part,
+                                      cache_owner="local")
         except Exception as exc:  # noqa: BLE001 - re-raised unless the grading was interrupted
             if not interruption.interrupted:
                 if isinstance(exc, engine.GraderError):

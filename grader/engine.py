@@ -345,7 +345,7 @@ class Grader:
 
     def grade(self, path: str | Path, *, display_name: str | None = None,
               on_part: Callable[[int, int, str], None] | None = None,
-              submission: Submission | None = None) -> Result:
+              submission: Submission | None = None, cache_owner: str | None = None) -> Result:
         """Grade the file at ``path`` (or ``submission``, already read: ``grader.check`` gives
         a kernel's cell history this way; ``path`` then only names it)."""
         t0 = time.monotonic()
@@ -362,7 +362,8 @@ class Grader:
 
         cache_dir = None
         if self.cache_root:
-            folder = worker_cache.folder(self.cache_root, a.id, source.text, trusted=self.trusted_cache)
+            folder = worker_cache.folder(self.cache_root, a.id, source.text, trusted=self.trusted_cache,
+                                         owner=cache_owner)
             worker_cache.prune(folder.parent)
             try:
                 os.makedirs(folder, exist_ok=True)
@@ -834,12 +835,14 @@ def grade(assignment: Assignment, path: str | Path, *, seed: int | None = None,
           hidden: bool = True, overrides: Mapping[str, Any] | None = None,
           cache_root: str | None = None, deny_read: Sequence[str] = (),
           on_part: Callable[[int, int, str], None] | None = None,
-          trusted_cache: bool = False) -> Result:
+          trusted_cache: bool = False, cache_owner: str | None = None) -> Result:
     """Grade one file (the library entry point behind ``grader test``/``grader submit``).
 
     ``trusted_cache``: share one worker compilation cache across every file of the assignment
-    (see :class:`Grader`); only for files you trust.
+    (see :class:`Grader`); only for files you trust. ``cache_owner``: whose files share one
+    worker cache (one student's; see :func:`grader.worker_cache.folder`); default: nobody's,
+    the cache is keyed by the file's contents.
     """
     g = Grader(assignment, seed=seed, hidden=hidden, overrides=overrides, cache_root=cache_root,
                deny_read=deny_read, trusted_cache=trusted_cache)
-    return g.grade(path, on_part=on_part)
+    return g.grade(path, on_part=on_part, cache_owner=cache_owner)

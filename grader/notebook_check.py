@@ -170,7 +170,7 @@ def check(function: str, *, assignment: str | None = None, file: str | os.PathLi
     cases = [pc for pc in engine.build_cases(a, seed, hidden=False) if pc.part is part]
     grader = engine.Grader(a, seed=seed, hidden=False, cache_root=root, cases=cases)
     result = grader.grade(Path(file) if file is not None else Path("In"), display_name=shown,
-                          submission=submission)
+                          submission=submission, cache_owner="local")  # as grader test does
     if show:
         from rich.console import Console
 

@@ -11,9 +11,10 @@ still treated as hostile: walks are iterative (a tree 10,000 levels deep is fine
 follow symlinks, stop counting at a limit, count allocated blocks (not just sizes), and
 removal never raises. The parent's own cache is elsewhere and is never shown to a worker.
 
-Layout: ``<cache root>/worker/<digest>``, where the digest covers the assignment id and the
-submission's source (or ``"trusted"`` for the project's own runs, which share one folder per
-assignment). The newest :data:`KEEP` folders are kept; a folder that grew past
+Layout: ``<cache root>/worker/<digest>``, where the digest covers the assignment id and who
+the folder belongs to (see :func:`folder`): one student (``grader test``/``submit`` on a
+student's machine, one per student id in ``grader grade``), one submission's source, or the
+project's own trusted runs. The newest :data:`KEEP` folders are kept; a folder that grew past
 :data:`MAX_BYTES` is deleted after grading.
 """
 
@@ -35,9 +36,24 @@ ENTRY_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}")
 MAX_ENTRIES = 100_000  # counting stops here: such a folder is over any sane limit anyway
 
 
-def folder(cache_root: str | Path, assignment_id: str, source: str, *, trusted: bool = False) -> Path:
-    """The cache folder of one submission (not created)."""
-    key = assignment_id + "\0" + ("trusted" if trusted else source)
+def folder(cache_root: str | Path, assignment_id: str, source: str, *, trusted: bool = False,
+           owner: str | None = None) -> Path:
+    """The cache folder of one submission (not created).
+
+    Keyed by the assignment and, in order: ``"trusted"`` (the project's own runs: one folder
+    per assignment), the ``owner`` (one student: every file of theirs shares the folder, so an
+    edited file compiles only what changed), or else the submission's ``source`` (nothing is
+    shared). What a student's worker put into a cache can only ever reach that student's own
+    later workers: never another student's, the jit executor's (it runs without a cache) or
+    the parent's (its cache is elsewhere).
+    """
+    if trusted:
+        who = "trusted"
+    elif owner is not None:
+        who = "owner\0" + owner
+    else:
+        who = "source\0" + source
+    key = assignment_id + "\0" + who
     digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:24]
     return Path(cache_root) / "worker" / digest
 

@@ -6,6 +6,7 @@ import ctypes
 import os
 import stat
 import time
+from pathlib import Path
 
 from grader import worker_cache
 
@@ -151,3 +152,35 @@ def test_a_poisoned_cache_never_hangs_the_graders_start_up(selftest, submissions
         result = engine.grade(selftest, path, seed=SEED, hidden=False, overrides=LIMITS,
                               cache_root=str(tmp_path / "cache"))
         assert result.status == "complete", [p.feedback for p in result.parts]
+
+
+def test_cache_folders_are_shared_by_one_owner_and_never_across_owners(tmp_path):
+    """One student's edited files share a folder (an edit recompiles only what changed);
+    two students, or no owner at all (keyed by the file), never do."""
+    from grader import worker_cache as wc
+
+    a, b = "def f():\n    return 1\n", "def f():\n    return 1  # edited\n"
+    assert wc.folder(tmp_path, "x/y", a, owner="student\0ann") == wc.folder(tmp_path, "x/y", b, owner="student\0ann")
+    assert wc.folder(tmp_path, "x/y", a, owner="student\0ann") != wc.folder(tmp_path, "x/y", a, owner="student\0bob")
+    assert wc.folder(tmp_path, "x/y", a, owner="student\0ann") != wc.folder(tmp_path, "x/z", a, owner="student\0ann")
+    assert wc.folder(tmp_path, "x/y", a) != wc.folder(tmp_path, "x/y", b)
+    # An owner named like a source, or "trusted", cannot meet the other kinds of folder.
+    assert wc.folder(tmp_path, "x/y", a, owner=a) != wc.folder(tmp_path, "x/y", a)
+    assert wc.folder(tmp_path, "x/y", a, owner="trusted") != wc.folder(tmp_path, "x/y", a, trusted=True)
+
+
+def test_batch_gives_each_student_a_cache_folder_of_their_own(tmp_path, selftest):
+    from grader import batch, worker_cache as wc
+
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    source = (Path(__file__).resolve().parents[2] / "grader" / "course" / "selftest" / "basics"
+              / "solution.py").read_text()
+    (subs / "ann.py").write_text(source)
+    (subs / "bob.py").write_text(source)  # the same bytes: still two folders
+    cache = tmp_path / "cache"
+    batch.grade_folder(selftest, subs, tmp_path / "grades.csv", jobs=1, seed=3, cache_root=str(cache),
+                       overrides={"time_per_call": 60.0}, reports=False)
+    folders = {p.name for p in (cache / "worker").iterdir()}
+    expected = {wc.folder(cache, selftest.id, source, owner="student\0" + s).name for s in ("ann", "bob")}
+    assert expected <= folders and len(expected) == 2
