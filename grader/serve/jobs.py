@@ -41,6 +41,7 @@ class Claimed:
     assignment: str
     filename: str
     content: bytes
+    account_id: int = 0  # whose submission: the worker cache is that student's alone
 
 
 def enqueue(session: Session, *, account_id: int, assignment: str, filename: str,
@@ -84,7 +85,7 @@ def claim(engine: Engine, owner: str, lease_seconds: float) -> Claimed | None:
             job.attempts += 1
             sub.status = RUNNING
             return Claimed(job.id, sub.id, job.claim, job.attempts, sub.assignment,
-                           sub.filename, sub.content)
+                           sub.filename, sub.content, sub.account_id)
 
 
 def renew(engine: Engine, job: Claimed, lease_seconds: float) -> bool:

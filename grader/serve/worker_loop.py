@@ -60,7 +60,9 @@ def grade_claimed(job: jobs.Claimed, *, cache_root: str | None, scratch: Path):
     try:
         path.write_bytes(job.content)
         grader = Grader(assignment, hidden=True, cache_root=cache_root, deny_read=[str(scratch)])
-        result = grader.grade(path, display_name=job.filename)
+        # One worker cache per student (their resubmissions reuse it; nobody else's do).
+        result = grader.grade(path, display_name=job.filename,
+                              cache_owner=f"account\0{job.account_id}")
     except Exception as exc:  # noqa: BLE001 - a fault of the grader, never the student's zero
         what = str(exc) if isinstance(exc, GraderError) else f"{type(exc).__name__}: {exc}"
         reason = (f"Grading error (the grader's fault, not yours; tell your instructor): "
