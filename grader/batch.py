@@ -457,7 +457,7 @@ def csv_fields(assignment: Assignment) -> list[str]:
             + [f"{f} feedback" for f in parts])
 
 
-def _cell(text: str) -> str:
+def spreadsheet_cell(text: str) -> str:
     """Text for a spreadsheet cell that it will not run as a formula (file names and
     feedback can hold anything a student typed)."""
     return "'" + text if text.startswith(_FORMULA_START) else text
@@ -472,7 +472,7 @@ def write_csv(assignment: Assignment, root: Path, results: Iterable[Row], seed: 
     n_parts = len(assignment.parts)
     for r in results:
         shown = r.submission or str(r.path.relative_to(root))
-        row: list[Any] = [_cell(r.student or Path(shown).stem), _cell(shown), r.status]
+        row: list[Any] = [spreadsheet_cell(r.student or Path(shown).stem), spreadsheet_cell(shown), r.status]
         result = r.result
         if result is None:
             points = [""] * n_parts
@@ -483,11 +483,11 @@ def write_csv(assignment: Assignment, root: Path, results: Iterable[Row], seed: 
             row += ["", f"{result.max_score:g}"] + [
                 "" if "error" in str(getattr(p, "status", "") or "") else f"{p.score:g}"
                 for p in result.parts]
-        row += ["" if seed is None else seed, _cell(r.note)]
+        row += ["" if seed is None else seed, spreadsheet_cell(r.note)]
         if result is None:
             row += [""] * n_parts
         else:
-            row += [_cell(p.feedback) for p in result.parts]
+            row += [spreadsheet_cell(p.feedback) for p in result.parts]
         w.writerow(row)
     atomic_file.write_text(out_csv, buf.getvalue())
 

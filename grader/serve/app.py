@@ -32,12 +32,14 @@ import unicodedata
 from pathlib import PurePosixPath
 
 from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi import Path as FastAPIPath
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine, select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from grader.batch import spreadsheet_cell
 from grader.serve import auth, jobs
 from grader.serve.db import GRADED, INSTRUCTOR, Account, Submission, sessions, write_session
 
@@ -141,10 +143,6 @@ def _view(session, sub: Submission) -> dict:
     }
 
 
-def _cell(text: str) -> str:
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
-
-
 def create_app(engine: Engine, *, assignments: list[str],
                max_upload_bytes: int = DEFAULT_MAX_UPLOAD) -> FastAPI:
     """The application over ``engine`` (already migrated), accepting ``assignments``."""
@@ -216,7 +214,8 @@ def create_app(engine: Engine, *, assignments: list[str],
         return {"id": sub_id, "status": "queued", "queue_position": position}
 
     @app.get("/api/submissions/{submission_id}", summary="One submission: status and report")
-    def get_submission(submission_id: int, who: Account = Depends(account)):
+    def get_submission(submission_id: int = FastAPIPath(ge=1, le=2**63 - 1),
+                       who: Account = Depends(account)):
         with Session() as session:
             sub = session.get(Submission, submission_id)
             if sub is None or (sub.account_id != who.id and who.role != INSTRUCTOR):
@@ -257,7 +256,7 @@ def create_app(engine: Engine, *, assignments: list[str],
         w.writerow(["student_id", "assignment", "best_score", "max_score", "submissions",
                     "latest_submitted_at", "late"])
         for (student, aid), r in sorted(rows.items()):
-            w.writerow([_cell(student), _cell(aid),
+            w.writerow([spreadsheet_cell(student), spreadsheet_cell(aid),
                         "" if r["best"] is None else f"{r['best']:g}",
                         "" if r["max"] is None else f"{r['max']:g}", r["n"], _iso(r["latest"]),
                         "false"])

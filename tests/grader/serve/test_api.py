@@ -114,6 +114,10 @@ def test_bad_input_gets_a_clear_4xx_naming_the_field(service):
     check(upload(url, bob, assignment="x' OR 1=1; DROP TABLE jobs; --", content=src), 404,
           "assignment")
     check(upload(url, bob, assignment=None, content=src), 422, "assignment")
+    # an id past SQLite's integers was a 500 (found by a red-team review)
+    huge = httpx.get(f"{url}/api/submissions/99999999999999999999999",
+                     headers={"Authorization": f"Bearer {bob}"}, timeout=30)
+    check(huge, 422, "submission_id")
     check(upload(url, bob, content=None), 422, "file")
     check(upload(url, bob, content=src, filename="notes.txt"), 422, "file", "not a .py")
     check(upload(url, bob, content=b"#" * (MAX_UPLOAD + 1)), 413, "file")
