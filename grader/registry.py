@@ -163,8 +163,8 @@ def course_settings(assignment: Assignment) -> dict:
     """The ``course.toml`` of the course folder holding ``assignment`` (``{}`` without one):
     ``title``, ``assignments`` (the order) and, in a handout, ``[submit]`` (``server``,
     ``gradescope``: where the course collects submissions)."""
-    entry = entries().get(assignment.id)
-    toml = entry.course / "course.toml" if entry is not None else None
+    found = entries().get(assignment.id)
+    toml = found.course / "course.toml" if found is not None else None
     if toml is None or not toml.is_file():
         return {}
     try:
@@ -200,17 +200,30 @@ def _package_name(entry: Entry) -> str:
     return f"_grader_course_{digest}_{safe}"
 
 
+def entry(assignment_id: str) -> Entry:
+    """Where ``assignment_id`` is declared (one walk of the course folders).
+
+    Raises:
+      UnknownAssignment: no folder declares ``assignment_id``.
+    """
+    found = entries()
+    if assignment_id not in found:
+        raise UnknownAssignment(
+            f"unknown assignment id {assignment_id!r}. Valid ids: " + ", ".join(found)
+            + ". Run `grader list` to see them with their parts.")
+    return found[assignment_id]
+
+
 def package(assignment_id: str) -> types.ModuleType:
     """The assignment folder as a Python package (its modules import each other relatively).
 
     Raises:
       UnknownAssignment: no folder declares ``assignment_id``.
     """
-    entry = entries().get(assignment_id)
-    if entry is None:
-        raise UnknownAssignment(
-            f"unknown assignment id {assignment_id!r}. Valid ids: " + ", ".join(ids())
-            + ". Run `grader list` to see them with their parts.")
+    return _package(entry(assignment_id))
+
+
+def _package(entry: Entry) -> types.ModuleType:
     name = _package_name(entry)
     pkg = sys.modules.get(name)
     if pkg is None:
@@ -233,24 +246,23 @@ def module(assignment_id: str, name: str = "assignment") -> types.ModuleType:
 
 def mistakes(assignment_id: str) -> dict:
     """``MISTAKES`` of the folder's ``mistakes.py`` (``{}`` without one)."""
-    package(assignment_id)  # raises UnknownAssignment
-    folder = entries()[assignment_id].folder
-    if not (folder / "mistakes.py").is_file():
+    found = entry(assignment_id)
+    if not (found.folder / "mistakes.py").is_file():
         return {}
-    return dict(module(assignment_id, "mistakes").MISTAKES)
+    return dict(importlib.import_module(f"{_package(found).__name__}.mistakes").MISTAKES)
 
 
 _RELEASED: dict[Path, Assignment] = {}
 
 
-def _load_released(entry: Entry) -> Assignment:
-    if entry.folder not in _RELEASED:
-        a = released.load(entry.folder)
-        if a.id != entry.id:
-            raise CourseError(f"{entry.folder / released.CASES_FILE}: declares id {a.id!r}, but "
-                              f"its folder makes it {entry.id!r}")
-        _RELEASED[entry.folder] = a
-    return _RELEASED[entry.folder]
+def _load_released(found: Entry) -> Assignment:
+    if found.folder not in _RELEASED:
+        a = released.load(found.folder)
+        if a.id != found.id:
+            raise CourseError(f"{found.folder / released.CASES_FILE}: declares id {a.id!r}, but "
+                              f"its folder makes it {found.id!r}")
+        _RELEASED[found.folder] = a
+    return _RELEASED[found.folder]
 
 
 def load(assignment_id: str) -> Assignment:
@@ -264,11 +276,11 @@ def load(assignment_id: str) -> Assignment:
       CourseError: the folder's ``ASSIGNMENT`` is missing or declares another id.
       grader.released.ReleasedDataError: a handout's case data that cannot be read.
     """
-    entry = entries().get(assignment_id)
-    if entry is not None and not (entry.folder / ASSIGNMENT_FILE).is_file():
-        return _load_released(entry)
-    mod = module(assignment_id)
-    folder = entries()[assignment_id].folder
+    found = entry(assignment_id)
+    if not (found.folder / ASSIGNMENT_FILE).is_file():
+        return _load_released(found)
+    mod = importlib.import_module(f"{_package(found).__name__}.assignment")
+    folder = found.folder
     assignment = getattr(mod, "ASSIGNMENT", None)
     if not isinstance(assignment, Assignment):
         raise CourseError(f"{folder / ASSIGNMENT_FILE}: defines no ASSIGNMENT "
