@@ -32,6 +32,14 @@ sandbox:
 	  else \
 	    echo "note: the grading service's PostgreSQL tests need: sudo apt-get install postgresql"; \
 	  fi; }
+	@# The service's pages are tested in Debian's chromium, driven by Playwright (no download).
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium (the grading service's browser tests drive it)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "note: the grading service's browser tests need: sudo apt-get install chromium"; \
+	  fi; }
 
 setup: $(VENV)/.installed sandbox
 

@@ -197,3 +197,29 @@ def test_zero_size_layer_next_to_nonempty_is_unchanged():
     np.testing.assert_array_equal(
         init.he_normal(key, (4, 3)), np.asarray(jax.random.normal(key, (4, 3), jnp.float32)) * np.float32(math.sqrt(0.5))
     )
+
+
+def test_init_mlp_costs_one_compiled_program():
+    """Issue 16: used eagerly at the course's sizes, init_mlp compiles one XLA program (it
+    compiled 13 for [2, 5, 2, 1], one per jax.random call and shape: most of a fresh
+    process's init_mlp time). Counted with JAX's own compile events, on sizes no other test
+    uses, so the jit cache is cold for them."""
+    compiles = []
+    counting = [True]
+
+    def listener(event, duration, **kwargs):
+        if counting[0] and event == "/jax/core/compile/backend_compile_duration":
+            compiles.append(duration)
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    key = jax.random.key(11)
+    try:
+        compiles.clear()
+        params = init.init_mlp(key, [3, 13, 7, 1], method="he")
+        jax.block_until_ready(params)
+        assert len(compiles) == 1, compiles
+        compiles.clear()
+        init.init_mlp(jax.random.key(12), [3, 13, 7, 1], method="he")
+        assert compiles == []  # same sizes, another key: the same program
+    finally:
+        counting[0] = False

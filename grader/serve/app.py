@@ -19,7 +19,21 @@ exist, so ids leak nothing); instructor endpoints are ``403``. Errors are JSON
 unknown or revoked token; ``404`` unknown assignment (``assignments`` lists the ids) or
 submission; ``413`` an upload over ``max_upload_bytes`` (the request body is counted while it
 streams in and refused as soon as it is too large); ``422`` a missing field or a file that is
-not ``.py``/``.ipynb``; ``400`` a body that is not multipart.
+not ``.py``/``.ipynb``; ``400`` a body that is not multipart; ``429`` a student over the
+assignment's rate limit (header ``Retry-After``: whole seconds; the message says when, in UTC,
+the next submission is accepted; ``next_accepted_at`` and ``retry_after`` in the body).
+
+Each assignment's policy (:mod:`grader.serve.policy`, from the course's ``course.toml``; the
+application keeps it in ``app.state.policy``): a rate limit per student (instructors have
+none); a due date, after which submissions are still accepted and marked ``"late": true`` in
+their view (computed from the current due date, so an extended deadline un-flags them); and
+what a student's ``result`` shows of the hidden cases (``full``, ``pass-fail``, or ``none``
+until the due date: :func:`grader.serve.policy.reveal`; with ``none``, ``score`` and
+``max_score`` are null until then). Instructors always see the whole result.
+
+``grades.csv`` (:func:`grader.serve.grades.class_rows`): ``best_score`` is the best graded
+score, ``late`` is ``true`` when the submission that best score comes from (the earliest one
+that reached it) was late, or, with nothing graded yet, when the latest submission was.
 """
 
 from __future__ import annotations
@@ -40,8 +54,11 @@ from sqlalchemy import Engine, select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from grader.batch import spreadsheet_cell
-from grader.serve import auth, jobs
-from grader.serve.db import GRADED, INSTRUCTOR, Account, Submission, sessions, write_session
+from grader.serve import auth, jobs, policy as policies
+from grader.serve.db import (
+    INSTRUCTOR, Account, Submission, sessions, utcnow, write_session,
+)
+from grader.serve.grades import class_rows
 
 from grader.serve import DEFAULT_MAX_UPLOAD
 
@@ -49,9 +66,11 @@ _MULTIPART_SLACK = 64 * 1024  # the form's other fields and boundaries
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, detail: str, field: str | None = None, **extra):
+    def __init__(self, status: int, detail: str, field: str | None = None, *,
+                 headers: dict | None = None, **extra):
         super().__init__(detail)
         self.status, self.detail, self.field, self.extra = status, detail, field, extra
+        self.headers = headers
 
 
 def _error(status: int, detail: str, field: str | None = None, headers=None, **extra):
@@ -127,16 +146,22 @@ def _iso(value) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
-def _view(session, sub: Submission) -> dict:
+def _view(session, sub: Submission, *, policy: policies.CoursePolicy, instructor: bool) -> dict:
+    """The JSON of one submission as ``instructor`` (or its student) may see it now."""
+    rules = policy.for_assignment(sub.assignment)
+    shown = rules.shown(instructor=instructor, now=utcnow())
+    withheld = shown == policies.NONE
     return {
         "id": sub.id,
         "assignment": sub.assignment,
         "status": sub.status,
         "submitted_at": _iso(sub.submitted_at),
-        "result": json.loads(sub.result) if sub.result else None,
+        "result": policies.reveal(json.loads(sub.result) if sub.result else None, shown,
+                                  rules.due),
+        "late": rules.is_late(sub.submitted_at),
         "filename": sub.filename,
-        "score": sub.score,
-        "max_score": sub.max_score,
+        "score": None if withheld else sub.score,
+        "max_score": None if withheld else sub.max_score,
         "error": sub.error,
         "graded_at": _iso(sub.graded_at),
         "queue_position": jobs.queue_position(session, sub.id),
@@ -144,19 +169,24 @@ def _view(session, sub: Submission) -> dict:
 
 
 def create_app(engine: Engine, *, assignments: list[str],
-               max_upload_bytes: int = DEFAULT_MAX_UPLOAD) -> FastAPI:
-    """The application over ``engine`` (already migrated), accepting ``assignments``."""
+               max_upload_bytes: int = DEFAULT_MAX_UPLOAD,
+               policy: policies.CoursePolicy | None = None) -> FastAPI:
+    """The application over ``engine`` (already migrated), accepting ``assignments``, with
+    their ``policy`` (:func:`grader.serve.policy.load`; default: no due dates, 10/hour, full
+    feedback), kept in ``app.state.policy``."""
     Session = sessions(engine)
     known = list(assignments)
+    policy = policy if policy is not None else policies.CoursePolicy()
     app = FastAPI(title="jaxdl grader", version="1",
                   description="Submit course assignments; they are graded in a sandbox on "
                               "the server, with hidden cases that never leave it.")
+    app.state.policy = policy
     app.add_middleware(LimitUploadSize, max_bytes=max_upload_bytes)
     bearer = HTTPBearer(auto_error=False, description="a token from your instructor")
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError):
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else exc.headers
         return _error(exc.status, exc.detail, exc.field, headers=headers, **exc.extra)
 
     @app.exception_handler(StarletteHTTPException)
@@ -206,6 +236,16 @@ def create_app(engine: Engine, *, assignments: list[str],
             raise ApiError(413, f"file: larger than this server accepts ({max_upload_bytes} "
                                 "bytes)", "file")
         with write_session(engine) as session:
+            if who.role != INSTRUCTOR:
+                try:
+                    policies.check_rate_limit(
+                        session, account_id=who.id, assignment=assignment,
+                        limit=policy.for_assignment(assignment).rate_limit, now=utcnow())
+                except policies.RateLimited as exc:
+                    raise ApiError(429, str(exc), "assignment",
+                                   headers={"Retry-After": str(exc.retry_after)},
+                                   retry_after=exc.retry_after,
+                                   next_accepted_at=_iso(exc.next_at)) from None
             sub = jobs.enqueue(session, account_id=who.id, assignment=assignment, filename=name,
                                content=content)
             session.flush()
@@ -220,7 +260,7 @@ def create_app(engine: Engine, *, assignments: list[str],
             sub = session.get(Submission, submission_id)
             if sub is None or (sub.account_id != who.id and who.role != INSTRUCTOR):
                 raise ApiError(404, f"no submission {submission_id}", "submission_id")
-            return _view(session, sub)
+            return _view(session, sub, policy=policy, instructor=who.role == INSTRUCTOR)
 
     @app.get("/api/submissions", summary="Your submissions, newest first")
     def list_submissions(assignment: str | None = Query(None), who: Account = Depends(account)):
@@ -229,38 +269,29 @@ def create_app(engine: Engine, *, assignments: list[str],
             if assignment:
                 stmt = stmt.where(Submission.assignment == assignment)
             subs = session.scalars(stmt.order_by(Submission.id.desc())).all()
-            return [_view(session, s) for s in subs]
+            return [_view(session, s, policy=policy, instructor=who.role == INSTRUCTOR)
+                    for s in subs]
 
     @app.get("/api/grades.csv", summary="Instructors: grades, one row per student and assignment",
              response_class=Response)
     def grades(who: Account = Depends(account)):
         if who.role != INSTRUCTOR:
             raise ApiError(403, "instructors only", "Authorization")
-        rows: dict[tuple[str, str], dict] = {}
         with Session() as session:
-            stmt = (select(Account.student_id, Submission.assignment, Submission.status,
-                           Submission.score, Submission.max_score, Submission.submitted_at)
-                    .join(Account, Account.id == Submission.account_id)
-                    .order_by(Account.student_id, Submission.assignment, Submission.id))
-            for student, aid, status, score, max_score, at in session.execute(stmt):
-                row = rows.setdefault((student, aid), {"best": None, "max": None, "n": 0,
-                                                       "latest": None})
-                row["n"] += 1
-                row["latest"] = at if row["latest"] is None else max(row["latest"], at)
-                if status == GRADED and score is not None:
-                    row["best"] = score if row["best"] is None else max(row["best"], score)
-                if max_score is not None:
-                    row["max"] = max_score
+            rows = class_rows(session, policy)
         out = io.StringIO()
         w = csv.writer(out)
         w.writerow(["student_id", "assignment", "best_score", "max_score", "submissions",
                     "latest_submitted_at", "late"])
-        for (student, aid), r in sorted(rows.items()):
-            w.writerow([spreadsheet_cell(student), spreadsheet_cell(aid),
-                        "" if r["best"] is None else f"{r['best']:g}",
-                        "" if r["max"] is None else f"{r['max']:g}", r["n"], _iso(r["latest"]),
-                        "false"])
+        for r in rows:
+            w.writerow([spreadsheet_cell(r.student_id), spreadsheet_cell(r.assignment),
+                        "" if r.best_score is None else f"{r.best_score:g}",
+                        "" if r.max_score is None else f"{r.max_score:g}", r.submissions,
+                        _iso(r.latest_submitted_at), "true" if r.late else "false"])
         return Response(out.getvalue(), media_type="text/csv",
                         headers={"Content-Disposition": 'attachment; filename="grades.csv"'})
 
+    from grader.serve import pages  # the browser pages, through the functions above
+    app.include_router(pages.router(engine, assignments=known, policy=policy, submit=submit,
+                                    grades=grades, account=account))
     return app

@@ -47,7 +47,24 @@ def result_from_json(data: dict):
                                 status=ERROR if failed else GRADED))
     return Result(str(extra.get("assignment", "?")), str(extra.get("title", "")),
                   str(extra.get("file", "")), extra.get("seed"), str(extra.get("mode", "submit")),
-                  parts, seconds=float(data.get("execution_time", 0.0) or 0.0))
+                  parts, hidden_not_run=int(extra.get("hidden_not_run") or 0),
+                  seconds=float(data.get("execution_time", 0.0) or 0.0))
+
+
+def withheld_note(data: dict) -> str | None:
+    """The line saying what the server withholds of the hidden cases (``reveal`` in the
+    result's ``extra_data``: :func:`grader.serve.policy.reveal`), or None."""
+    extra = data.get("extra_data") or {}
+    if extra.get("reveal") == "none":
+        until = extra.get("withheld_until")
+        when = (f"until {until.replace('T', ' ').replace('Z', ' UTC')} (the due date)" if until
+                else "by your course")
+        return (f"The server graded the hidden cases too: their results and your total are "
+                f"withheld {when}.")
+    if extra.get("reveal") == "pass-fail":
+        return ("Hidden cases show only whether each part passes, not their feedback (your "
+                "course's setting).")
+    return None
 
 
 def _settings(server: str | None, token: str | None) -> tuple[str, str]:
@@ -121,6 +138,8 @@ def submit(assignment: str, path: Path, *, server: str | None, token: str | None
                   "instructor.", markup=False, highlight=False)
         return 0
     report.render(result_from_json(sub["result"]), out)
+    if note := withheld_note(sub["result"]):
+        out.print(note, markup=False, highlight=False)
     if json_out:
         Path(json_out).write_text(json.dumps(sub["result"], indent=2) + "\n", encoding="utf-8")
         out.print(f"Wrote {json_out}", markup=False, style="dim")
@@ -185,6 +204,8 @@ def history(assignment: str | None, *, server: str | None, token: str | None, ou
     for s in subs:
         score = ("" if s.get("score") is None else
                  f"{s['score']:g} / {s.get('max_score') or 0:g}")
+        if (s.get("result") or {}).get("extra_data", {}).get("reveal") == "none":
+            score = "withheld"
         table.add_row(str(s["id"]), Text(s["assignment"]), (s["submitted_at"] or "")[:19],
                       Text(s.get("filename") or ""), s["status"], score)
     out.print(table)

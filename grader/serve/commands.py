@@ -20,6 +20,15 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _rate_limit(text: str) -> int:
+    from grader.serve.policy import parse_rate_limit
+
+    try:
+        return parse_rate_limit(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_parsers(sub, add_course) -> None:
     """Add ``serve``, ``worker``, ``roster``, ``token`` and ``history`` to ``sub``;
     ``add_course(parser)`` adds ``--course`` where assignments are graded."""
@@ -36,6 +45,9 @@ def add_parsers(sub, add_course) -> None:
     s.add_argument("--lease-seconds", type=_positive_float, default=DEFAULT_LEASE_SECONDS,
                    help="a job whose worker stops renewing it for this long is graded again")
     s.add_argument("--max-upload-bytes", type=int, default=DEFAULT_MAX_UPLOAD)
+    s.add_argument("--rate-limit", type=_rate_limit, default=None, metavar="N/hour",
+                   help="each student's submissions per assignment per sliding hour (default "
+                        "10/hour; a course.toml [serve] table may set it per assignment)")
     s.add_argument("--no-sandbox", action="store_true",
                    help="grade even without the OS sandbox (bubblewrap): only for files you trust")
     add_course(s)
@@ -141,10 +153,15 @@ def _grading(args, err: Console, usage) -> int:
         from grader.serve import worker_loop
 
         return worker_loop.run(args.db, lease_seconds=args.lease_seconds)
-    from grader.serve import server
+    from grader.serve import policy, server
 
     if args.max_upload_bytes < 1:
         return usage("--max-upload-bytes must be at least 1.")
+    try:  # each assignment's due date, rate limit and hidden-case reveal, checked now
+        course_policy = policy.load(default_rate_limit=args.rate_limit)
+    except registry.CourseError as exc:
+        return usage(str(exc))
     return server.serve(db_url=args.db, courses=args.course, host=args.host, port=args.port,
                         workers=args.workers, lease_seconds=args.lease_seconds,
-                        max_upload_bytes=args.max_upload_bytes, no_sandbox=args.no_sandbox)
+                        max_upload_bytes=args.max_upload_bytes, no_sandbox=args.no_sandbox,
+                        policy=course_policy)

@@ -13,7 +13,10 @@
   worker whose lease expired and whose job was claimed again stores nothing, so a submission
   is never counted twice. A job whose workers keep dying (``MAX_ATTEMPTS`` claims) becomes a
   grading error instead of killing workers forever.
-- :func:`release` puts a job back in the queue (a worker told to stop mid-grading).
+- :func:`release` puts a job back in the queue: uncounted when its worker was told to stop
+  mid-grading, counted when the grading attempt failed (the grader raised, e.g. a
+  ``KeyboardInterrupt`` or ``SystemExit`` from course code), so such a job is tried at most
+  ``MAX_ATTEMPTS`` times before it becomes a grading error (:func:`exhausted_error`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,13 @@ from grader.serve.db import (
 )
 
 MAX_ATTEMPTS = 3
+
+
+def exhausted_error(attempts: int, cause: str) -> str:
+    """The ``error`` of a submission the grader failed on ``attempts`` times (``cause`` says
+    how): a grading fault, never the student's."""
+    return (f"the grader failed {attempts} times on this submission ({cause}): a grading "
+            "fault, not your fault; tell your instructor")
 
 
 @dataclass(frozen=True)
@@ -74,9 +84,7 @@ def claim(engine: Engine, owner: str, lease_seconds: float) -> Claimed | None:
                 # Every earlier worker died on it: a grading error, not another dead worker.
                 _finish(session, job, sub, status=ERROR, result=None, score=None,
                         max_score=None,
-                        error=f"the grader failed {job.attempts} times on this submission "
-                              "(its grading workers stopped); not your fault, tell your "
-                              "instructor")
+                        error=exhausted_error(job.attempts, "its grading workers stopped"))
                 return None  # the caller asks again
             job.status = RUNNING
             job.owner = owner
@@ -135,14 +143,19 @@ def complete(engine: Engine, job: Claimed, *, status: str, result: str | None,
         return True
 
 
-def release(engine: Engine, job: Claimed) -> bool:
-    """Put ``job`` back in the queue now (its worker is stopping); the attempt is not counted."""
+def release(engine: Engine, job: Claimed, *, counted: bool = False) -> bool:
+    """Put ``job`` back in the queue now, if our claim still holds; True if it was.
+
+    ``counted=False``: its worker is stopping (told to), the attempt is not counted.
+    ``counted=True``: the attempt failed (the grader raised): it counts towards
+    ``MAX_ATTEMPTS``, so a job that makes grading fail every time ends as a grading error.
+    """
     with sessions(engine).begin() as session:
         res = session.execute(
             update(Job).where(Job.id == job.job_id, Job.claim == job.claim,
                               Job.status == RUNNING)
             .values(status=QUEUED, owner=None, claim=None, lease_expires_at=None,
-                    attempts=Job.attempts - 1))
+                    attempts=Job.attempts if counted else Job.attempts - 1))
         if res.rowcount != 1:
             return False
         session.execute(update(Submission).where(Submission.id == job.submission_id)

@@ -4,6 +4,25 @@ The workers are child processes (``grader worker`` each, against the same databa
 grading (JAX in the parent, sandboxes) never slows the web server's event loop, and one that
 dies is started again (its job's lease expires and is claimed again). They get SIGTERM when
 the server stops, and die with it if it is killed (``PR_SET_PDEATHSIG``).
+
+Slow and idle clients (uvicorn's settings, chosen here, and one addition):
+
+- ``REQUEST_HEAD_SECONDS`` (10 s): a client must send a complete request line and headers
+  within 10 s of opening its connection (a later request on a kept-alive connection: of its
+  first byte), else it gets ``408`` and the connection is closed. uvicorn has no such timeout (its open item ``--timeout-request-start``,
+  Kludex/uvicorn#157): a slowloris client that sends half a request line would hold its
+  connection forever. A request's body is not under this deadline (a large upload on a slow
+  link may take longer).
+- ``TIMEOUT_KEEP_ALIVE`` (5 s): an idle connection between requests is closed after 5 s (a
+  polling client, every 0.5-2 s, keeps its one connection).
+- ``LIMIT_CONCURRENCY`` (1000): connections and requests in progress beyond which a new
+  request is answered ``503`` at once instead of queueing without bound (uvicorn counts open
+  connections, idle ones too; the file-descriptor limit is raised to fit it).
+- ``MAX_HEAD_BYTES`` (16 KiB, h11's ``max_incomplete_event_size``): the most of a request
+  head held in memory per connection (1000 slow connections: at most 16 MiB); a longer head
+  is a ``400``. This API uses no cookies; a bearer token is about 80 bytes.
+- ``TIMEOUT_GRACEFUL_SHUTDOWN`` (10 s): stopping the server waits at most this long for
+  requests in progress.
 """
 
 from __future__ import annotations
@@ -17,12 +36,77 @@ import time
 
 from grader.serve.worker_loop import _log
 
+REQUEST_HEAD_SECONDS = 10.0
+TIMEOUT_KEEP_ALIVE = 5
+LIMIT_CONCURRENCY = 1000
+MAX_HEAD_BYTES = 16 * 1024
+TIMEOUT_GRACEFUL_SHUTDOWN = 10
+
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
     try:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except Exception:  # noqa: BLE001 - not Linux: the workers then outlive a killed server
         pass
+
+
+def _open_files_for(connections: int) -> None:
+    """Raise the soft limit of open files (up to the hard one) to fit ``connections`` sockets
+    plus the database's, the workers' pipes and the logs."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = connections + 256
+    if soft != resource.RLIM_INFINITY and soft < want:
+        new = want if hard == resource.RLIM_INFINITY else min(want, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+
+
+def _http_protocol():
+    """uvicorn's h11 protocol with a deadline for a request's head (``REQUEST_HEAD_SECONDS``).
+
+    The deadline is armed when a connection opens and when bytes of a new request arrive
+    (not re-armed by later bytes: trickling one byte at a time does not extend it), and
+    disarmed once h11 has parsed the request line and headers.
+    """
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class RequestHeadDeadline(H11Protocol):
+        _head_timer = None
+
+        def _arm(self) -> None:
+            if self._head_timer is None:
+                self._head_timer = self.loop.call_later(REQUEST_HEAD_SECONDS, self._too_slow)
+
+        def _disarm(self) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self.conn.their_state is h11.IDLE:
+                self._arm()  # a request's head is still coming in
+            else:
+                self._disarm()  # parsed (its body, if any, may take its time), or closing
+
+        def connection_lost(self, exc) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def _too_slow(self) -> None:
+            self._head_timer = None
+            if not self.transport.is_closing():
+                self.transport.write(b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n"
+                                     b"Content-Length: 0\r\n\r\n")
+                self.transport.close()
+
+    return RequestHeadDeadline
 
 
 class Workers:
@@ -69,7 +153,8 @@ class Workers:
 
 
 def serve(*, db_url: str, courses: list[str], host: str, port: int, workers: int,
-          lease_seconds: float, max_upload_bytes: int, no_sandbox: bool) -> int:
+          lease_seconds: float, max_upload_bytes: int, no_sandbox: bool,
+          policy=None) -> int:
     import uvicorn
 
     from grader import registry
@@ -80,7 +165,8 @@ def serve(*, db_url: str, courses: list[str], host: str, port: int, workers: int
     url = normalize_url(db_url)
     engine = make_engine(url)
     migrations.upgrade(engine)
-    app = create_app(engine, assignments=registry.ids(), max_upload_bytes=max_upload_bytes)
+    app = create_app(engine, assignments=registry.ids(), max_upload_bytes=max_upload_bytes,
+                     policy=policy)
     argv = [sys.executable, "-m", "grader.cli", "worker", "--db", url,
             "--lease-seconds", str(lease_seconds)]
     for c in courses:
@@ -98,7 +184,12 @@ def serve(*, db_url: str, courses: list[str], host: str, port: int, workers: int
     previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)}
     pool.start()
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        _open_files_for(LIMIT_CONCURRENCY)
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,
+                    http=_http_protocol(), timeout_keep_alive=TIMEOUT_KEEP_ALIVE,
+                    limit_concurrency=LIMIT_CONCURRENCY,
+                    h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+                    timeout_graceful_shutdown=TIMEOUT_GRACEFUL_SHUTDOWN)
     finally:
         pool.stop()
         engine.dispose()

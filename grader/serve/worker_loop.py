@@ -9,7 +9,13 @@ without it unless ``--no-sandbox``), and the stored result is the JSON ``grader 
 
 Outcomes: ``graded``; or ``error`` when the grader failed (an exception, or a part the
 engine reports as a grading error): the result then marks those parts as grading errors
-(points withheld, never a zero) and ``error`` says what failed.
+(points withheld, never a zero) and ``error`` says what failed. An exception that is not an
+``Exception`` (``KeyboardInterrupt``, ``SystemExit``, ... raised by course code or a
+library inside the grading) fails only that attempt: the job goes back in the queue with the
+attempt counted (:func:`grader.serve.jobs.release`), and the attempt that reaches
+``MAX_ATTEMPTS`` stores an ``error`` whose parts are withheld, never a zero; the worker goes
+on with the next job. A result that cannot be stored (the database unreachable) is left to
+the lease: it runs out and the job is graded again.
 
 While it grades, a heartbeat thread renews the job's lease every third of
 ``lease_seconds``. If the worker dies (killed, machine lost), the lease runs out and another
@@ -43,8 +49,42 @@ def _log(message: str) -> None:
     print(f"[grader worker {os.getpid()}] {message}", file=sys.stderr, flush=True)
 
 
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def withheld(job: jobs.Claimed, what: str, assignment=None):
+    """The outcome of a job the grader failed on (``what`` says how): ``error``, every part a
+    grading error with its points withheld (never a zero); no result when even the
+    assignment cannot be loaded."""
+    from grader import registry, report
+
+    if assignment is None:
+        try:
+            assignment = registry.load(job.assignment)
+        except BaseException as exc:  # noqa: BLE001 - the course itself is broken
+            _log(f"assignment {job.assignment!r} could not be loaded: {_describe(exc)}")
+            return ERROR, None, None, None, what
+    reason = f"Grading error (the grader's fault, not yours; tell your instructor): {what}"
+    unscored = report.unscored(assignment, file=job.filename, seed=None, reason=reason,
+                               withheld=True)
+    from grader.serve.policy import case_outcomes
+
+    text = report.to_json(unscored, **case_outcomes(unscored), **_extra(job, assignment))
+    return ERROR, text, None, unscored.max_score, what
+
+
+def _extra(job: jobs.Claimed, assignment) -> dict:
+    return {"title": assignment.title, "file": job.filename, "submission": job.submission_id}
+
+
 def grade_claimed(job: jobs.Claimed, *, cache_root: str | None, scratch: Path):
-    """Grade ``job``; return ``(status, result_json, score, max_score, error)``."""
+    """Grade ``job``; return ``(status, result_json, score, max_score, error)``.
+
+    Raises:
+      BaseException: only what is not an ``Exception`` (``KeyboardInterrupt``,
+        ``SystemExit``, ...); every ``Exception`` is a grading error in the outcome.
+    """
     from grader import registry, report
     from grader.engine import Grader, GraderError
 
@@ -52,11 +92,10 @@ def grade_claimed(job: jobs.Claimed, *, cache_root: str | None, scratch: Path):
         assignment = registry.load(job.assignment)
     except Exception as exc:  # noqa: BLE001 - the course itself is broken: the grader's fault
         return ERROR, None, None, None, (f"assignment {job.assignment!r} could not be loaded: "
-                                         f"{type(exc).__name__}: {exc}")
+                                         f"{_describe(exc)}")
     folder = Path(tempfile.mkdtemp(prefix=f"job{job.job_id}-", dir=scratch))
     suffix = ".ipynb" if job.filename.lower().endswith(".ipynb") else ".py"
     path = folder / f"submission{suffix}"  # never a name the client chose
-    extra = {"title": assignment.title, "file": job.filename, "submission": job.submission_id}
     try:
         path.write_bytes(job.content)
         grader = Grader(assignment, hidden=True, cache_root=cache_root, deny_read=[str(scratch)])
@@ -64,15 +103,13 @@ def grade_claimed(job: jobs.Claimed, *, cache_root: str | None, scratch: Path):
         result = grader.grade(path, display_name=job.filename,
                               cache_owner=f"account\0{job.account_id}")
     except Exception as exc:  # noqa: BLE001 - a fault of the grader, never the student's zero
-        what = str(exc) if isinstance(exc, GraderError) else f"{type(exc).__name__}: {exc}"
-        reason = (f"Grading error (the grader's fault, not yours; tell your instructor): "
-                  f"{what}")
-        unscored = report.unscored(assignment, file=job.filename, seed=None, reason=reason,
-                                   withheld=True)
-        return ERROR, report.to_json(unscored, **extra), None, unscored.max_score, what
+        return withheld(job, str(exc) if isinstance(exc, GraderError) else _describe(exc),
+                        assignment)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    text = report.to_json(result, **extra)
+    from grader.serve.policy import case_outcomes  # what each part's report may reveal
+
+    text = report.to_json(result, **case_outcomes(result), **_extra(job, assignment))
     if result.errors:
         names = ", ".join(p.function + "()" for p in result.errors)
         return ERROR, text, result.score, result.max_score, f"grading error in {names}"
@@ -94,6 +131,32 @@ class _Heartbeat(threading.Thread):
                     return
             except Exception as exc:  # noqa: BLE001 - try again next beat; the lease may lapse
                 _log(f"could not renew the lease of job {self.job.job_id}: {exc}")
+
+
+def _store(engine, job: jobs.Claimed, outcome, fault: str | None, *, stopping: bool,
+           t0: float) -> None:
+    """Store what grading ``job`` gave: its outcome, or (interrupted, or failed with
+    ``fault``) the job back in the queue, or a grading error once its attempts are spent."""
+    if stopping:
+        # Told to stop (its sandbox was killed: the result means nothing): back in the
+        # queue for another worker, the attempt not counted.
+        if jobs.release(engine, job):
+            _log(f"put submission {job.submission_id} back in the queue")
+        return
+    if fault is not None:
+        if job.attempts < jobs.MAX_ATTEMPTS:
+            if jobs.release(engine, job, counted=True):
+                _log(f"put submission {job.submission_id} back in the queue after attempt "
+                     f"{job.attempts} of {jobs.MAX_ATTEMPTS} failed ({fault})")
+            return
+        outcome = withheld(job, jobs.exhausted_error(job.attempts, f"last: {fault}"))
+    status, text, score, max_score, error = outcome
+    stored = jobs.complete(engine, job, status=status, result=text, score=score,
+                           max_score=max_score, error=error)
+    _log(f"submission {job.submission_id}: {status}"
+         + (f" {score:g}/{max_score:g}" if score is not None else "")
+         + f" in {time.monotonic() - t0:.1f} s"
+         + ("" if stored else " (not stored: its lease was taken over)"))
 
 
 def run(db_url: str | None, *, lease_seconds: float = DEFAULT_LEASE_SECONDS,
@@ -141,27 +204,21 @@ def run(db_url: str | None, *, lease_seconds: float = DEFAULT_LEASE_SECONDS,
             beat = _Heartbeat(engine, job, lease_seconds)
             beat.start()
             grading.set()
+            fault = None
             try:
                 outcome = grade_claimed(job, cache_root=root, scratch=scratch)
-            except BaseException:
+            except BaseException as exc:  # noqa: BLE001 - KeyboardInterrupt, SystemExit, ...
                 _log(traceback.format_exc())
-                outcome = None
+                outcome, fault = None, _describe(exc)
             finally:
                 grading.clear()
                 beat.done.set()
-            if stop.is_set() or outcome is None:
-                # Interrupted (its sandbox was killed: the result means nothing): back in
-                # the queue for another worker.
-                jobs.release(engine, job)
-                _log(f"put submission {job.submission_id} back in the queue")
-                continue
-            status, text, score, max_score, error = outcome
-            stored = jobs.complete(engine, job, status=status, result=text, score=score,
-                                   max_score=max_score, error=error)
-            _log(f"submission {job.submission_id}: {status}"
-                 + (f" {score:g}/{max_score:g}" if score is not None else "")
-                 + f" in {time.monotonic() - t0:.1f} s"
-                 + ("" if stored else " (not stored: its lease was taken over)"))
+            try:
+                _store(engine, job, outcome, fault, stopping=stop.is_set(), t0=t0)
+            except Exception as exc:  # noqa: BLE001 - the lease runs out; graded again
+                _log(f"could not store submission {job.submission_id} "
+                     f"({type(exc).__name__}: {exc}); its lease will run out and another "
+                     "claim grades it")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         engine.dispose()

@@ -1,0 +1,362 @@
+"""The grading service's browser pages: students log in, submit, follow the queue, read
+their reports and history; instructors see the class and download grades.
+
+====================================  ==================================================
+``GET /``                             log in with a token, then the submit form
+``POST /login``                       form ``token``; ``POST /logout``
+``POST /submit``                      multipart ``assignment``, ``file`` -> the submission
+``GET /submissions/{id}``             status, queue position (kept current by
+                                      ``static/app.js``), then the report
+``GET /submissions/{id}/status``      ``{"id", "status", "queue_position"}`` (that polling)
+``GET /submissions/{id}/gradescope.json``  the submission's Gradescope ``results.json``
+``GET /history``                      the caller's submissions, newest first
+``GET /instructor``                   instructors: the class table, per-part pass rates,
+                                      named mistakes, score histogram, downloads
+``GET /instructor/grades.csv``        the CSV of ``GET /api/grades.csv``
+``GET /api/submissions/{id}/gradescope.json``  the same JSON for a Bearer token (scripts)
+====================================  ==================================================
+
+**Login.** ``POST /login`` checks the token exactly as the API does
+(:func:`grader.serve.auth.authenticate`) and keeps it in a cookie, ``grader_token``:
+``HttpOnly`` (no script can read it), ``SameSite=Strict`` (a request started by another site
+never carries it), ``Secure`` when the page was served over https, no expiry (it goes when
+the browser closes; ``POST /logout`` removes it at once). Every page checks the cookie's token
+again, so a revoked token is refused at once. The JSON API is unchanged: it reads only
+``Authorization: Bearer``, never the cookie.
+
+**Forged requests (CSRF).** Besides ``SameSite=Strict``, every form ``POST`` must come from a
+page of this server: its ``Origin`` (or, without one, its ``Referer``) must name the host the
+request was sent to, and ``Sec-Fetch-Site``, when the browser sends it, must be
+``same-origin``; anything else is ``403``.
+
+**What a page may do.** Every page is sent with ``Content-Security-Policy: default-src
+'none'; script-src 'self'; style-src 'self'; ...``: no inline script or style runs, nothing
+is loaded from elsewhere, no other site may frame it. Templates are autoescaped (file names,
+feedback, printed output are text, never markup), and ``app.js`` writes only ``textContent``.
+
+A student reads only their own submissions (another's id is ``404``, as in the API);
+``/instructor`` is ``403`` for students; without a valid cookie a page is ``401`` with the
+login form. A submission goes through the API's own ``POST /api/submissions`` code (every
+check and limit the same), handed to :func:`router` by :func:`grader.serve.app.create_app`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Callable
+from urllib.parse import urlsplit
+
+import jinja2
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi import Path as FastAPIPath
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
+from sqlalchemy import Engine, select
+
+from grader.serve import auth, stats
+from grader.serve.db import INSTRUCTOR, Account, Submission, sessions
+from grader.serve.grades import class_rows
+from grader.serve.policy import CoursePolicy
+
+COOKIE = "grader_token"
+WEB = Path(__file__).resolve().parent / "web"
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+       "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+PAGE_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
+_STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
+                 ".svg": "image/svg+xml"}
+_REPORT_WIDTH = 100  # columns of the report as `grader submit` prints it
+_RECENT = 50  # submissions listed on the instructor page
+_FINISHED = ("graded", "error")
+
+_env = jinja2.Environment(loader=jinja2.FileSystemLoader(WEB / "templates"),
+                          autoescape=True, undefined=jinja2.StrictUndefined,
+                          trim_blocks=True, lstrip_blocks=True)
+
+
+class PageError(Exception):
+    """A page that answers with an error status and a message (rendered as a page)."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def page(name: str, status: int = 200, **context) -> HTMLResponse:
+    """The template ``name`` rendered with ``context``, with the pages' security headers."""
+    context.setdefault("who", None)
+    context.setdefault("error", None)
+    html = _env.get_template(name).render(**context)
+    return HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
+
+
+def report_text(result: dict) -> str:
+    """The report ``grader submit --server`` prints for ``result`` (a ``results.json`` object
+    as the reader may see it): :func:`grader.report.render` and the note on what the course
+    withholds (:func:`grader.serve.client.withheld_note`), as plain text, ``_REPORT_WIDTH``
+    columns."""
+    from rich.console import Console
+
+    from grader import report
+    from grader.serve.client import result_from_json, withheld_note
+
+    console = Console(file=io.StringIO(), width=_REPORT_WIDTH, record=True, color_system=None,
+                      force_terminal=False, highlight=False)
+    report.render(result_from_json(result), console)
+    if note := withheld_note(result):
+        console.print(note, markup=False, highlight=False)
+    return console.export_text()
+
+
+def same_origin(request: Request) -> bool:
+    """True if ``request`` (a form POST) comes from a page of this server (see the module
+    docstring)."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site != "same-origin":
+        return False
+    source = request.headers.get("origin") or request.headers.get("referer")
+    host = request.headers.get("host")
+    if not source or source == "null" or not host:
+        return False
+    return urlsplit(source).netloc.lower() == host.lower()
+
+
+def _error_response(request: Request, exc: PageError) -> Response:
+    """The answer to a :class:`PageError`: a page (the login form for 401), or JSON for the
+    status polling."""
+    if request.url.path.endswith("/status"):
+        return JSONResponse({"detail": exc.message, "field": None}, status_code=exc.status,
+                            headers={"Cache-Control": "no-store"})
+    if exc.status == 401:
+        return page("login.html", 401, error=exc.message)
+    return page("error.html", exc.status, message=exc.message)
+
+
+class _PageRoute(APIRoute):
+    """A route whose :class:`PageError` (raised by it or its dependencies) becomes its
+    error page, without an exception handler on the application."""
+
+    def get_route_handler(self) -> Callable:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except PageError as exc:
+                return _error_response(request, exc)
+
+        return handle
+
+
+def _submission_id(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 2**63 - 1:
+        raise PageError(404, f"no submission {text[:40]!r}")
+    return int(text)
+
+
+def router(engine: Engine, *, assignments: list[str], policy: CoursePolicy, submit: Callable,
+           grades: Callable, account: Callable) -> APIRouter:
+    """The pages over ``engine``, for ``assignments`` under ``policy``. The API's own
+    functions do the work the pages share with it: ``submit`` (``POST /api/submissions``:
+    ``submit(assignment=, file=, who=)``, raising :class:`grader.serve.app.ApiError`),
+    ``grades`` (``GET /api/grades.csv``: ``grades(who=)``) and ``account`` (the Bearer
+    dependency, for the ``/api`` download)."""
+    from grader import registry
+    from grader.serve.app import ApiError, _view
+
+    Session = sessions(engine)
+
+    def view_of(session, sub: Submission, who: Account) -> dict:
+        return _view(session, sub, policy=policy, instructor=who.role == INSTRUCTOR)
+
+    known = list(assignments)
+    static = {p.name: p.read_bytes() for p in (WEB / "static").iterdir()
+              if p.suffix in _STATIC_TYPES}
+    pages = APIRouter(include_in_schema=False, route_class=_PageRoute)
+    api = APIRouter()
+
+    def viewer(request: Request) -> Account | None:
+        token = request.cookies.get(COOKIE)
+        if not token:
+            return None
+        with Session() as session:
+            try:
+                return auth.authenticate(session, token)
+            except auth.AuthError:
+                return None
+
+    def logged_in(who: Account | None = Depends(viewer)) -> Account:
+        if who is None:
+            raise PageError(401, "Log in with the token your instructor gave you.")
+        return who
+
+    def instructor(who: Account = Depends(logged_in)) -> Account:
+        if who.role != INSTRUCTOR:
+            raise PageError(403, "This page is for instructors only.")
+        return who
+
+    def own(session, submission_id: int, who: Account) -> Submission:
+        sub = session.get(Submission, submission_id)
+        if sub is None or (sub.account_id != who.id and who.role != INSTRUCTOR):
+            raise PageError(404, f"no submission {submission_id}")
+        return sub
+
+    def index(who: Account, status: int = 200, error: str | None = None,
+              chosen: str | None = None, headers: dict | None = None) -> HTMLResponse:
+        due = {a: policy.for_assignment(a).due for a in known}
+        resp = page("submit.html", status, who=who, assignments=known, due=due, chosen=chosen,
+                    error=error)
+        resp.headers.update(headers or {})  # a 429's Retry-After
+        return resp
+
+    @pages.get("/", response_class=HTMLResponse)
+    def home(request: Request, who: Account | None = Depends(viewer)):
+        if who is None:
+            revoked = COOKIE in request.cookies
+            resp = page("login.html", error="Your token is no longer valid; log in again."
+                        if revoked else None)
+            if revoked:
+                resp.delete_cookie(COOKIE, path="/")
+            return resp
+        return index(who)
+
+    @pages.post("/login")
+    def login(request: Request, token: str = Form("")):
+        if not same_origin(request):
+            raise PageError(403, "This form must be sent from this server's own login page.")
+        with Session() as session:
+            try:
+                auth.authenticate(session, token)
+            except auth.AuthError as exc:
+                return page("login.html", 401, error=f"That token was refused: {exc}.")
+        resp = RedirectResponse("/", status_code=303)
+        resp.set_cookie(COOKIE, token.strip(), path="/", httponly=True, samesite="strict",
+                        secure=request.url.scheme == "https")
+        return resp
+
+    @pages.post("/logout")
+    def logout(request: Request):
+        if not same_origin(request):
+            raise PageError(403, "This form must be sent from this server's own pages.")
+        resp = RedirectResponse("/", status_code=303)
+        resp.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict",
+                           secure=request.url.scheme == "https")
+        return resp
+
+    @pages.post("/submit")
+    def submit_page(request: Request, assignment: str | None = Form(None),
+                    file: UploadFile | None = File(None), who: Account = Depends(logged_in)):
+        if not same_origin(request):
+            raise PageError(403, "This form must be sent from this server's own pages.")
+        try:
+            created = submit(assignment=assignment, file=file, who=who)
+        except ApiError as exc:
+            return index(who, exc.status, exc.detail, assignment,
+                         getattr(exc, "headers", None))
+        return RedirectResponse(f"/submissions/{created['id']}", status_code=303)
+
+    @pages.get("/submissions/{submission_id}", response_class=HTMLResponse)
+    def submission(submission_id: str, who: Account = Depends(logged_in)):
+        sid = _submission_id(submission_id)
+        with Session() as session:
+            view = view_of(session, own(session, sid, who), who)
+        report = report_text(view["result"]) if view["result"] is not None else None
+        return page("submission.html", who=who, sub=view, report=report,
+                    finished=view["status"] in _FINISHED)
+
+    @pages.get("/submissions/{submission_id}/status")
+    def submission_status(submission_id: str, who: Account = Depends(logged_in)):
+        sid = _submission_id(submission_id)
+        with Session() as session:
+            view = view_of(session, own(session, sid, who), who)
+        return JSONResponse({k: view[k] for k in ("id", "status", "queue_position")},
+                            headers={"Cache-Control": "no-store"})
+
+    def gradescope(sid: int, who: Account) -> Response:
+        with Session() as session:
+            view = view_of(session, own(session, sid, who), who)
+        if view["result"] is None:
+            raise PageError(404, f"submission {sid} has no result yet (it is {view['status']})")
+        return Response(json.dumps(view["result"], indent=2) + "\n",
+                        media_type="application/json", headers={
+                            "Content-Disposition":
+                                f'attachment; filename="submission-{sid}-results.json"',
+                            "X-Content-Type-Options": "nosniff"})
+
+    @pages.get("/submissions/{submission_id}/gradescope.json")
+    def gradescope_page(submission_id: str, who: Account = Depends(logged_in)):
+        return gradescope(_submission_id(submission_id), who)
+
+    @api.get("/api/submissions/{submission_id}/gradescope.json",
+             summary="One submission's Gradescope results.json (its owner or an instructor)",
+             response_class=Response)
+    def gradescope_api(submission_id: int = FastAPIPath(ge=1, le=2**63 - 1),
+                       who: Account = Depends(account)):
+        try:
+            return gradescope(submission_id, who)
+        except PageError as exc:
+            raise ApiError(exc.status, exc.message, "submission_id") from None
+
+    @pages.get("/history", response_class=HTMLResponse)
+    def history(assignment: str | None = Query(None), who: Account = Depends(logged_in)):
+        with Session() as session:
+            stmt = select(Submission).where(Submission.account_id == who.id)
+            if assignment:
+                stmt = stmt.where(Submission.assignment == assignment)
+            subs = [view_of(session, s, who)
+                    for s in session.scalars(stmt.order_by(Submission.id.desc()))]
+        return page("history.html", who=who, subs=subs, assignment=assignment)
+
+    @pages.get("/instructor", response_class=HTMLResponse)
+    def instructor_page(assignment: str | None = Query(None),
+                        over: str = Query("latest"), who: Account = Depends(instructor)):
+        if over not in stats.OVER:
+            over = "latest"
+        if assignment is None:
+            with Session() as session:
+                submitted = set(session.scalars(select(Submission.assignment).distinct()))
+            assignment = next((a for a in known if a in submitted), known[0] if known else "")
+        if assignment not in known:
+            raise PageError(404, f"unknown assignment {assignment[:200]!r}; valid ids: "
+                                 + ", ".join(known))
+        course = registry.load(assignment)
+        stats.known_mistakes(course)  # the first time, seconds: not inside a transaction
+        with Session() as session:
+            table = [r for r in class_rows(session, policy) if r.assignment == assignment]
+            summary = stats.summary(session, course, over=over)
+            recent = session.execute(
+                select(Submission, Account.student_id)
+                .join(Account, Account.id == Submission.account_id)
+                .where(Submission.assignment == assignment)
+                .order_by(Submission.id.desc()).limit(_RECENT)).all()
+            recent = [{**view_of(session, s, who), "student_id": student}
+                      for s, student in recent]
+        return page("instructor.html", who=who, assignments=known, assignment=assignment,
+                    over=over, table=table, summary=summary,
+                    mistakes=stats.ranked_mistakes(summary),
+                    bars=stats.histogram_bars(summary), recent=recent)
+
+    @pages.get("/instructor/grades.csv")
+    def grades_csv(who: Account = Depends(instructor)):
+        return grades(who=who)
+
+    @pages.get("/static/{name}")
+    def static_file(name: str):
+        if name not in static:
+            raise PageError(404, "no such file")
+        return Response(static[name], media_type=_STATIC_TYPES[Path(name).suffix],
+                        headers={"X-Content-Type-Options": "nosniff",
+                                 "Cache-Control": "no-cache"})
+
+    both = APIRouter()
+    both.include_router(pages)
+    both.include_router(api)
+    return both
