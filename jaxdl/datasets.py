@@ -29,7 +29,6 @@ import numbers
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxdl import _validate as v
@@ -66,12 +65,10 @@ def _check_noise(noise: Any) -> float:
 
 
 def _pack(X_train, y_train, X_test, y_test) -> Dataset:
-    return (
-        jnp.asarray(np.asarray(X_train, dtype=np.float32)),
-        jnp.asarray(np.asarray(y_train, dtype=np.int32)),
-        jnp.asarray(np.asarray(X_test, dtype=np.float32)),
-        jnp.asarray(np.asarray(y_test, dtype=np.int32)),
-    )
+    # device_put, not jnp.asarray: eagerly, jnp.asarray of a NumPy array compiles an identity
+    # program per shape (jax's `stage`), four of them per dataset.
+    return tuple(jax.device_put(np.asarray(a, dtype=t)) for a, t in (
+        (X_train, np.float32), (y_train, np.int32), (X_test, np.float32), (y_test, np.int32)))
 
 
 def _sklearn_pair(generator: str, n_train: int, n_test: int, noise: float, seed: int) -> Dataset:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from jaxdl import init
+from tests.compile_count import compiles
 
 KEY_MAKERS = [jax.random.key, jax.random.PRNGKey]
 SIZES = [400, 300, 200]
@@ -200,26 +201,13 @@ def test_zero_size_layer_next_to_nonempty_is_unchanged():
 
 
 def test_init_mlp_costs_one_compiled_program():
-    """Issue 16: used eagerly at the course's sizes, init_mlp compiles one XLA program (it
-    compiled 13 for [2, 5, 2, 1], one per jax.random call and shape: most of a fresh
-    process's init_mlp time). Counted with JAX's own compile events, on sizes no other test
-    uses, so the jit cache is cold for them."""
-    compiles = []
-    counting = [True]
-
-    def listener(event, duration, **kwargs):
-        if counting[0] and event == "/jax/core/compile/backend_compile_duration":
-            compiles.append(duration)
-
-    jax.monitoring.register_event_duration_secs_listener(listener)
+    """Issue 16: used eagerly, init_mlp compiles one XLA program (it compiled 13 for
+    [2, 5, 2, 1], one per jax.random call and shape: most of a fresh process's init_mlp
+    time)."""
     key = jax.random.key(11)
-    try:
-        compiles.clear()
-        params = init.init_mlp(key, [3, 13, 7, 1], method="he")
-        jax.block_until_ready(params)
-        assert len(compiles) == 1, compiles
-        compiles.clear()
-        init.init_mlp(jax.random.key(12), [3, 13, 7, 1], method="he")
-        assert compiles == []  # same sizes, another key: the same program
-    finally:
-        counting[0] = False
+    with compiles() as seen:
+        jax.block_until_ready(init.init_mlp(key, [3, 13, 7, 1], method="he"))
+    assert len(seen) == 1, seen
+    with compiles() as seen:  # same sizes, another key: the same program
+        jax.block_until_ready(init.init_mlp(jax.random.key(12), [3, 13, 7, 1], method="he"))
+    assert seen == []

@@ -12,7 +12,11 @@ Modules, one concern each:
 ``migrations``      Alembic, applied at start-up (scripts in ``schema/versions/``)
 ``auth``            tokens: random, stored only as ``hashlib.scrypt`` hashes; revocation
 ``jobs``            the job queue: enqueue, claim with a lease, renew, complete exactly once
+``policy``          per-assignment rules from ``course.toml``: due date, rate limit, reveal
+``grades``          the class table (best and latest score per student and assignment)
 ``app``             the ASGI application (FastAPI): ``/api/...`` and ``/openapi.json``
+``pages``           the browser pages (Jinja2 templates in ``web/``, cookie login)
+``stats``           the instructor page's pass rates, named mistakes and score histogram
 ``worker_loop``     a grading worker: claim, grade, store; ``grader worker``
 ``server``          ``grader serve``: uvicorn plus ``--workers N`` supervised worker processes
 ``admin``           ``grader roster import``, ``grader token create|revoke``
