@@ -418,10 +418,12 @@ def worker(argv: list[str] | None = None) -> None:
     if not contenders or any(c not in ("fit", "scan") for c in contenders):
         p.error(f"--contender must be fit, scan or a comma list of them, got {args.contender!r}")
 
-    import jax  # noqa: F401  (JAXDL_COMPILATION_CACHE is applied when jaxdl.train is imported)
+    import jax
     import jax.numpy as jnp
 
-    import jaxdl.train  # noqa: F401
+    from jaxdl import compile_cache
+
+    compile_cache.enable_from_env()  # JAXDL_COMPILATION_CACHE, for every contender's programs
 
     X_np, y_np, params_np = load_inputs(args.data)
     X = jnp.asarray(X_np)

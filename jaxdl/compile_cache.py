@@ -7,11 +7,15 @@ compiling again. It is off by default; turn it on with one call::
     jaxdl.train.enable_compilation_cache()            # ~/.cache/jaxdl/jax
     jaxdl.train.enable_compilation_cache("/tmp/jc")   # or any directory
 
-or, without touching code, with an environment variable read when ``jaxdl.train`` is
-imported::
+or from an environment variable, applied by :func:`enable_from_env` (importing jaxdl
+changes no JAX configuration)::
 
-    JAXDL_COMPILATION_CACHE=/path/to/dir python train.py
+    JAXDL_COMPILATION_CACHE=/path/to/dir python train.py   # train.py calls enable_from_env()
     JAXDL_COMPILATION_CACHE=1 python train.py          # "1"/"true"/"yes"/"on": default dir
+
+Without touching code at all, JAX's own variables do the same:
+``JAX_COMPILATION_CACHE_DIR=/path/to/dir JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0
+JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES=-1``.
 
 What it sets (``jax.config``): ``jax_compilation_cache_dir`` to the directory,
 ``jax_persistent_cache_min_compile_time_secs = 0`` and
@@ -105,7 +109,7 @@ def compilation_cache_dir() -> Path | None:
 
 
 def enable_from_env(environ: os._Environ | dict | None = None) -> Path | None:
-    """Apply ``JAXDL_COMPILATION_CACHE`` (called when ``jaxdl.train`` is imported).
+    """Apply ``JAXDL_COMPILATION_CACHE`` (when called: importing jaxdl does not).
 
     Unset, empty, ``0``/``false``/``no``/``off``: nothing happens. ``1``/``true``/``yes``/``on``:
     the default directory. Anything else: that directory.
