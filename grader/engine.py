@@ -71,7 +71,13 @@ GRADED, ERROR = "graded", "error"
 class PartResult:
     """One part's outcome. ``status`` is ``"graded"`` (``score`` is the verdict) or ``"error"``
     (a grading error: the grader failed, ``score`` is withheld and reads 0.0, see the module
-    docstring)."""
+    docstring).
+
+    ``mistake`` is the known mistake the engine itself diagnosed, as the course words it (the
+    message of a ``Case.mistakes`` entry, or the ``Case.error_hint`` / ``Part.timeout_hint``
+    it appended as "Likely cause:"), or ``""``; see :class:`_Diagnosed`. It is never read
+    from ``feedback``, which quotes the student's own text (exception messages).
+    """
 
     function: str
     description: str
@@ -83,6 +89,7 @@ class PartResult:
     hidden_cases: int = 0
     status: str = GRADED
     failed_case: str = ""  # "visible case 2" / "hidden case 1": the case the part failed on
+    mistake: str = ""  # the known mistake the engine diagnosed (see above), or ""
 
     @property
     def passed(self) -> bool:
@@ -468,7 +475,8 @@ class Grader:
                             f"budget of {self.limits.total_seconds:g} s while {what}.")
                 message = "Your code " + reply.failure.message
                 if reply.failure.kind == "timeout" and pc.part.timeout_hint:
-                    message += f". Likely cause: {pc.part.timeout_hint}"
+                    hint = pc.part.timeout_hint
+                    return _Diagnosed(f"{message}. Likely cause: {hint}", hint)
                 return message
             try:
                 checked = protocol.parse_reply(reply.header, reply.blobs, header["op"])
@@ -488,6 +496,7 @@ class Grader:
                 ) + " (score 0 for this part)."
                 score, fatal, status = 0.0, (feedback if fatal else None), GRADED
             res.score, res.feedback, res.status = score, clean(feedback, 1200), status
+            res.mistake = feedback.mistake if isinstance(feedback, _Diagnosed) else ""
             text = "".join(outputs)
             if len(text) > limits.output_bytes:
                 dropped_here = len(text) - limits.output_bytes
@@ -506,7 +515,8 @@ class Grader:
             # 1. fresh namespace
             loaded = send(source.load_header(filename), [], limits.load_seconds, "loading")
             if isinstance(loaded, str):
-                msg = loaded.replace("Your code", "Your file", 1)
+                # A plain str (no _Diagnosed): a file that does not load names no mistake.
+                msg = str(loaded.replace("Your code", "Your file", 1))
                 return finish(msg, fatal=msg if first else None)
             if not loaded.ok:
                 msg = self._load_error(loaded.error)
@@ -547,7 +557,7 @@ class Grader:
         exported: list = []  # a jit case's (program, structure), exported once per case
 
         def call(args: tuple) -> Any:
-            if case.jit and executor is not None:
+            if (case.jit or case.vjp) and executor is not None:
                 return self._call_exported(send, executor, case, fn, args, label, what, timeout,
                                            exported)
             blobs: list[bytes] = []
@@ -580,7 +590,7 @@ class Grader:
                 hint = judge.diagnose(out, case.mistakes, rtol=case.rtol, atol=case.atol,
                                       check_dtype=case.check_dtype)
                 if hint:
-                    return f"Wrong result on {label}: {hint}"
+                    return _Diagnosed(f"Wrong result on {label}: {hint}", hint)
                 return f"Wrong result on {label}: {msg}."
         if case.key_args is not None:
             again = call(case.args)
@@ -614,7 +624,7 @@ class Grader:
 
     def _call_exported(self, send, executor: Worker, case: Case, fn: str, args: tuple,
                        label: str, what: str, timeout: float, exported: list) -> Any:
-        """A ``jit`` case, confirmed outside the student's process.
+        """A ``jit`` or ``vjp`` case, confirmed outside the student's process.
 
         The student's worker traces ``jax.jit(fn)`` for the case's shapes and dtypes only
         (array arguments replaced by zeros of the same shape; static ones real) and sends
@@ -623,8 +633,19 @@ class Grader:
         inputs. So a submission that patches ``jax.jit`` in its own process gains nothing,
         and never sees a jit case's inputs: whatever program it sends must compute the right
         outputs from inputs it has not seen, which is what a jit-compiled function does.
+
+        A ``vjp`` case (unless ``jit`` is also set, which takes precedence as it always
+        has) exports the program with its vjp (``serialize(vjp_order=1)``); the executor
+        pulls the case's cotangent back through it with ``jax.vjp`` on the real inputs. A
+        patched ``jax.vjp`` in the student's process gains nothing, and neither the primal
+        inputs nor the cotangent reach it. The function must therefore be traceable for the
+        case's shapes, as under ``jax.jit``. A ``jax.custom_vjp`` in the student's code is
+        exported with the program and its backward rule is what the executor runs: it is
+        part of the student's function, right or wrong, and judged as such.
         """
         statics = set(case.static_argnums)
+        vjp = case.vjp if not case.jit else None
+        how = "differentiated with jax.vjp" if vjp else "under jax.jit"
         if not exported:
             blobs: list[bytes] = []
             header = {
@@ -635,7 +656,7 @@ class Grader:
                                    for k, v in dict(case.kwargs).items()}, blobs),
                 "static_argnames": list(case.static_argnames),
                 "static_argnums": list(case.static_argnums), "x64": bool(case.x64),
-                "cold": bool(case.cold), "replace": dict(case.replace),
+                "cold": bool(case.cold), "replace": dict(case.replace), "vjp": bool(vjp),
             }
             reply = send(header, blobs, timeout, what)
             if isinstance(reply, str):
@@ -643,7 +664,7 @@ class Grader:
             if not reply.ok:
                 return self._call_error(reply.error, fn, label, case)
             if reply.program is None:
-                return f"{fn}() under jax.jit sent back no compiled program on {label}."
+                return f"{fn}() {how} sent back no compiled program on {label}."
             exported.append((reply.program, reply.out))
         program, structure = exported[0]
         blobs = [protocol.array_to_npy(program)]
@@ -653,14 +674,30 @@ class Grader:
             "kwargs": _encode({k: v for k, v in dict(case.kwargs).items()
                                if k not in case.static_argnames}, blobs),
         }
-        reply = send(header, blobs, timeout, f"running the jit-compiled program of {fn}() on "
+        if vjp:
+            argnums, cotangent = vjp
+            if statics & set(argnums):  # the case's own fault: a grading error of this part
+                raise ValueError(f"Case.vjp differentiates the static argument(s) "
+                                 f"{sorted(statics & set(argnums))}")
+            try:
+                header["cotangent"] = _encode(_leaves_by(structure, cotangent), blobs)
+            except (TypeError, IndexError, KeyError):
+                return (f"{fn}() {how}: its output does not have the structure of the "
+                        f"expected one on {label}, so the cotangent cannot be pulled back.")
+            # Positions among the arguments the executor receives (static ones stay behind).
+            header["vjp_argnums"] = [i - sum(s < i for s in statics) for i in argnums]
+        program_of = "the differentiated program" if vjp else "the jit-compiled program"
+        reply = send(header, blobs, timeout, f"running {program_of} of {fn}() on "
                                              f"{label.split(' (')[0]}", target=executor)
         if isinstance(reply, str):
-            return reply.replace("Your code", f"The jit-compiled program of {fn}()", 1)
+            text = reply.replace("Your code", f"{program_of.capitalize()} of {fn}()", 1)
+            return _Diagnosed(text, reply.mistake) if isinstance(reply, _Diagnosed) else text
         if not reply.ok:
             err = reply.error
-            return (f"{fn}() under jax.jit: its compiled program failed on {label}: "
+            return (f"{fn}() {how}: its compiled program failed on {label}: "
                     f"{err.type}: {_first_lines(err.message)}")
+        if vjp:
+            return _Out(reply.out)
         leaves = reply.out
         try:
             return _Out(_fill(structure, leaves))
@@ -710,8 +747,15 @@ class Grader:
         if case.jit and etype in _JIT_ERRORS:
             return (f"{fn}() does not work under jax.jit on {label}{where}: {etype}: {message} "
                     "(Python control flow or NumPy calls on traced values?)")
-        hint = f" Likely cause: {case.error_hint}" if case.error_hint else ""
-        return f"{fn}() raised {etype} on {label}{where}: {message}.{hint}"
+        if case.vjp and etype in _JIT_ERRORS:
+            return (f"{fn}() cannot be traced for jax.vjp on {label}{where}: the grader "
+                    f"differentiates it as a program traced for the case's shapes, as "
+                    f"jax.jit does: {etype}: {message} (Python control flow or NumPy calls "
+                    "on traced values?)")
+        text = f"{fn}() raised {etype} on {label}{where}: {message}."
+        if case.error_hint:
+            return _Diagnosed(f"{text} Likely cause: {case.error_hint}", case.error_hint)
+        return text
 
     def _cell_notes(self, cell_errors: Sequence) -> str:
         """Why a notebook defines less than it shows: its cells that did not parse (skipped,
@@ -728,6 +772,10 @@ class Grader:
                 stop = " so the cells after it were not run (as Jupyter's Run All stops there)"
                 stop = "," + stop if not getattr(sub, "keep_going", False) else ""
                 where = _where(error, sub) or f", in {name}"
+                if error.type == "KernelDied":  # os._exit in a cell (grader.nbexec)
+                    notes.append(f"{name} ended the kernel{where}: {_first_lines(error.message, 1)}"
+                                 f"{stop}")
+                    continue
                 notes.append(f"{name} raised {error.type}{where}: "
                              f"{_first_lines(error.message, 2)}{stop}")
         return "".join(f"\n{n}." if not n.endswith(".") else f"\n{n}" for n in notes)
@@ -809,6 +857,62 @@ def _fill(structure: Any, leaves: Any) -> Any:
     if len(used) != len(leaves):
         raise IndexError("the output's structure does not match the program's outputs")
     return out
+
+
+def _leaves_by(structure: Any, value: Any) -> list:
+    """The leaves of ``value`` (a cotangent, built by the parent like the expected output) in
+    the order of an exported program's outputs: ``structure`` as :func:`_fill` reads it.
+    Raises ``TypeError``, ``IndexError`` or ``KeyError`` if ``value`` does not have that
+    structure."""
+    leaves: dict[int, Any] = {}
+
+    def rec(node: Any, v: Any) -> None:
+        if node is None:
+            if v is not None:
+                raise TypeError("None expected")
+        elif isinstance(node, dict):
+            if not isinstance(v, dict) or set(v) != set(node):
+                raise KeyError("the keys differ")
+            for k, n in node.items():
+                rec(n, v[k])
+        elif isinstance(node, (list, tuple)):
+            if not isinstance(v, (list, tuple)) or len(v) != len(node):
+                raise TypeError("the lengths differ")
+            for n, x in zip(node, v):
+                rec(n, x)
+        elif type(node) is int and node not in leaves and not isinstance(v, (dict, list, tuple)):
+            leaves[node] = v
+        else:
+            raise IndexError("the output's structure does not match")
+
+    rec(structure, value)
+    if sorted(leaves) != list(range(len(leaves))):
+        raise IndexError("the output's structure does not match")
+    return [leaves[i] for i in range(len(leaves))]
+
+
+class _Diagnosed(str):
+    """Feedback in which the engine names a known mistake: ``mistake`` is the course's message
+    (:attr:`PartResult.mistake`). Only the engine builds one, in three places:
+
+    - a wrong result that matches a ``Case.mistakes`` entry (``judge.diagnose``);
+    - an exception on a case with an ``error_hint`` (one the usual wordings do not explain:
+      not ``NotImplementedError``, a jit/trace error, memory, a forbidden import...);
+    - a timeout of a call of a part with a ``timeout_hint``.
+
+    A file that does not load, a grading error, a check that fails (a validator) and an
+    exception with no hint name no mistake. Text a student controls (an exception message,
+    printed output) can appear in the feedback but never makes one, so it cannot name a
+    mistake on the instructor's summary. A string method (``replace``...) returns a plain
+    ``str``: rewording the feedback drops the name unless it is carried on explicitly.
+    """
+
+    mistake: str
+
+    def __new__(cls, text: str, mistake: str) -> "_Diagnosed":
+        self = super().__new__(cls, text)
+        self.mistake = mistake
+        return self
 
 
 class _Out:

@@ -9,7 +9,10 @@ notebook, from the read-only site-packages). Each cell, in order:
    ``get_ipython()``; cleaned-up indentation and ``>>>`` prompts are handled the same way;
 2. is compiled with its lines numbered as lines of the submission's joined text (see
    :mod:`grader.notebook`), so every traceback frame and syntax error can be named
-   ``cell N, line M`` by the parent;
+   ``cell N, line M`` by the parent, and with ``ast.PyCF_ALLOW_TOP_LEVEL_AWAIT`` as IPython
+   compiles cells (autoawait): a cell with a top-level ``await`` (``async for``, ``async
+   with``) runs to completion in one asyncio event loop kept for every cell, as IPython's
+   ``run_cell_async`` does (made before the worker's policy is armed, :func:`prepare`);
 3. runs in the submission's namespace, whose builtins also hold ``get_ipython`` (a
    :class:`Shell`, below) and IPython's ``display``; when its last statement is an expression,
    its value is shown as Jupyter shows ``Out[n]`` (IPython's pretty text, nothing after a
@@ -36,18 +39,38 @@ Run All semantics (``keep_going=False``, a submitted notebook): a cell that does
 (after the transformation; the body of ``%%time``/``%%capture``/``%%timeit``/``%%prun`` counts
 as the cell's code) is skipped, so only what it would have defined is missing, and the cells
 after it still run; a cell that raises stops the notebook there, as Jupyter's Run All does:
-what earlier cells defined is kept. ``keep_going=True`` (replaying a kernel's history for
-``grader.check``) goes on after an error, as the kernel did. Every skipped or failed cell
-is reported.
+what earlier cells defined is kept. ``os._exit`` in a cell ends a Jupyter kernel and stops
+Run All there; here, while the cells run, it raises :class:`KernelDied` (a ``SystemExit``) in
+that cell instead of ending the worker, so the notebook is treated like one whose cell called
+``sys.exit()``: the cells after it do not run, what the cells before it defined is graded
+(Jupyter had defined those functions before the kernel died), and the feedback of a part
+whose function is missing says which cell ended the kernel. Only while loading: a graded
+function that calls ``os._exit`` ends the worker, as in a ``.py`` file. A ``.py`` file is
+one module (no cells, no autoawait): ``sys.exit()`` or ``os._exit()`` at its top level means
+it cannot be loaded, and every part scores 0 with that reason. ``keep_going=True``
+(replaying a kernel's history for ``grader.check``) goes on after an error, as the kernel
+did. Every skipped or failed cell is reported.
+
+IPython splits a cell with ``str.splitlines``; a first line holding ``\u2028``, ``\x1c``,
+``\x85``... (in a string or a comment) makes its transformer warn about its own line list,
+with a path of the grader's environment. That one warning is filtered (by category and
+message); the transformation itself is right.
 """
 
 from __future__ import annotations
 
 import ast
 import builtins
+import inspect
 import os
 import sys
+import warnings
 from typing import Any, Callable
+
+# Cells compile as IPython compiles them (autoawait): a top-level ``await``, ``async for`` or
+# ``async with`` makes the cell's code a coroutine, run to completion in one event loop.
+TOP_LEVEL_AWAIT = getattr(ast, "PyCF_ALLOW_TOP_LEVEL_AWAIT", 0)
+_loop = None  # that event loop (see prepare)
 
 TIMING = {"time", "timeit", "prun"}
 RUNS_BODY = TIMING | {"capture", "debug"}
@@ -227,6 +250,35 @@ def _show(value: Any) -> None:
     print(pretty(value))
 
 
+class KernelDied(SystemExit):
+    """Raised by ``os._exit`` while a notebook's cells run: in Jupyter it ends the kernel, so
+    Run All stops at that cell; here the cell stops and what earlier cells defined is kept."""
+
+
+def _ends_the_kernel(status, /):
+    raise KernelDied(f"os._exit({status!r}) ends the Jupyter kernel")
+
+
+def prepare() -> None:
+    """Create the event loop for cells with a top-level ``await`` (one for every cell, as
+    IPython keeps one). The worker calls this before it arms its policy: an asyncio loop
+    opens a socket pair (its self-pipe), and the policy refuses sockets to student code."""
+    global _loop
+    import asyncio
+
+    _loop = asyncio.new_event_loop()
+
+
+def _run_code(code, namespace: dict) -> Any:
+    """``eval`` a compiled cell (or its last expression); a coroutine (top-level ``await``)
+    is run to completion in the event loop of :func:`prepare`, as IPython's autoawait does."""
+    if not code.co_flags & inspect.CO_COROUTINE:
+        return eval(code, namespace)  # noqa: S307
+    if _loop is None:
+        prepare()
+    return _loop.run_until_complete(eval(code, namespace))  # noqa: S307
+
+
 def run_cells(cells: list, namespace: dict, filename: str, *, keep_going: bool,
               error: Callable[[BaseException], dict]) -> list[dict]:
     """Run ``cells`` (``[number, first line, source]`` each) in ``namespace``; return the errors
@@ -241,6 +293,21 @@ def run_cells(cells: list, namespace: dict, filename: str, *, keep_going: bool,
     names.update(get_ipython=lambda: shell, display=display)
     namespace["__builtins__"] = names
     transformer = TransformerManager()
+    posix = sys.modules.get(os.name)
+    real_exit = os._exit
+    os._exit = _ends_the_kernel
+    if posix is not None:
+        posix._exit = _ends_the_kernel
+    try:
+        return _run_each(cells, namespace, filename, keep_going, error, shell, transformer)
+    finally:  # graded calls after the load exit the process for real (the parent reports it)
+        os._exit = real_exit
+        if posix is not None:
+            posix._exit = real_exit
+
+
+def _run_each(cells: list, namespace: dict, filename: str, keep_going: bool,
+              error: Callable[[BaseException], dict], shell: Shell, transformer) -> list[dict]:
     errors: list[dict] = []
     for cell in cells:
         number, start, source = int(cell[0]), int(cell[1]), str(cell[2])
@@ -248,7 +315,13 @@ def run_cells(cells: list, namespace: dict, filename: str, *, keep_going: bool,
         lead = len(source) - len(source.lstrip("\n"))
         shell.cell_start, shell.body_start = start + lead, start + lead + 1
         try:
-            code = transformer.transform_cell(source)
+            with warnings.catch_warnings():
+                # IPython splits a cell with str.splitlines, so a first line holding \u2028,
+                # \x1c, \x85 ... (in a string or a comment) makes it warn, with its own file's
+                # path, about the lines it split itself; the transformation is right.
+                warnings.filterwarnings("ignore", category=UserWarning,
+                                        message="`make_tokens_by_line` received a list of lines")
+                code = transformer.transform_cell(source)
         except BaseException as exc:  # noqa: BLE001 - the transformer itself failed on this text
             exc = SyntaxError(f"IPython could not read this cell ({type(exc).__name__})",
                               (filename, 1, 0, "", 1, 0))
@@ -270,9 +343,11 @@ def run_cells(cells: list, namespace: dict, filename: str, *, keep_going: bool,
         if tree.body and isinstance(tree.body[-1], ast.Expr) and _shows_value(code):
             last = ast.Expression(tree.body.pop().value)
         try:
-            exec(compile(tree, filename, "exec", dont_inherit=True), namespace)  # noqa: S102
+            _run_code(compile(tree, filename, "exec", flags=TOP_LEVEL_AWAIT, dont_inherit=True),
+                      namespace)
             if last is not None:
-                _show(eval(compile(last, filename, "eval", dont_inherit=True), namespace))  # noqa: S307
+                _show(_run_code(compile(last, filename, "eval", flags=TOP_LEVEL_AWAIT,
+                                        dont_inherit=True), namespace))
         except BaseException as exc:  # noqa: BLE001 - SystemExit, KeyboardInterrupt included
             info = error(exc)
             info["cell"], info["skipped"] = number, False

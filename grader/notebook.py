@@ -17,7 +17,9 @@ message says to clear the outputs (Kernel → Restart & Clear Output) and save.
 The worker gets a notebook as one text (:attr:`Submission.text`: every code cell after a
 ``# %% cell N`` marker line, so it reads as a jupytext percent script) plus each cell's first
 line in it. Every line number the worker reports (a traceback frame, a syntax error) is a
-line of that text, and :meth:`Submission.where` turns it back into ``cell 7, line 3``.
+line of that text, and :meth:`Submission.where` turns it back into ``cell 7, line 3``; lines
+are counted as Python counts them (:func:`source_lines`), so the line quoted in feedback is
+the one its number names.
 
 Text at the boundary: whatever comes from a student (file names, printed output, exception
 messages, notebook text) passes :func:`valid_text` where it enters, so bytes that are not
@@ -108,7 +110,7 @@ class Submission:
             return None
         cell = self.cells[i]
         within = line - cell.start + 1
-        if within > max(1, len(cell.source.splitlines())):
+        if within > len(source_lines(cell.source)):
             return None
         return cell, within
 
@@ -128,10 +130,17 @@ class Submission:
 
     def line_text(self, line: int | None) -> str:
         """The text of a line of :attr:`text` (stripped), ``""`` if none."""
-        lines = self.text.splitlines()
+        lines = source_lines(self.text)
         if isinstance(line, int) and 1 <= line <= len(lines):
             return lines[line - 1].strip()
         return ""
+
+
+def source_lines(text: str) -> list[str]:
+    """``text``'s lines as Python numbers them: only ``\n``, ``\r\n`` and ``\r`` end a line
+    (``str.splitlines`` also splits at ``\x0c``, ``\x1c``, ``\u2028``..., which a comment or
+    a string may hold, and would then quote the wrong line)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
 def _cells_of(nb: dict) -> list:
@@ -203,7 +212,7 @@ def from_cells(sources, *, keep_going: bool = False, label: str = "cell {}") -> 
         src = valid_text(src).replace("\r\n", "\n").replace("\r", "\n")
         lines.append(f"# %% {label.format(number)}")
         cells.append(Cell(int(number), src, len(lines) + 1))
-        lines.extend(src.split("\n") if src else [""])
+        lines.extend(source_lines(src))
     return Submission("\n".join(lines) + "\n", tuple(cells), notebook=True,
                       keep_going=keep_going, label=label)
 

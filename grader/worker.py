@@ -22,7 +22,11 @@ session, with a fresh temporary directory as working directory and a scrubbed en
   ``call``  call a function of the current namespace. Modes: ``call`` (plain), ``jit``
             (``jax.jit`` with the case's static argument names/numbers), ``vjp`` (pull a
             cotangent back through the student's function with ``jax.vjp`` and return the
-            gradients for the requested argument numbers). Arrays arrive as numpy and are
+            gradients for the requested argument numbers), ``export`` (trace for the
+            arguments' shapes and send back the ``jax.export`` program, with its vjp if
+            ``vjp`` is set: what the parent sends jit and vjp cases, whose verdict comes
+            from ``run_exported`` in a worker with no student code; ``jit`` and ``vjp`` run
+            only when the parent has no such worker). Arrays arrive as numpy and are
             handed to the student as ``jax.Array``; typed PRNG keys are rewrapped with
             ``jax.random.wrap_key_data``. ``x64`` runs the call inside ``jax.enable_x64(True)``; ``cold`` with
             JAX's persistent compilation cache off.
@@ -30,6 +34,9 @@ session, with a fresh temporary directory as working directory and a scrubbed en
             assignment folder's ``trusted.py``; the worker receives, as source text before
             the policy is armed, only the helpers the part binds and what they use) over names of the student's namespace for this call only, so a graded function that calls other graded functions is judged on
             its own code.
+  ``run_exported``  only in a worker that loaded no student file (the parent's executor):
+            run a program ``export`` produced on the real inputs, or with ``vjp_argnums`` and
+            ``cotangent`` pull the cotangent back through it (:func:`_run_exported`).
 
 Every reply carries the import-policy violations recorded while serving it. Replies never
 contain anything but the return value (as arrays/JSON), an error description, or names.
@@ -39,6 +46,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import json
 import os
 import signal
@@ -235,7 +243,9 @@ def _load(header: dict) -> dict:
 
     source, filename = header["source"], header["filename"]
     _State.filename = filename
-    lines = source.splitlines(keepends=True)
+    # Lines as Python numbers them (\n, \r\n, \r), not str.splitlines (which also splits at
+    # \x0c, \u2028 ...): the frames' quoted lines must be the lines their numbers name.
+    lines = io.StringIO(source, newline=None).readlines()
     linecache.cache[filename] = (len(source), None, lines, filename)
     module = types.ModuleType(_MODULE_NAME)
     module.__file__ = filename
@@ -339,7 +349,8 @@ def _call(header: dict, blobs: list[bytes], jax, jnp, key_data) -> tuple[dict, l
                     nums = tuple(header.get("static_argnums", ()))
                     args = tuple(_hashable(a) if i in nums else a for i, a in enumerate(args))
                     kwargs = {k: _hashable(v) if k in names else v for k, v in kwargs.items()}
-                    return _export(jax, fn, args, kwargs, names, nums, key_data)
+                    return _export(jax, fn, args, kwargs, names, nums, key_data,
+                                   vjp=bool(header.get("vjp")))
                 elif mode == "vjp":
                     argnums = tuple(header["vjp_argnums"])
                     ct = to_jax(protocol.decode_value(header["cotangent"], blobs, make_key=make_key))
@@ -366,9 +377,11 @@ def _call(header: dict, blobs: list[bytes], jax, jnp, key_data) -> tuple[dict, l
     return {"ok": True, "out": node}, out_blobs
 
 
-def _export(jax, fn, args, kwargs, names, nums, key_data) -> tuple[dict, list[bytes]]:
+def _export(jax, fn, args, kwargs, names, nums, key_data, vjp: bool = False) -> tuple[dict, list[bytes]]:
     """``mode="export"``: trace ``jax.jit(fn)`` for these arguments' shapes and dtypes only and
-    send back the serialized program (``jax.export``) plus the output's structure.
+    send back the serialized program (``jax.export``) plus the output's structure. With
+    ``vjp`` (a ``Case.vjp`` case) the program is serialized with its first-order vjp
+    (``Exported.serialize(vjp_order=1)``), which the executor differentiates.
 
     The arguments the parent sends for an export are placeholders (zeros of the real shapes):
     the real inputs go only to a separate sandbox that runs the program and no student
@@ -388,6 +401,15 @@ def _export(jax, fn, args, kwargs, names, nums, key_data) -> tuple[dict, list[by
         treedefs.append(treedef)
         return leaves
 
+    # JAX's tracing errors then name the student's function and file ("while tracing the
+    # function sigmoid at submission.py:12"), not this wrapper and the grader's own path; the
+    # signature jax.jit reads stays this wrapper's (static names are not checked against the
+    # student's parameter names, as before).
+    import inspect
+
+    flat.__signature__ = inspect.signature(flat)
+    flat.__wrapped__ = fn
+
     def spec(x):
         return jax.ShapeDtypeStruct(x.shape, x.dtype) if isinstance(x, jax.Array) else x
 
@@ -398,7 +420,7 @@ def _export(jax, fn, args, kwargs, names, nums, key_data) -> tuple[dict, list[by
     try:
         exported = jax.export.export(jax.jit(flat, static_argnames=names, static_argnums=nums))(
             *s_args, **s_kwargs)
-        program = bytes(exported.serialize())
+        program = bytes(exported.serialize(vjp_order=1 if vjp else 0))
     except BaseException as exc:  # noqa: BLE001
         return {"ok": False, "error": _error(exc)}, []
     finally:
@@ -445,6 +467,12 @@ def _run_exported(header: dict, blobs: list[bytes], jax, jnp, key_data) -> tuple
     Only ever sent to a worker that has loaded no student file. Returns the program's
     outputs, a flat list. Any failure (an unreadable program, inputs it does not accept) is
     reported as an error of the submission's program.
+
+    With ``vjp_argnums`` (positions among ``args``) and ``cotangent`` (a flat list, one array
+    per output of the program), returns instead the gradients ``jax.vjp`` of the
+    deserialized program pulls back for those arguments, a tuple: the backward pass is the
+    vjp program serialized with it (``Exported.vjp()``, what ``jax.vjp`` of
+    ``Exported.call`` runs), checked like the primal one.
     """
     import contextlib
 
@@ -462,13 +490,38 @@ def _run_exported(header: dict, blobs: list[bytes], jax, jnp, key_data) -> tuple
             kwargs = protocol.decode_value(header["kwargs"], blobs, make_key=make_key)
             exported = jax.export.deserialize(bytearray(program.tobytes()))
             _check_program(jax, exported)
-            leaves = exported.call(*args, **kwargs)
-            out = list(jax.block_until_ready(leaves))
+            if "vjp_argnums" in header:
+                out = _exported_vjp(jax, exported, list(args), kwargs, header["vjp_argnums"],
+                                    protocol.decode_value(header["cotangent"], blobs))
+            else:
+                out = list(jax.block_until_ready(exported.call(*args, **kwargs)))
             out_blobs: list[bytes] = []
             node = protocol.encode_value(out, out_blobs, key_data=key_data, permissive=True)
         except BaseException as exc:  # noqa: BLE001
             return {"ok": False, "error": _error(exc)}, []
     return {"ok": True, "out": node}, out_blobs
+
+
+def _exported_vjp(jax, exported, args: list, kwargs: dict, argnums, cotangent) -> tuple:
+    """The gradients of a deserialized program's outputs (``cotangent``: a list, one array per
+    output) with respect to ``args[i]`` for each ``i`` of ``argnums``, by ``jax.vjp`` of
+    ``exported.call``. Raises ``ProgramRefused`` for a program exported without its vjp or
+    whose vjp fails :func:`_check_program`."""
+    if not exported.has_vjp():
+        raise ProgramRefused("the program was exported without its vjp")
+    _check_program(jax, exported.vjp())
+    argnums = [int(i) for i in argnums]
+    if not isinstance(cotangent, list) or any(not 0 <= i < len(args) for i in argnums):
+        raise ProgramRefused("the vjp request does not fit the program")
+
+    def primal(*diff):
+        full = list(args)
+        for i, d in zip(argnums, diff):
+            full[i] = d
+        return exported.call(*full, **kwargs)
+
+    _, pullback = jax.vjp(primal, *[args[i] for i in argnums])
+    return tuple(jax.block_until_ready(pullback(cotangent)))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -496,6 +549,7 @@ def main(argv: list[str] | None = None) -> None:
         exec(compile(source, "<trusted helpers>", "exec"), helpers.__dict__)
         _State.preloaded[name] = helpers
 
+    nbexec.prepare()  # a notebook's `await` cells need an event loop: made before the policy
     from grader.sandbox import Policy
 
     policy = Policy(forbidden=cfg.get("forbidden", []),

@@ -126,7 +126,10 @@ def same_origin(request: Request) -> bool:
     host = request.headers.get("host")
     if not source or source == "null" or not host:
         return False
-    return urlsplit(source).netloc.lower() == host.lower()
+    parts = urlsplit(source)
+    # Scheme and host: an https page of this host is another origin than an http server.
+    return (parts.scheme.lower() == request.url.scheme
+            and parts.netloc.lower() == host.lower())
 
 
 def _error_response(request: Request, exc: PageError) -> Response:
@@ -289,7 +292,7 @@ def router(engine: Engine, *, assignments: list[str], policy: CoursePolicy, subm
                         media_type="application/json", headers={
                             "Content-Disposition":
                                 f'attachment; filename="submission-{sid}-results.json"',
-                            "X-Content-Type-Options": "nosniff"})
+                            "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
 
     @pages.get("/submissions/{submission_id}/gradescope.json")
     def gradescope_page(submission_id: str, who: Account = Depends(logged_in)):

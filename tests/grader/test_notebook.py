@@ -188,6 +188,114 @@ def test_unknown_magic_fails_like_ipython(init, tmp_path):
     assert "Line magic function `%nosuchmagic` not found" in r.parts[0].feedback
 
 
+# ---------------------------------------------------------------- issue 13, leftovers
+
+def only(init, *names):
+    """The assignment with only the parts of these functions (fewer loads and cases)."""
+    import dataclasses
+
+    parts = tuple(p for p in init.parts if p.function.removeprefix("initialize_parameters_") in names)
+    return dataclasses.replace(init, parts=parts)
+
+
+# Characters str.splitlines splits at and Python's tokenizer does not (a form feed, a file
+# separator, NEL, the Unicode line separator): a comment or a string may hold them.
+ODD = "\x0c \x1c \x85 \u2028"
+
+
+def test_quoted_lines_are_the_lines_python_numbers(init, tmp_path):
+    """A cell whose first line holds one of ODD: the quoted line of a later cell's traceback
+    is the right one, and IPython's warning about its own line splitting (with a path of the
+    grader's environment) never reaches the student."""
+    imports = f"# the weights{ODD} and biases\nNOTE = 'a{ODD}b'  # {ODD}\n" + CELLS["imports"]
+    bad = CELLS["he"].replace("parameters = {}", "parameters = {}\n    raise ValueError('no he yet')", 1)
+    r = grade(only(init, "zeros", "he"), tmp_path, notebook(
+        "%time N = len(NOTE)\nprint('N =', N)", change={"imports": imports, "he": bad}))
+    assert scores(r) == {"zeros": 10, "he": 0}, [p.feedback for p in r.parts]
+    line = bad.split("\n").index("    raise ValueError('no he yet')") + 1
+    fb = r.parts[1].feedback
+    assert (f"initialize_parameters_he() raised ValueError on visible case 1 "
+            f"(initialize_parameters_he(jax.random.key(3), layers_dims=[2, 4, 1])), in cell 6, "
+            f"line {line} (`raise ValueError('no he yet')`): no he yet.") == fb, fb
+    assert "N = 9" in r.parts[0].output
+    for p in r.parts:
+        for text in (p.feedback, p.output):
+            assert "Warning" not in text and "make_tokens_by_line" not in text, text
+            assert "site-packages" not in text and "/grader/" not in text, text
+
+
+def test_line_numbers_and_quotes_count_only_python_line_ends():
+    from grader import worker
+    from grader.notebook import source_lines
+
+    assert source_lines(f"a{ODD}\r\nb\rc\n") == [f"a{ODD}", "b", "c", ""]
+    sub = from_cells([(2, f"x = '{ODD}'  # {ODD}\ny = 1"), (4, "z = 2\nraise KeyError(z)")])
+    assert sub.where(6) == "cell 4, line 2" and sub.line_text(6) == "raise KeyError(z)"
+    assert sub.where(3) == "cell 2, line 2" and sub.line_text(3) == "y = 1"
+    assert sub.where(7) == ""  # past the last line of the cell
+    # A .py file: the worker quotes the frames' lines (its linecache) the same way.
+    import sys
+
+    source = f"S = '{ODD}'  # {ODD}\n\n\ndef f():\n    raise KeyError('k')\n"
+    try:
+        assert worker._load({"source": source, "filename": "odd.py"})["ok"]
+        try:
+            worker._State.module.f()
+        except KeyError as exc:
+            frames = worker._error(exc)["frames"]
+        assert frames[-1] == [5, "f", "raise KeyError('k')"], frames
+    finally:
+        sys.modules.pop("submission", None)
+        __import__("linecache").cache.pop("odd.py", None)
+        worker._State.module = None
+
+
+def test_os_exit_in_a_cell_stops_run_all_and_keeps_what_was_defined(init, tmp_path):
+    """os._exit in a cell ends a Jupyter kernel, so Run All stops there: the functions the
+    cells before it defined are graded (a .py file that exits at its top level cannot be
+    loaded at all: tests/grader/test_load_failures.py)."""
+    nb = notebook(change={"imports": CELLS["imports"] + "\nimport os"})
+    nb.cells.insert(5, nbformat.v4.new_code_cell("print('before the exit')\nos._exit(0)"))
+    r = grade(only(init, "random", "he"), tmp_path, nb)
+    assert scores(r) == {"random": 10, "he": 0}, [p.feedback for p in r.parts]
+    fb = r.parts[1].feedback
+    assert fb == ("Your notebook does not define initialize_parameters_he() (or it is not a "
+                  "function).\nCell 6 ended the kernel, in cell 6, line 2 (`os._exit(0)`): "
+                  "os._exit(0) ends the Jupyter kernel, so the cells after it were not run (as "
+                  "Jupyter's Run All stops there)."), fb
+    assert "before the exit" in r.parts[0].output
+
+
+def test_os_exit_is_caught_only_while_the_cells_run():
+    """After the load, os._exit is the real one again: a graded function that calls it ends
+    its worker (reported as such, tests/grader/test_crashes.py), as in a .py file."""
+    import os
+
+    from grader import nbexec, worker
+
+    real = os._exit
+    namespace: dict = {}
+    cells = [[2, 2, "import os\ndef f():\n    os._exit(3)"], [3, 6, "os._exit(0)"], [4, 8, "x = 1"]]
+    errors = nbexec.run_cells(cells, namespace, "nb.ipynb", keep_going=False, error=worker._error)
+    assert [(e["cell"], e["type"], e["message"]) for e in errors] == [
+        (3, "KernelDied", "os._exit(0) ends the Jupyter kernel")]
+    assert "f" in namespace and "x" not in namespace
+    assert os._exit is real and __import__("posix")._exit is real
+
+
+def test_top_level_await_runs_as_in_ipython(init, tmp_path):
+    imports = CELLS["imports"] + ("\nimport asyncio\nawait asyncio.sleep(0)\n\n\n"
+                                  "async def twice(x):\n    await asyncio.sleep(0.001)\n"
+                                  "    return 2 * x\n\nSCALE = await twice(5.0)")
+    random = CELLS["random"].replace("* 10", "* SCALE")
+    assert random != CELLS["random"]
+    r = grade(only(init, "random"), tmp_path, notebook(
+        "async with asyncio.timeout(5):\n    v = await twice(10)\nawait twice(v + 1)",
+        change={"imports": imports, "random": random}))
+    assert scores(r) == {"random": 10}, [p.feedback for p in r.parts]
+    assert r.parts[0].output.strip() == "42", r.parts[0].output  # shown as Out[n]
+
+
 # ---------------------------------------------------------------- text at the boundary
 
 

@@ -105,17 +105,20 @@ def test_pages_escape_what_students_wrote():
 
 def _post(headers: dict[str, str]) -> Request:
     raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-    return Request({"type": "http", "method": "POST", "path": "/login", "headers": raw})
+    return Request({"type": "http", "method": "POST", "path": "/login", "headers": raw,
+                    "scheme": "http"})
 
 
 def test_form_posts_must_come_from_this_server():
     here = {"Host": "grader.example:8000"}
     assert pages.same_origin(_post({**here, "Origin": "http://grader.example:8000"}))
-    assert pages.same_origin(_post({**here, "Referer": "https://grader.example:8000/x"}))
+    assert pages.same_origin(_post({**here, "Referer": "http://grader.example:8000/x"}))
     assert pages.same_origin(_post({**here, "Origin": "http://grader.example:8000",
                                     "Sec-Fetch-Site": "same-origin"}))
     for other in ({}, {"Origin": "null"}, {"Origin": "http://evil.example"},
                   {"Origin": "http://grader.example:8001"},
+                  {"Origin": "https://grader.example:8000"},  # another scheme: another origin
+                  {"Referer": "https://grader.example:8000/x"},
                   {"Referer": "http://evil.example/grader.example:8000"},
                   {"Origin": "http://grader.example:8000", "Sec-Fetch-Site": "same-site"}):
         assert not pages.same_origin(_post({**here, **other})), other

@@ -130,11 +130,14 @@ def sigmoid_visible():
 def sigmoid_hidden(seed: int):
     r = _rng(seed)
     z = (3 * r.normal(size=(int(r.integers(4, 9)), 3))).astype(F32)
-    ct = r.normal(size=z.shape).astype(F32)
     # The jit case's input is drawn on its own: one derived from another case's (z reversed)
     # let a red-team file precompute the answer in Python and export a constant program.
     z_jit = (3 * r.normal(size=(int(r.integers(4, 9)), 3))).astype(F32)
-    return [_sigmoid_case(z), _sigmoid_case(z_jit, jit=True), _sigmoid_grad_case(z, ct)]
+    # The vjp case's input too: with z shared, a file kept z from the plain case and exported a
+    # custom_vjp whose backward rule was the gradient at that z, computed ahead of time.
+    z_vjp = (3 * r.normal(size=(int(r.integers(4, 9)), 3))).astype(F32)
+    ct = r.normal(size=z_vjp.shape).astype(F32)
+    return [_sigmoid_case(z), _sigmoid_case(z_jit, jit=True), _sigmoid_grad_case(z_vjp, ct)]
 
 
 # ----------------------------------------------------------------------------- sample_normal
