@@ -179,7 +179,10 @@ def create_app(engine: Engine, *, assignments: list[str],
     policy = policy if policy is not None else policies.CoursePolicy()
     app = FastAPI(title="jaxdl grader", version="1",
                   description="Submit course assignments; they are graded in a sandbox on "
-                              "the server, with hidden cases that never leave it.")
+                              "the server, with hidden cases that never leave it.",
+                  # No /docs or /redoc: FastAPI's pages run inline script from a CDN on this
+                  # origin, outside the pages' Content-Security-Policy. /openapi.json stays.
+                  docs_url=None, redoc_url=None)
     app.state.policy = policy
     app.add_middleware(LimitUploadSize, max_bytes=max_upload_bytes)
     bearer = HTTPBearer(auto_error=False, description="a token from your instructor")
@@ -289,7 +292,8 @@ def create_app(engine: Engine, *, assignments: list[str],
                         "" if r.max_score is None else f"{r.max_score:g}", r.submissions,
                         _iso(r.latest_submitted_at), "true" if r.late else "false"])
         return Response(out.getvalue(), media_type="text/csv",
-                        headers={"Content-Disposition": 'attachment; filename="grades.csv"'})
+                        headers={"Content-Disposition": 'attachment; filename="grades.csv"',
+                                 "Cache-Control": "no-store"})
 
     from grader.serve import pages  # the browser pages, through the functions above
     app.include_router(pages.router(engine, assignments=known, policy=policy, submit=submit,
