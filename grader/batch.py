@@ -371,19 +371,8 @@ def grade_folder(assignment: Assignment, root: str | Path, out_csv: str | Path, 
         write_csv(assignment, root, results, batch_seed, out_csv)
         results.csv = Path(out_csv)
         if reports:
-            _write_reports(assignment, results, batch_seed, paths, _known(shared))
+            _write_reports(assignment, results, batch_seed, paths)
     return results
-
-
-def _known(shared) -> dict[str, list[str]] | None:
-    """The known mistakes' messages of the cases graded with (``None`` if unavailable: the
-    summary then names a mistake only from a "Likely cause:")."""
-    if shared is None:
-        return None
-    try:
-        return class_summary.known_mistakes(shared)
-    except Exception:  # noqa: BLE001 - a summary detail never costs the batch its reports
-        return None
 
 
 def _unscored_row(sub: Submission, status: str, note: str) -> Row:
@@ -551,9 +540,9 @@ def _replace_folder(new: Path, dest: Path) -> None:
 
 
 def _write_reports(assignment: Assignment, results: Batch, seed: int | None,
-                   paths: Mapping[str, Path], known) -> None:
+                   paths: Mapping[str, Path]) -> None:
     results.results_dir = write_results(assignment, results, seed, paths["results"])
-    summary = class_summary.summarize(assignment, results, seed=seed, known=known)
+    summary = class_summary.summarize(assignment, results, seed=seed)
     results.summary = class_summary.write_html(summary, paths["html"], paths["png"])
 
 

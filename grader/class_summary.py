@@ -12,16 +12,21 @@ Per part:
   verdict for it: every part of a ``graded`` row, and the parts a ``grading error`` row did
   grade. Rows not graded at all (no file, several files, a symbolic link, interrupted) are
   counted in the header, never in a rate.
-- **named mistakes**: the known mistakes the feedback named, most frequent first. A mistake's
-  name is the message its assignment attaches to it (``Case.mistakes``, and the "likely cause"
-  of ``Case.error_hint`` / ``Part.timeout_hint``), exactly as the student read it: "the
-  weights are scaled by sqrt(1 / n_{l-1}) (Xavier); He uses sqrt(2 / n_{l-1})." The batch
-  passes the messages of the cases it graded with (:func:`known_mistakes`); a failed part's
-  feedback names the longest of its part's messages that it contains. Without that list,
-  the text after "Likely cause:" is the name.
-- **other failures**: failed parts whose feedback names no known mistake, by kind ("not
-  implemented", "timed out", "wrong result (no known mistake)", ...), most frequent first.
-  The kind is read from the engine's feedback wording; text it does not recognise is "other".
+- **named mistakes**: the known mistakes the grader diagnosed, most frequent first. A failed
+  part names one only through :attr:`grader.engine.PartResult.mistake`, which the engine sets
+  when it diagnosed the mistake itself: a wrong result matching a ``Case.mistakes`` entry,
+  or the "likely cause" it appended to an exception (``Case.error_hint``) or a timeout
+  (``Part.timeout_hint``); see ``grader.engine._Diagnosed``. The name is that message,
+  exactly as the student read it: "the weights are scaled by sqrt(1 / n_{l-1}) (Xavier); He
+  uses sqrt(2 / n_{l-1})." The feedback text is never searched for it: it quotes what the
+  student's code raised or printed, so a submission could otherwise name any mistake. A
+  report stored before the field existed (a ``results.json`` whose tests have no
+  ``extra_data["mistake"]``, read back by :func:`grader.serve.client.result_from_json`)
+  names no mistake: its failed parts count under their kind below.
+- **other failures**: failed parts that name no known mistake, by kind ("not implemented",
+  "timed out", "wrong result (no known mistake)", ...), most frequent first. The kind is
+  read from the engine's feedback wording (:func:`failure_kind`; a fixed list, so the
+  summary shows only those words); text it does not recognise is "other".
 
 The score histogram counts the totals of ``graded`` rows (a grading error's total is
 withheld, so it is not plotted); its bins are :func:`bin_edges`.
@@ -37,7 +42,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable
 
 from rich.console import Console
 from rich.table import Table
@@ -62,7 +67,6 @@ _KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("wrong result (no known mistake)", ("Wrong result on",)),
     ("raised an exception", (" raised ",)),
 )
-_LIKELY = "Likely cause: "
 _ONE_POINT_BINS_UP_TO = 30
 _TEN_BINS = 10
 _BAR_WIDTH = 30
@@ -134,34 +138,6 @@ def _bin_label(edges: list[float], i: int) -> str:
 # -- what a failure names ---------------------------------------------------------------
 
 
-def known_mistakes(part_cases: Iterable) -> dict[str, list[str]]:
-    """The mistake messages per graded function, from the cases a batch graded with (the
-    engine's prepared cases: objects with ``part`` and ``cases`` = ``[(Case, name)]``)."""
-    out: dict[str, list[str]] = {}
-    for pc in part_cases:
-        part = pc.part
-        names = out.setdefault(part.function, [])
-        hints = [getattr(part, "timeout_hint", "")]
-        for case, _name in pc.cases:
-            hints += [m for m, _wrong in getattr(case, "mistakes", ())]
-            hints.append(getattr(case, "error_hint", ""))
-        for h in hints:
-            if isinstance(h, str) and h.strip() and h not in names:
-                names.append(h)
-    return out
-
-
-def named_mistake(feedback: str, known: Sequence[str] | None) -> str | None:
-    """The known mistake ``feedback`` names (the longest message it contains), if any;
-    without ``known``, what follows "Likely cause:"."""
-    if known:
-        hits = [m for m in known if m in feedback]
-        return max(hits, key=len) if hits else None
-    if _LIKELY in feedback:
-        return " ".join(feedback.split(_LIKELY, 1)[1].split()) or None
-    return None
-
-
 def failure_kind(feedback: str) -> str:
     """What kind of failure ``feedback`` describes when it names no known mistake."""
     for kind, needles in _KINDS:
@@ -175,10 +151,12 @@ def failure_kind(feedback: str) -> str:
 # -- the summary --------------------------------------------------------------------------
 
 
-def summarize(assignment, rows: Iterable, *, seed: int | None = None,
-              known: Mapping[str, Sequence[str]] | None = None) -> ClassSummary:
+def summarize(assignment, rows: Iterable, *, seed: int | None = None) -> ClassSummary:
     """The :class:`ClassSummary` of a batch's rows (objects with ``status`` and ``result``:
-    :class:`grader.batch.Row`). ``known``: :func:`known_mistakes` of the cases graded with."""
+    :class:`grader.batch.Row`; ``result`` a :class:`grader.engine.Result` or ``None``).
+
+    A failed part names the mistake in its ``PartResult.mistake`` (empty: none, e.g. a
+    report stored before that field existed), never one found in its feedback."""
     from grader.engine import GRADED as PART_GRADED
 
     rows = list(rows)
@@ -204,9 +182,8 @@ def summarize(assignment, rows: Iterable, *, seed: int | None = None,
             if p.passed:
                 s.passed += 1
                 continue
-            name = named_mistake(p.feedback, (known or {}).get(p.function))
-            if name is not None:
-                mistakes[p.function][name] += 1
+            if p.mistake:
+                mistakes[p.function][p.mistake] += 1
             else:
                 other[p.function][failure_kind(p.feedback)] += 1
     for f, s in parts.items():

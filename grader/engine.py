@@ -909,7 +909,7 @@ class _Diagnosed(str):
 
     mistake: str
 
-    def __new__(cls, text: str, mistake: str) -> "_Diagnosed":
+    def __new__(cls, text: str, mistake: str) -> _Diagnosed:
         self = super().__new__(cls, text)
         self.mistake = mistake
         return self

@@ -8,7 +8,9 @@ ignored); with none or several, every part scores 0 and the output says what was
 what to upload instead. The file is graded with the assignment's hidden cases (a new seed per
 run), and the results are written in Gradescope's schema (:func:`grader.report.gradescope`):
 one test per part, tests that describe a hidden case with the bundle's hidden visibility, the
-seed and the timings in ``extra_data``. A fault of the grader gives a results file that says
+seed and the timings in ``extra_data``, and in each test's own ``extra_data`` the known mistake
+the grader diagnosed (``"mistake"``, ``""`` if none), as in every ``results.json`` the grader
+writes. A fault of the grader gives a results file that says
 so (no score for those parts), never a traceback instead of results.
 
 Isolation: workers run in the OS sandbox where bubblewrap works (``GRADER_SANDBOX``, default

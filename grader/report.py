@@ -102,6 +102,14 @@ def gradescope(result: Result, *, hidden_visibility: str = "visible") -> dict:
     cases ran may show their inputs too: with a ``hidden_visibility`` other than ``visible``
     it goes into a test of its own, ``<function>: printed output`` (0 points), with that
     visibility.
+
+    Each part's test carries, in its own ``extra_data`` (where the format allows a test extra
+    keys; Gradescope stores it and shows it to no one), ``"mistake"``: the known mistake the
+    engine diagnosed (:attr:`grader.engine.PartResult.mistake`, ``""`` if none). The class
+    summaries (:mod:`grader.class_summary`) count named mistakes from it, never from the
+    feedback text. It is as hidden as the test's feedback: a test that describes a hidden
+    case has the test's visibility, and the service's :func:`grader.serve.policy.reveal`
+    drops it wherever it withholds the feedback.
     """
     tests = []
     for p in result.parts:
@@ -122,6 +130,7 @@ def gradescope(result: Result, *, hidden_visibility: str = "visible") -> dict:
             "status": "passed" if p.passed else "failed",
             "output": output,
             "visibility": hidden_visibility if p.failed_case.startswith("hidden") else "visible",
+            "extra_data": {"mistake": p.mistake},
         }
         if p.status == ERROR:
             del test["score"]

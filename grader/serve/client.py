@@ -33,7 +33,10 @@ class ClientError(Exception):
 
 def result_from_json(data: dict):
     """A :class:`grader.engine.Result` rebuilt from :func:`grader.report.to_json`'s object,
-    enough for :func:`grader.report.render`."""
+    enough for :func:`grader.report.render` and :func:`grader.class_summary.summarize`.
+
+    A part's ``mistake`` is its test's ``extra_data["mistake"]``; a report stored before that
+    key existed (or one without it) names no mistake (``""``), whatever its feedback says."""
     from grader.engine import ERROR, GRADED, PartResult, Result
 
     extra = data.get("extra_data") or {}
@@ -42,9 +45,12 @@ def result_from_json(data: dict):
         if str(t.get("name", "")).endswith(": printed output"):
             continue
         failed = "grading-error" in (t.get("tags") or [])
+        test_extra = t.get("extra_data")
+        mistake = test_extra.get("mistake") if isinstance(test_extra, dict) else None
         parts.append(PartResult(str(t.get("name", "?")), "", float(t.get("max_score", 0.0)),
                                 float(t.get("score", 0.0) or 0.0), str(t.get("output", "")),
-                                status=ERROR if failed else GRADED))
+                                status=ERROR if failed else GRADED,
+                                mistake=mistake if isinstance(mistake, str) else ""))
     return Result(str(extra.get("assignment", "?")), str(extra.get("title", "")),
                   str(extra.get("file", "")), extra.get("seed"), str(extra.get("mode", "submit")),
                   parts, hidden_not_run=int(extra.get("hidden_not_run") or 0),

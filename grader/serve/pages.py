@@ -331,7 +331,6 @@ def router(engine: Engine, *, assignments: list[str], policy: CoursePolicy, subm
             raise PageError(404, f"unknown assignment {assignment[:200]!r}; valid ids: "
                                  + ", ".join(known))
         course = registry.load(assignment)
-        stats.known_mistakes(course)  # the first time, seconds: not inside a transaction
         with Session() as session:
             table = [r for r in class_rows(session, policy) if r.assignment == assignment]
             summary = stats.summary(session, course, over=over)

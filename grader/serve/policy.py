@@ -283,7 +283,9 @@ def reveal(result: dict | None, mode: str, due: dt.datetime | None) -> dict | No
     - ``full``: ``result`` itself.
     - ``pass-fail``: every part keeps its points and passed/failed; a part that ran hidden
       cases loses its printed output, and its feedback if it failed on one. ``extra_data``
-      gets ``"reveal": "pass-fail"`` and loses the per-case outcomes.
+      gets ``"reveal": "pass-fail"`` and loses the per-case outcomes. (Under ``pass-fail``
+      and ``none``, a test whose output is rewritten also loses its own ``extra_data``,
+      which names the mistake the grader found: :func:`grader.report.gradescope`.)
     - ``none``: what ``grader test`` would show (``extra_data["mode"] = "test"``): a part
       that passed its visible cases scores its points with "Passed the N visible cases";
       a part that failed a visible case is shown as it is (hidden cases never ran); the
@@ -316,6 +318,7 @@ def reveal(result: dict | None, mode: str, due: dt.datetime | None) -> dict | No
         if info and n_hid == 0:
             tests.append(t)  # passed, and has no hidden case
             continue
+        t.pop("extra_data", None)  # its "mistake" may be the one a hidden case showed
         if mode == PASS_FAIL:
             if passed:
                 t["output"] = (f"Passed all {n_vis + n_hid} cases ({n_vis} visible, {n_hid} "

@@ -14,14 +14,18 @@ Which submissions count (``over``):
   who fixed it included.
 
 Queued and running submissions are not counted. A submission whose grading failed before any
-part ran has no result; it is counted in ``statuses`` only. A mistake is named by its message
-in the assignment's cases (:func:`known_mistakes`), exactly as the student read it.
+part ran has no result; it is counted in ``statuses`` only. A mistake is named only when the
+grader diagnosed it: the test's ``extra_data["mistake"]`` in the stored result (the course's
+message, exactly as the student read it; :func:`grader.report.gradescope`), never by
+searching the feedback, which quotes what the student's code raised or printed. Results
+stored before that key existed name no mistake: their failed parts count under their kind
+("wrong result (no known mistake)", "raised an exception", ...). Nothing here builds the
+assignment's cases or imports JAX.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -34,9 +38,6 @@ from grader.spec import Assignment
 
 OVER = ("latest", "all")
 _BATCH_STATUS = {GRADED: "graded", ERROR: "grading error"}  # class_summary's row statuses
-_KNOWN_SEED = 0  # the messages do not depend on the seed (the course's tests check each one)
-_known: dict[str, dict[str, list[str]] | None] = {}  # assignment id -> known_mistakes()
-_known_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -57,22 +58,6 @@ class Bar:
     y: float
     width: float
     height: float
-
-
-def known_mistakes(assignment: Assignment) -> dict[str, list[str]] | None:
-    """The mistake messages of ``assignment``'s cases, per graded function (``None`` if its
-    cases cannot be built). Built once per process and assignment: the case builders run
-    here (up to a few seconds for the largest assignments), never a student's code."""
-    from grader.engine import build_cases
-
-    with _known_lock:
-        if assignment.id not in _known:
-            try:
-                cases = build_cases(assignment, _KNOWN_SEED, hidden=True)
-                _known[assignment.id] = class_summary.known_mistakes(cases)
-            except Exception:  # noqa: BLE001 - a summary detail: names from "Likely cause:"
-                _known[assignment.id] = None
-        return _known[assignment.id]
 
 
 def summary(session: Session, assignment: Assignment, *, over: str = "latest") -> ClassSummary:
@@ -102,7 +87,7 @@ def summary(session: Session, assignment: Assignment, *, over: str = "latest") -
             except (ValueError, TypeError, AttributeError):
                 result = None  # an unreadable stored result counts as no result
         rows.append(_Row(_BATCH_STATUS[status], result))
-    return class_summary.summarize(assignment, rows, known=known_mistakes(assignment))
+    return class_summary.summarize(assignment, rows)
 
 
 def ranked_mistakes(s: ClassSummary) -> list[tuple[int, str, str]]:

@@ -378,6 +378,9 @@ def test_reports_name_the_mistakes(tmp_path, monkeypatch, capsys, selftest):
                         if m in t["output"])
         assert (s.passed, s.graded) == (sum(t["status"] == "passed" for t in tests), len(tests))
         assert s.mistakes == sorted(named.items(), key=lambda kv: (-kv[1], kv[0]))
+        # the summary counts the engine's own record of the mistake, carried in each test
+        assert named == Counter(t["extra_data"]["mistake"] for t in tests
+                                if t["extra_data"]["mistake"])
     by_part = {s.function: s for s in summary.parts}
     assert (by_part["relu"].passed, by_part["relu"].graded) == (2, 4)
     assert by_part["relu"].mistakes == [(mask, 2)]

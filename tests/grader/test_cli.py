@@ -99,8 +99,10 @@ def test_submit_notebook_with_json_end_to_end(tmp_path):
     assert [t["name"] for t in data["tests"]] == ["relu", "relu_backward", "sigmoid",
                                                   "sample_normal", "standardize", "train_logistic"]
     for t in data["tests"]:
-        assert set(t) == {"name", "score", "max_score", "status", "output", "visibility"}
+        assert set(t) == {"name", "score", "max_score", "status", "output", "visibility",
+                          "extra_data"}
         assert t["status"] == "passed" and t["visibility"] == "visible"
+        assert t["extra_data"] == {"mistake": ""}  # a passed part names no mistake
     assert (tmp_path / "cache" / "parent").is_dir()
     assert any((tmp_path / "cache" / "worker").iterdir())
 

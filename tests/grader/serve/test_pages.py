@@ -23,13 +23,14 @@ RELU = "it returns the mask (z > 0) instead of max(z, 0)."
 
 def _result(wrong: dict[str, str]) -> str:
     """The stored results.json of a selftest/basics submission failing the parts in
-    ``wrong`` (function -> named mistake), as the engine words it."""
+    ``wrong`` (function -> named mistake), as the engine words and records it."""
     a = registry.load(ASSIGNMENT)
     parts = []
     for p in a.parts:
         if p.function in wrong:
             fb = f"Wrong result on {p.function} of a (5, 3) float32 array: {wrong[p.function]}"
-            parts.append(PartResult(p.function, "", float(p.points), 0.0, fb))
+            parts.append(PartResult(p.function, "", float(p.points), 0.0, fb,
+                                    mistake=wrong[p.function]))
         else:
             parts.append(PartResult(p.function, "", float(p.points), float(p.points),
                                     "Passed all 2 cases (1 visible, 1 hidden)."))

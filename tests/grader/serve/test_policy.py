@@ -13,6 +13,7 @@ report.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 import socket
 import threading
@@ -323,6 +324,29 @@ def test_reveal_of_grading_errors_and_of_results_without_case_outcomes():
     assert "X=42" not in str(none) and "Wrong result" not in str(none)
     assert all("score" not in t and t["tags"] == ["withheld"] for t in none["tests"])
     assert none["score"] == 0.0 and none["extra_data"]["withheld_until"] is None
+
+
+def test_reveal_withholds_the_mistake_named_on_a_hidden_case():
+    """The mistake the grader named (a test's ``extra_data``) is as hidden as the feedback
+    that names it; on a visible case it stays, as the feedback does."""
+    from grader import report
+    from grader.engine import PartResult, Result
+
+    hidden, visible = "the mistake seen on hidden case 2.", "the mistake seen on visible case 1."
+    parts = [PartResult("f", "", 1.0, 0.0, f"Wrong result on hidden case 2: {hidden}",
+                        visible_cases=1, hidden_cases=2, failed_case="hidden case 2",
+                        mistake=hidden),
+             PartResult("g", "", 1.0, 0.0, f"Wrong result on visible case 1: {visible}",
+                        visible_cases=1, hidden_cases=2, failed_case="visible case 1",
+                        mistake=visible)]
+    result = Result("a", "A", "sub.py", 4, "submit", parts)
+    stored = json.loads(report.to_json(result, **policies.case_outcomes(result)))
+    assert [t["extra_data"] for t in stored["tests"]] == [{"mistake": hidden},
+                                                          {"mistake": visible}]
+    for mode in (policies.PASS_FAIL, policies.NONE):
+        shown = policies.reveal(stored, mode, None)
+        assert hidden not in str(shown), mode
+        assert shown["tests"][1]["extra_data"] == {"mistake": visible}, mode
 
 
 # -- course.toml -----------------------------------------------------------------------------
