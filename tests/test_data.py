@@ -7,8 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxdl import data, datasets
-from tests.compile_count import compiles
+from jaxdl import data
 
 
 def _rows(m: int, n: int = 3):
@@ -318,27 +317,3 @@ def test_split_sizes_follow_scikit_learn():
                 continue
             parts = data.train_dev_test_split(jax.random.key(0), X, Y, f)
             assert tuple(p[0].shape[0] for p in parts) == (n_train, sk[0], sk[1]), (m, f)
-
-
-def test_eager_entry_points_cost_one_compiled_program_each():
-    """Issue 16: an epoch's mini-batches and a three-way split each compile one program (21
-    and 5 before: the shuffle's rounds, the gathers and every slice compiled one each), a
-    dataset none (four: jnp.asarray of a NumPy array compiles an identity program per
-    shape), and the same call again compiles nothing."""
-    X = np.arange(2 * 157, dtype=np.float32).reshape(157, 2)
-    Y = np.arange(157, dtype=np.int32)
-    with compiles() as seen:
-        batches = data.random_minibatches(jax.random.key(3), X, Y, 61)
-        jax.block_until_ready(batches)
-    assert len(seen) == 1 and [b[0].shape[0] for b in batches] == [61, 61, 35], seen
-    with compiles() as seen:
-        parts = data.train_dev_test_split(jax.random.key(3), X, Y, (0.8, 0.1, 0.1))
-        jax.block_until_ready(parts)
-    assert len(seen) == 1 and [p[0].shape[0] for p in parts] == [125, 16, 16], seen
-    with compiles() as seen:
-        data.random_minibatches(jax.random.key(4), X, Y, 61)
-        data.train_dev_test_split(jax.random.key(4), X, Y, (0.8, 0.1, 0.1))
-    assert seen == []
-    with compiles() as seen:
-        jax.block_until_ready(datasets.circles(n_train=37, n_test=11))
-    assert seen == []

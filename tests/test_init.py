@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from jaxdl import init
-from tests.compile_count import compiles
 
 KEY_MAKERS = [jax.random.key, jax.random.PRNGKey]
 SIZES = [400, 300, 200]
@@ -198,16 +197,3 @@ def test_zero_size_layer_next_to_nonempty_is_unchanged():
     np.testing.assert_array_equal(
         init.he_normal(key, (4, 3)), np.asarray(jax.random.normal(key, (4, 3), jnp.float32)) * np.float32(math.sqrt(0.5))
     )
-
-
-def test_init_mlp_costs_one_compiled_program():
-    """Issue 16: used eagerly, init_mlp compiles one XLA program (it compiled 13 for
-    [2, 5, 2, 1], one per jax.random call and shape: most of a fresh process's init_mlp
-    time)."""
-    key = jax.random.key(11)
-    with compiles() as seen:
-        jax.block_until_ready(init.init_mlp(key, [3, 13, 7, 1], method="he"))
-    assert len(seen) == 1, seen
-    with compiles() as seen:  # same sizes, another key: the same program
-        jax.block_until_ready(init.init_mlp(jax.random.key(12), [3, 13, 7, 1], method="he"))
-    assert seen == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -9,7 +10,11 @@ import jax
 import jax.numpy as jnp
 
 from jaxdl import _validate as v
+from jaxdl._reuse import reused
 from jaxdl.train._checks import check_batch_arrays, check_callable
+
+
+EVALUATE_PROGRAMS_KEPT = 32  # evaluate programs kept for reuse (each holds its apply_fn alive)
 
 
 def as_metric_dict(out: Any, prefix: str) -> dict[str, jax.Array]:
@@ -54,7 +59,9 @@ def evaluate(
       them). Binary: prediction ``logits > 0`` (``sigmoid > 0.5``), loss
       :func:`jaxdl.losses.binary_cross_entropy`. Multi-class: prediction
       ``argmax(logits, -1)``, loss :func:`jaxdl.losses.softmax_cross_entropy`.
-      jit-compatible, so usable as ``fit``'s ``metric_fn``. Infinite logits (a masked
+      jit-compatible, so usable as ``fit``'s ``metric_fn``. Called eagerly, it runs as one
+      compiled program per ``apply_fn`` object (reused for later calls with that same
+      function: define ``apply_fn`` once rather than a new lambda per call). Infinite logits (a masked
       class at ``-inf``) give the losses' limits, never ``0 * inf = NaN`` (see
       :mod:`jaxdl.losses`).
 
@@ -68,10 +75,24 @@ def evaluate(
     ...          jnp.array([1, 1]))["accuracy"]
     Array(0.5, dtype=float32)
     """
-    from jaxdl import losses
-
     check_callable("apply_fn", apply_fn)
     check_batch_arrays("X", X, "Y", Y)
+    if any(isinstance(leaf, jax.core.Tracer)
+           for leaf in jax.tree_util.tree_leaves((params, X, Y, model_state))):
+        return _evaluate(apply_fn, params, X, Y, model_state)  # inside the caller's program
+    return _evaluate_program(apply_fn)(params, X, Y, model_state)
+
+
+@reused(EVALUATE_PROGRAMS_KEPT)
+def _evaluate_program(apply_fn: Callable) -> Callable:
+    # Called eagerly, one compiled program per apply_fn object (run op by op, the course's
+    # MLP cost 37 programs on a first call); jax's cache then serves each new shape.
+    return jax.jit(functools.partial(_evaluate, apply_fn))
+
+
+def _evaluate(apply_fn: Callable, params: Any, X: Any, Y: Any, model_state: Any) -> dict[str, jax.Array]:
+    from jaxdl import losses
+
     m = v.shape_of(X)[0]
     logits = apply_fn(params, X) if model_state is None else apply_fn(params, model_state, X)
     if isinstance(logits, (tuple, list)):

@@ -1,0 +1,70 @@
+"""Issue 16: a public jaxdl function used eagerly at the course's sizes costs at most one
+compiled XLA program (run op by op, each jax.random call, each new shape and each slice
+compiled a program of its own: most of a fresh process's first-call time), and the same
+call again compiles nothing. Counted with JAX's own compile events (tests/compile_count.py),
+on shapes no other test uses, so the jit caches are cold for them."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+from jaxdl import data, datasets, init, losses, nn, train
+from tests.compile_count import compiles
+
+
+def test_init_mlp_costs_one_compiled_program():
+    """Issue 16: used eagerly, init_mlp compiles one XLA program (it compiled 13 for
+    [2, 5, 2, 1], one per jax.random call and shape: most of a fresh process's init_mlp
+    time)."""
+    key = jax.random.key(11)
+    with compiles() as seen:
+        jax.block_until_ready(init.init_mlp(key, [3, 13, 7, 1], method="he"))
+    assert len(seen) == 1, seen
+    with compiles() as seen:  # same sizes, another key: the same program
+        jax.block_until_ready(init.init_mlp(jax.random.key(12), [3, 13, 7, 1], method="he"))
+    assert seen == []
+
+
+def test_eager_entry_points_cost_one_compiled_program_each():
+    """Issue 16: an epoch's mini-batches and a three-way split each compile one program (21
+    and 5 before: the shuffle's rounds, the gathers and every slice compiled one each), a
+    dataset none (four: jnp.asarray of a NumPy array compiles an identity program per
+    shape), and the same call again compiles nothing."""
+    X = np.arange(2 * 157, dtype=np.float32).reshape(157, 2)
+    Y = np.arange(157, dtype=np.int32)
+    with compiles() as seen:
+        batches = data.random_minibatches(jax.random.key(3), X, Y, 61)
+        jax.block_until_ready(batches)
+    assert len(seen) == 1 and [b[0].shape[0] for b in batches] == [61, 61, 35], seen
+    with compiles() as seen:
+        parts = data.train_dev_test_split(jax.random.key(3), X, Y, (0.8, 0.1, 0.1))
+        jax.block_until_ready(parts)
+    assert len(seen) == 1 and [p[0].shape[0] for p in parts] == [125, 16, 16], seen
+    with compiles() as seen:
+        data.random_minibatches(jax.random.key(4), X, Y, 61)
+        data.train_dev_test_split(jax.random.key(4), X, Y, (0.8, 0.1, 0.1))
+    assert seen == []
+    with compiles() as seen:
+        jax.block_until_ready(datasets.circles(n_train=37, n_test=11))
+    assert seen == []
+
+
+def test_evaluate_costs_one_compiled_program_per_apply_fn():
+    """37 programs on a first eager call before (the MLP's ops, the loss, the accuracy)."""
+    params = init.init_mlp(jax.random.key(5), [2, 9, 1])
+    X = np.linspace(-1, 1, 2 * 41, dtype=np.float32).reshape(41, 2)
+    Y = (X[:, 0] > 0).astype(np.int32)
+
+    def apply_fn(p, X):
+        return nn.mlp_apply(p, X)[:, 0]
+
+    with compiles() as seen:
+        metrics = jax.block_until_ready(train.evaluate(apply_fn, params, X, Y))
+    assert len(seen) == 1, seen
+    with compiles() as seen:
+        again = train.evaluate(apply_fn, params, X, Y)
+    assert seen == []
+    expected = losses.binary_cross_entropy(nn.mlp_apply(params, X)[:, 0], Y.astype(np.float32))
+    np.testing.assert_allclose(float(metrics["loss"]), float(expected), rtol=1e-6)
+    assert float(again["accuracy"]) == float(metrics["accuracy"])
