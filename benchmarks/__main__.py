@@ -18,7 +18,8 @@ import sys
 import traceback
 from importlib import import_module
 
-BENCHMARKS = ("moons_adam", "digits_softmax", "optimizer_update", "batchnorm", "tuning")
+BENCHMARKS = ("moons_adam", "digits_softmax", "optimizer_update", "batchnorm", "tuning",
+              "serve_load")
 
 
 def load_average() -> str:

@@ -39,8 +39,11 @@ EXPECTED = {
         "4 trials vmapped (one program) (cold)",
         "4 trials one after another (cold)",
     ],
+    "serve_load": ["GET /api/submissions/{id}", "GET /api/submissions/{id} p99", "target p99",
+                   "POST /api/submissions", "time per graded submission"],
 }
-TARGETED = {"moons_adam": 4, "digits_softmax": 0, "optimizer_update": 1, "batchnorm": 1, "tuning": 1}
+TARGETED = {"moons_adam": 4, "digits_softmax": 0, "optimizer_update": 1, "batchnorm": 1, "tuning": 1,
+            "serve_load": 1}
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +87,8 @@ def test_every_benchmark_reports_its_rows(quick_results):
 def test_markdown_has_every_table(quick_results):
     _, md, stdout = quick_results
     assert md.startswith("Measured ")
-    for name in ("Course moons/Adam", "Digits softmax", "10M-parameter", "Batch norm", "tuning trials"):
+    for name in ("Course moons/Adam", "Digits softmax", "10M-parameter", "Batch norm", "tuning trials",
+                 "grader serve"):
         assert name in md
     assert "| ratio | value | per-repeat | target | result |" in md
     assert "Targets" in stdout and "load average at start" in stdout

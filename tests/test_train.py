@@ -294,14 +294,39 @@ def test_fit_default_dev_metric_is_the_loss(dataset, params0):
     np.testing.assert_allclose(hist["dev_loss"][-1], float(loss_plain(state.params, X_dev, Y_dev)), rtol=1e-6)
 
 
-def test_fit_scalar_metric_and_progress_quiet_without_tty(dataset, params0, capsys):
+def test_fit_scalar_metric_progress_callback_and_quiet_bar(dataset, params0, capsys):
+    """progress=callable: called after each chunk (2 + 2 + 1 epochs) with the last epoch's
+    metrics as floats, then closed. progress=True (the rich bar, same compiled program) prints
+    nothing when stdout is not a terminal."""
     X, Y, X_dev, Y_dev = dataset
-    _, hist = fit(loss_plain, params0, optim.sgd(0.1), X, Y, key=jax.random.key(0), epochs=3, batch_size=BS,
-                  progress=True, epochs_per_chunk=1, X_dev=X_dev, Y_dev=Y_dev,
-                  metric_fn=lambda p, X, Y: metric_plain(p, X, Y)["accuracy"])
-    assert hist["dev_metric"].shape == (3,)
+    calls = []
+
+    class Recorder:
+        def __call__(self, epoch, epochs, metrics):
+            calls.append((epoch, epochs, dict(metrics)))
+
+        def close(self):
+            calls.append("closed")
+
+    def accuracy(p, X, Y):
+        return metric_plain(p, X, Y)["accuracy"]
+
+    kw = dict(key=jax.random.key(0), epochs=5, batch_size=BS, epochs_per_chunk=2, X_dev=X_dev, Y_dev=Y_dev,
+              metric_fn=accuracy)
+    _, hist = fit(loss_plain, params0, optim.sgd(0.1), X, Y, progress=Recorder(), **kw)
+    assert hist["dev_metric"].shape == (5,)
+    assert [c[:2] for c in calls[:-1]] == [(2, 5), (4, 5), (5, 5)] and calls[-1] == "closed"
+    for epoch, _, metrics in calls[:-1]:
+        assert set(metrics) == {"loss", "dev_metric"} and all(type(x) is float for x in metrics.values())
+        assert metrics["loss"] == float(hist["loss"][epoch - 1])
+        assert metrics["dev_metric"] == float(hist["dev_metric"][epoch - 1])
+    capsys.readouterr()
+    _, hist_bar = fit(loss_plain, params0, optim.sgd(0.1), X, Y, progress=True, **kw)
+    np.testing.assert_array_equal(hist_bar["loss"], hist["loss"])
     out = capsys.readouterr()
     assert out.out == "" and out.err == ""
+    with pytest.raises(TypeError, match="progress must be True, False or a callable"):
+        fit(loss_plain, params0, optim.sgd(0.1), X, Y, key=jax.random.key(0), epochs=1, progress="yes")
 
 
 def test_fit_under_vmap_equals_separate_fits(dataset, params0):
@@ -581,15 +606,26 @@ def test_compilation_cache_env_var(tmp_path, monkeypatch):
         train.disable_compilation_cache()
 
 
-def test_compilation_cache_env_var_at_import(tmp_path):
-    """A fresh process with JAXDL_COMPILATION_CACHE set caches its first jit on import of jaxdl.train."""
+def test_import_changes_no_jax_config_and_the_env_var_is_applied_when_asked(tmp_path):
+    """A fresh process with JAXDL_COMPILATION_CACHE set: importing jaxdl and every submodule
+    leaves jax.config as it was; compile_cache.enable_from_env() turns the cache on and the
+    first jit is written to it."""
     code = (
-        "import jax, jax.numpy as jnp, jaxdl.train, pathlib, sys\n"
+        "import jax, jax.numpy as jnp, importlib\n"
+        "before = dict(jax.config.values)\n"
+        "import jaxdl\n"
+        "for name in jaxdl.__all__:\n"
+        "    importlib.import_module('jaxdl.' + name)\n"
+        "changed = {k: v for k, v in jax.config.values.items() if before.get(k) != v}\n"
+        "assert not changed, changed\n"
+        "from jaxdl import compile_cache\n"
+        "compile_cache.enable_from_env()\n"
         "jax.jit(lambda x: x * 2.5 + 1)(jnp.ones(3)).block_until_ready()\n"
         "print(jax.config.jax_compilation_cache_dir)\n"
     )
     env = {**os.environ, "JAXDL_COMPILATION_CACHE": str(tmp_path / "envcache"), "JAX_PLATFORMS": "cpu"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+                         check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == str(tmp_path / "envcache")
     assert any((tmp_path / "envcache").iterdir())

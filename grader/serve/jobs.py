@@ -164,10 +164,13 @@ def release(engine: Engine, job: Claimed, *, counted: bool = False) -> bool:
 
 
 def queue_position(session: Session, submission_id: int) -> int | None:
-    """1 for the next job to be claimed; None unless the submission is queued."""
-    job = session.scalars(select(Job).where(Job.submission_id == submission_id)).first()
-    if job is None or job.status != QUEUED:
-        return None
-    ahead = session.scalar(select(func.count()).select_from(Job)
-                           .where(Job.status == QUEUED, Job.id < job.id))
-    return int(ahead or 0) + 1
+    """1 for the next job to be claimed; None unless the submission is queued.
+
+    One query (every status request asks): the queued jobs up to this submission's, counted
+    on the ``(status, id)`` index; 0 of them means it is not queued.
+    """
+    mine = (select(Job.id).where(Job.submission_id == submission_id, Job.status == QUEUED)
+            .scalar_subquery())
+    position = session.scalar(select(func.count()).select_from(Job)
+                              .where(Job.status == QUEUED, Job.id <= mine))
+    return int(position) or None

@@ -3,7 +3,9 @@
 The workers are child processes (``grader worker`` each, against the same database), so
 grading (JAX in the parent, sandboxes) never slows the web server's event loop, and one that
 dies is started again (its job's lease expires and is claimed again). They get SIGTERM when
-the server stops, and die with it if it is killed (``PR_SET_PDEATHSIG``).
+the server stops, and die with it if it is killed (``PR_SET_PDEATHSIG``). They run at nice
+``WORKER_NICE`` (10), as do the sandboxes they start: grading is batch work, and on a
+machine it shares with the web server, a student's status request is answered first.
 
 Slow and idle clients (uvicorn's settings, chosen here, and one addition):
 
@@ -20,7 +22,8 @@ Slow and idle clients (uvicorn's settings, chosen here, and one addition):
   connections, idle ones too; the file-descriptor limit is raised to fit it).
 - ``MAX_HEAD_BYTES`` (16 KiB, h11's ``max_incomplete_event_size``): the most of a request
   head held in memory per connection (1000 slow connections: at most 16 MiB); a longer head
-  is a ``400``. This API uses no cookies; a bearer token is about 80 bytes.
+  is a ``400``. A token (``Authorization`` header, or the pages' login cookie) is about
+  80 bytes.
 - ``TIMEOUT_GRACEFUL_SHUTDOWN`` (10 s): stopping the server waits at most this long for
   requests in progress.
 """
@@ -28,6 +31,7 @@ Slow and idle clients (uvicorn's settings, chosen here, and one addition):
 from __future__ import annotations
 
 import ctypes
+import os
 import signal
 import subprocess
 import sys
@@ -41,6 +45,7 @@ TIMEOUT_KEEP_ALIVE = 5
 LIMIT_CONCURRENCY = 1000
 MAX_HEAD_BYTES = 16 * 1024
 TIMEOUT_GRACEFUL_SHUTDOWN = 10
+WORKER_NICE = 10
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
@@ -48,6 +53,11 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except Exception:  # noqa: BLE001 - not Linux: the workers then outlive a killed server
         pass
+
+
+def _start_worker() -> None:  # runs in the child between fork and exec
+    os.nice(WORKER_NICE)
+    _die_with_parent()
 
 
 def _open_files_for(connections: int) -> None:
@@ -120,7 +130,7 @@ class Workers:
                                        name="worker-supervisor")
 
     def _spawn(self) -> subprocess.Popen:
-        return subprocess.Popen(self.argv, preexec_fn=_die_with_parent)
+        return subprocess.Popen(self.argv, preexec_fn=_start_worker)
 
     def _supervise(self) -> None:
         # Started (and restarted) from this one thread: PDEATHSIG follows the thread that forks.

@@ -1,7 +1,11 @@
 """A throwaway PostgreSQL cluster for the tests: Debian's ``initdb``/``pg_ctl`` (package
 ``postgresql``, which ``make sandbox`` installs as root), on a free loopback port, in a
 temporary folder, stopped and deleted afterwards. As root the server runs as the
-``postgres`` user (PostgreSQL refuses to run as root)."""
+``postgres`` user (PostgreSQL refuses to run as root).
+
+The ``postgres`` fixture: one cluster per test process, started by the first test that asks
+for it and stopped at the end of the session (a test module uses it with ``from .postgres
+import postgres``)."""
 
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+
+import pytest
 
 from .helpers import free_port
 
@@ -69,3 +75,21 @@ class Cluster:
         except (subprocess.SubprocessError, OSError):
             pass
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+_STARTED: list[Cluster] = []
+
+
+@pytest.fixture(scope="session")
+def postgres(request) -> Cluster:
+    """The test process's throwaway cluster (``new_database()`` gives each test its own)."""
+    if not _STARTED:
+        bindir = pg_bin()
+        if bindir is None:
+            if os.environ.get("CI"):
+                pytest.fail("PostgreSQL (initdb, pg_ctl) is missing: `make sandbox` installs it")
+            pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+        cluster = Cluster(bindir).start()
+        request.config.add_cleanup(cluster.stop)
+        _STARTED.append(cluster)
+    return _STARTED[0]

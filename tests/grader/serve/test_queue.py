@@ -4,7 +4,6 @@ worker killed with SIGKILL mid-grading whose job another worker then grades, onc
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 import time
@@ -20,20 +19,7 @@ from .helpers import (
     ASSIGNMENT, SOLUTION, free_port, make_accounts, start, stop, upload, wait_for_server,
     wait_status,
 )
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    from .postgres import Cluster, pg_bin
-
-    bindir = pg_bin()
-    if bindir is None:
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL (initdb, pg_ctl) is missing: `make sandbox` installs it")
-        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
-    cluster = Cluster(bindir).start()
-    yield cluster
-    cluster.stop()
+from .postgres import postgres  # noqa: F401 - a fixture
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -97,6 +83,27 @@ def test_a_job_that_keeps_killing_workers_becomes_a_grading_error(engine):
     with sessions(engine)() as s:
         sub = s.get(Submission, sid)
         assert sub.status == "error" and "not your fault" in sub.error and sub.score is None
+
+
+def test_a_failed_attempt_counts_and_a_stopped_one_does_not(engine):
+    """release(counted=True), a grading that raised: the attempt counts towards MAX_ATTEMPTS;
+    release(), a worker told to stop: it does not. Spent attempts end as a grading error."""
+    (sid,) = _enqueue(engine, 1)
+    job = jobs.claim(engine, "W", lease_seconds=60)
+    assert jobs.release(engine, job)  # stopped
+    job = jobs.claim(engine, "W", lease_seconds=60)
+    assert job.attempts == 1
+    for attempt in range(2, jobs.MAX_ATTEMPTS + 1):
+        assert jobs.release(engine, job, counted=True)  # failed
+        assert not jobs.release(engine, job, counted=True)  # that claim is over
+        job = jobs.claim(engine, "W", lease_seconds=60)
+        assert job.attempts == attempt
+    assert jobs.release(engine, job, counted=True)
+    assert jobs.claim(engine, "W", lease_seconds=60) is None
+    with sessions(engine)() as s:
+        sub = s.get(Submission, sid)
+        assert (sub.status, sub.score) == ("error", None)
+        assert sub.error == jobs.exhausted_error(jobs.MAX_ATTEMPTS, "its grading workers stopped")
 
 
 def test_concurrent_claims_never_share_a_job(db_url):
