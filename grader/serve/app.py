@@ -28,8 +28,10 @@ application keeps it in ``app.state.policy``): a rate limit per student (instruc
 none); a due date, after which submissions are still accepted and marked ``"late": true`` in
 their view (computed from the current due date, so an extended deadline un-flags them); and
 what a student's ``result`` shows of the hidden cases (``full``, ``pass-fail``, or ``none``
-until the due date: :func:`grader.serve.policy.reveal`; with ``none``, ``score`` and
-``max_score`` are null until then). Instructors always see the whole result.
+until the due date: :func:`grader.serve.policy.reveal`; under ``pass-fail`` and ``none`` its
+text comes from a visible-cases-only grading, ``graded_at`` is null and ``error`` is fixed
+wording; with ``none``, ``score`` and ``max_score`` are null until then). Instructors always
+see the whole result.
 
 ``grades.csv`` (:func:`grader.serve.grades.class_rows`): ``best_score`` is the best graded
 score, ``late`` is ``true`` when the submission that best score comes from (the earliest one
@@ -147,23 +149,29 @@ def _iso(value) -> str | None:
 
 
 def _view(session, sub: Submission, *, policy: policies.CoursePolicy, instructor: bool) -> dict:
-    """The JSON of one submission as ``instructor`` (or its student) may see it now."""
+    """The JSON of one submission as ``instructor`` (or its student) may see it now
+    (:func:`grader.serve.policy.reveal_submission`)."""
     rules = policy.for_assignment(sub.assignment)
     shown = rules.shown(instructor=instructor, now=utcnow())
-    withheld = shown == policies.NONE
+    result = json.loads(sub.result) if sub.result else None
+    visible = (json.loads(sub.visible_result)
+               if shown != policies.FULL and sub.visible_result else None)
+    fields = policies.reveal_submission(
+        status=sub.status, result=result, visible=visible, score=sub.score,
+        max_score=sub.max_score, error=sub.error, graded_at=_iso(sub.graded_at), mode=shown,
+        due=rules.due)
     return {
         "id": sub.id,
         "assignment": sub.assignment,
-        "status": sub.status,
+        "status": fields["status"],
         "submitted_at": _iso(sub.submitted_at),
-        "result": policies.reveal(json.loads(sub.result) if sub.result else None, shown,
-                                  rules.due),
+        "result": fields["result"],
         "late": rules.is_late(sub.submitted_at),
         "filename": sub.filename,
-        "score": None if withheld else sub.score,
-        "max_score": None if withheld else sub.max_score,
-        "error": sub.error,
-        "graded_at": _iso(sub.graded_at),
+        "score": fields["score"],
+        "max_score": fields["max_score"],
+        "error": fields["error"],
+        "graded_at": fields["graded_at"],
         "queue_position": jobs.queue_position(session, sub.id),
     }
 

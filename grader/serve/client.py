@@ -58,8 +58,9 @@ def result_from_json(data: dict):
 
 
 def withheld_note(data: dict) -> str | None:
-    """The line saying what the server withholds of the hidden cases (``reveal`` in the
-    result's ``extra_data``: :func:`grader.serve.policy.reveal`), or None."""
+    """The line saying what the server withholds of the hidden cases and where the feedback
+    shown comes from (``reveal`` in the result's ``extra_data``:
+    :func:`grader.serve.policy.reveal`), or None."""
     extra = data.get("extra_data") or {}
     if extra.get("reveal") == "none":
         until = extra.get("withheld_until")
@@ -68,8 +69,9 @@ def withheld_note(data: dict) -> str | None:
         return (f"The server graded the hidden cases too: their results and your total are "
                 f"withheld {when}.")
     if extra.get("reveal") == "pass-fail":
-        return ("Hidden cases show only whether each part passes, not their feedback (your "
-                "course's setting).")
+        return ("Hidden cases show only whether each part passes them, not their feedback "
+                "(your course's setting); the feedback and printed output shown come from your "
+                "visible cases, graded on their own.")
     return None
 
 

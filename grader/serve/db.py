@@ -11,7 +11,12 @@ Tables (the schema is created and upgraded by :mod:`grader.serve.migrations`, ne
 - ``submissions``: the uploaded file's bytes (never written to disk under a name the client
   chose; the client's file name is kept only to show it), its status (``queued``,
   ``running``, ``graded``, ``error``) and, once graded, the result: the JSON text that
-  ``grader submit --json`` writes (:func:`grader.report.to_json`), its score and max score.
+  ``grader submit --json`` writes (:func:`grader.report.to_json`), its score and max score;
+  and, for an assignment that does not show its hidden cases in full (``pass-fail`` or
+  ``none`` when it was graded), ``visible_result``: the same JSON of a visible-cases-only
+  grading of the file in fresh processes, the only source of the text a student reads
+  (:func:`grader.serve.policy.reveal`); null otherwise (and in rows graded before revision
+  0002).
 - ``jobs``: one grading job per submission: ``queued`` / ``running`` / ``done``; a running
   job has an owner (worker id), a ``claim`` (a random id per claim, so a worker whose lease
   was taken over cannot store its result) and ``lease_expires_at``; ``attempts`` counts
@@ -110,6 +115,7 @@ class Submission(Base):
     max_score: Mapped[float | None] = mapped_column()
     error: Mapped[str | None] = mapped_column(Text)
     graded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    visible_result: Mapped[str | None] = mapped_column(Text)  # revision 0002
 
     account: Mapped[Account] = relationship()
 

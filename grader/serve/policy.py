@@ -23,10 +23,11 @@ the file and the key. The shape::
 ``hidden``
     What a student's report shows of the hidden cases (instructors always see everything):
     ``full`` (default): the whole report; ``pass-fail``: each part's points and whether it
-    passed, but no feedback or printed output from a part that ran hidden cases (before and
-    after the due date); ``none``: until the due date, only what ``grader test`` shows (the
-    visible cases; the hidden-case outcomes and the total withheld), the full report after it.
-    ``none`` without a due date withholds them for good.
+    passed all its cases, hidden ones included, with the feedback and printed output of a
+    separate visible-cases-only grading (before and after the due date); ``none``: until the
+    due date, only that visible-cases-only grading, as ``grader test`` shows it (the
+    hidden-case outcomes and the total withheld), the full report after it. ``none`` without a
+    due date withholds them for good.
 
 Which value applies to an assignment, first found: its own ``[serve."<id>"]`` table (in the
 course folders' order: ``--course``, ``GRADER_COURSE``, built-in; it may name any assignment
@@ -37,8 +38,42 @@ assignment id is an error.
 Late (:meth:`AssignmentPolicy.is_late`) is computed from ``submitted_at`` and the *current*
 due date, never stored: a deadline moved later (and the server restarted) un-flags.
 
-The worker stores, in the result's ``extra_data["cases"]``, on which case each part failed
-(:func:`case_outcomes`); :func:`reveal` filters a stored result with it.
+What a student reads under ``pass-fail`` and ``none`` (:func:`reveal`, :func:`reveal_submission`)
+is built, not filtered. Every text and number in it (feedback, printed output, errors,
+timings) comes from a grading whose processes never received a hidden input: when the
+assignment's ``hidden`` is not ``full`` at grading time, the worker
+(:mod:`grader.serve.worker_loop`) first grades the file on the visible cases alone, as
+``grader test`` does, in fresh sandboxed processes, then grades it in full; it stores both
+(``submissions.result``, ``submissions.visible_result``). Neither run uses the per-student
+worker cache, the one piece of host state a sandboxed submission can write (through its
+parent), so nothing the full run's code saw can reach a later visible run; and the visible
+run is over before the full run starts. (This rests on the OS sandbox: a worker started with
+``--no-sandbox`` gives student code the host's files, and no such guarantee.) From the full
+run the student gets, under ``pass-fail`` only, each part's status (passed, failed, or a
+grading error) and its points, worded by the server; under ``none`` nothing. A row with no
+visible run (graded before schema revision 0002, or while the assignment was ``full``) is
+shown with fixed wording only.
+
+What still reaches a student, by design or as a known limit:
+
+- Under ``pass-fail``, the status of each part, which the student's code can make depend on
+  a hidden input (fail on purpose when it sees one it likes): at most one status (of three)
+  per part per submission, and the rate limit bounds the submissions per hour.
+- The moment a submission stops being ``running`` follows the full run's duration, which
+  code that sleeps on hidden inputs can stretch: a student polling the status (or watching
+  their next submission's queue position) can time it, to within the polling interval and
+  up to the assignment's time limits, once per submission. The fields that would give it
+  for nothing are withheld: ``execution_time`` is the visible run's and ``graded_at`` is
+  null for students under ``pass-fail`` and ``none``. Closing it for good would mean holding
+  every result until the assignment's full time limit.
+- The visible run's own ``execution_time`` includes the worker's parent process (which runs
+  no student code but checks its results), whose JAX caches earlier gradings warmed: at most
+  a compile time (milliseconds, against a time shown to 0.1 s) of timing noise.
+
+The worker also stores, in the full result's ``extra_data["cases"]``, on which case each part
+failed (:func:`case_outcomes`), for instructors; of it a student's view uses only the number
+of hidden cases (the assignment's, fixed before any student code runs), for a row without a
+visible run.
 """
 
 from __future__ import annotations
@@ -276,84 +311,157 @@ def _when(due: dt.datetime | None) -> str:
             else "by this course")
 
 
-def reveal(result: dict | None, mode: str, due: dt.datetime | None) -> dict | None:
+# Fixed wording: the only text of a student's report that is not the visible run's own.
+GRADER_FAULT = "a fault of the grader (your instructor sees the details)"
+_PASSED = "Passed all its cases, the hidden ones included."
+_FAILED = ("Did not pass all its cases. This course shows only whether a part passes its "
+           "hidden cases, not their feedback.")
+_GRADING_ERROR = ("Grading error (the grader's fault, not yours; tell your instructor); its "
+                  "details are not shown to students.")
+_VISIBLE_ALONE = "\n\nIts visible cases, graded on their own: "
+# What a student may read of the full result's extra_data: written by the worker from the job
+# and the assignment (the seed is the worker's own draw), never by anything the run returned.
+_JOB_KEYS = ("assignment", "title", "file", "submission", "seed")
+
+
+def _parts(result: dict | None) -> list[dict]:
+    """The tests of a stored result, one per part (a Gradescope-style ``<function>: printed
+    output`` test left out)."""
+    return [t for t in (result or {}).get("tests", [])
+            if not str(t.get("name", "")).endswith(": printed output")]
+
+
+def _grading_error(test: dict) -> bool:
+    return "grading-error" in (test.get("tags") or [])
+
+
+def _pass_fail_tests(result: dict, visible: dict | None) -> list[dict]:
+    """Each part of ``result`` (the full run) as its status and points, with the visible
+    run's text (its feedback and printed output) or fixed wording."""
+    own = {t.get("name"): t for t in _parts(visible)}
+    tests = []
+    for t in _parts(result):
+        v = own.get(t.get("name"))
+        passed, error = t.get("status") == "passed", _grading_error(t)
+        shown: dict[str, Any] = {"name": t.get("name"), "max_score": t.get("max_score", 0.0),
+                                 "status": "passed" if passed else "failed",
+                                 "visibility": "visible"}
+        if error:
+            shown["tags"] = ["grading-error"]
+        else:
+            shown["score"] = t.get("score", 0.0)
+        if (v is not None and not (passed or error) and v.get("status") != "passed"
+                and not _grading_error(v)):
+            shown["output"] = v.get("output", "")  # its visible-case failure, as run apart
+        else:
+            words = _GRADING_ERROR if error else _PASSED if passed else _FAILED
+            shown["output"] = words + (_VISIBLE_ALONE + v.get("output", "") if v else "")
+        if v is not None and isinstance(v.get("extra_data"), dict):
+            shown["extra_data"] = v["extra_data"]  # the mistake named on a visible case
+        tests.append(shown)
+    return tests
+
+
+def reveal(result: dict | None, mode: str, due: dt.datetime | None,
+           visible: dict | None = None) -> dict | None:
     """What a reader sees of a stored ``result`` (the JSON object of :func:`grader.report.
-    to_json`) under ``mode`` (:meth:`AssignmentPolicy.shown`); ``due`` is only worded.
+    to_json`) under ``mode`` (:meth:`AssignmentPolicy.shown`); ``visible`` is the stored
+    visible-cases-only grading of the same file (``submissions.visible_result``, None if
+    there is none); ``due`` is only worded.
 
     - ``full``: ``result`` itself.
-    - ``pass-fail``: every part keeps its points and passed/failed; a part that ran hidden
-      cases loses its printed output, and its feedback if it failed on one. ``extra_data``
-      gets ``"reveal": "pass-fail"`` and loses the per-case outcomes. (Under ``pass-fail``
-      and ``none``, a test whose output is rewritten also loses its own ``extra_data``,
-      which names the mistake the grader found: :func:`grader.report.gradescope`.)
-    - ``none``: what ``grader test`` would show (``extra_data["mode"] = "test"``): a part
-      that passed its visible cases scores its points with "Passed the N visible cases";
-      a part that failed a visible case is shown as it is (hidden cases never ran); the
-      totals count those; ``hidden_not_run`` counts the hidden cases, ``withheld_until`` is
-      the due date (ISO, or null).
+    - ``pass-fail``: one test per part of ``result``, with only its status (passed, failed or
+      grading error) and points from ``result``; its text is the visible run's output for
+      that part (feedback and printed output) when both runs failed it and the visible run's
+      verdict is a failed case, else fixed wording saying whether it passed all its cases,
+      followed by the visible run's output. Its ``extra_data`` (the mistake named) is the
+      visible run's. ``execution_time`` is the visible run's (none without one); the summary
+      is fixed wording; ``extra_data`` keeps only the job's own keys (assignment, title,
+      file, submission, seed) and gets ``"reveal": "pass-fail"``.
+    - ``none``: the visible run's report as ``grader test`` gives it (``extra_data["mode"]
+      = "test"``, its own ``hidden_not_run``), with ``"reveal": "none"``, ``withheld_until``
+      (the due date, ISO, or null) and a summary saying what is withheld: nothing of
+      ``result`` at all.
 
-    A result without the per-case outcomes (written by an older worker) is read as if every
-    part had failed on a hidden case: nothing is revealed that might describe one; under
-    ``none`` such a part (and a part with hidden cases only) has no ``score``, is tagged
-    ``withheld`` and says until when.
+    Without ``visible`` (graded before revision 0002, or while the assignment was ``full``):
+    fixed wording only; under ``none`` every part is tagged ``withheld``, has no ``score``
+    and says until when. No text of ``result`` is ever shown under ``pass-fail`` or
+    ``none``.
     """
     if result is None or mode == FULL:
         return result
-    data = copy.deepcopy(result)
-    extra = data.setdefault("extra_data", {})
-    outcomes = extra.pop(CASES_KEY, None) or {}
-    tests = []
-    for t in data.get("tests", []):
-        if t.get("visibility", "visible") != "visible" and str(t.get("name", "")).endswith(
-                ": printed output"):
-            continue  # output printed while hidden cases ran (a Gradescope-style split)
-        info = outcomes.get(t.get("name"))
-        passed = t.get("status") == "passed"
-        failed_case = info["failed_case"] if info else "hidden case"
-        hidden_failed = failed_case.startswith("hidden")
-        if not (passed or hidden_failed):
-            tests.append(t)  # failed on a visible case (or before any): no hidden case ran
-            continue
-        n_vis, n_hid = (info["visible"], info["hidden"]) if info else (0, 0)
-        if info and n_hid == 0:
-            tests.append(t)  # passed, and has no hidden case
-            continue
-        t.pop("extra_data", None)  # its "mistake" may be the one a hidden case showed
-        if mode == PASS_FAIL:
-            if passed:
-                t["output"] = (f"Passed all {n_vis + n_hid} cases ({n_vis} visible, {n_hid} "
-                               "hidden)." if info else "Passed.")
-            elif "grading-error" in (t.get("tags") or []):
-                t["output"] = ("Grading error on a hidden case (the grader's fault, not yours; "
-                               "tell your instructor); its details are not shown to students.")
-            else:
-                t["output"] = (("Failed on a hidden case." if info else "Failed.") + " This "
-                               "course shows only whether hidden cases pass, not their feedback.")
-        elif info and n_vis > 0:  # none: the visible cases' outcome, as `grader test` shows it
-            hidden = f"the {n_hid} hidden one{'s are' if n_hid != 1 else ' is'} withheld"
-            t.update(score=t["max_score"], status="passed",
-                     output=(f"Passed the {n_vis} visible case{'s' if n_vis != 1 else ''}; "
-                             f"{hidden} {_when(due)}."))
-            tags = [x for x in t.pop("tags", None) or [] if x != "grading-error"]
-            if tags:
-                t["tags"] = tags
-        else:
-            t.pop("score", None)
-            t.update(status="failed", tags=["withheld"],
-                     output=f"This part's result is withheld {_when(due)}.")
-        tests.append(t)
-    data["tests"] = tests
-    extra["reveal"] = mode
+    full_extra = result.get("extra_data") or {}
+    extra = {k: full_extra[k] for k in _JOB_KEYS if k in full_extra}
+    aid = extra.get("assignment", "")
+    if mode == PASS_FAIL:
+        tests = _pass_fail_tests(result, visible)
+        score = float(sum(t["score"] for t in tests if "score" in t))
+        errors = [t["name"] for t in tests if _grading_error(t)]
+        summary = f"{aid}: {score:g} / {result.get('max_score', 0):g} (seed {extra.get('seed')})"
+        if errors:
+            summary = (f"INCOMPLETE: grading error in {', '.join(n + '()' for n in errors)}; "
+                       f"those points are withheld, not lost.\n{summary}")
+        extra.update(mode="submit", complete=not errors, grading_errors=errors, reveal=PASS_FAIL)
+        data = {"score": score, "max_score": result.get("max_score"), "output": summary,
+                "tests": tests, "extra_data": extra}
+        if visible is not None and "execution_time" in visible:
+            data["execution_time"] = visible["execution_time"]
+        return data
+    until = due.isoformat().replace("+00:00", "Z") if due is not None else None
+    if visible is not None:
+        data = copy.deepcopy(visible)
+        data["tests"] = _parts(data)
+        extra = data.setdefault("extra_data", {})
+        extra.pop(CASES_KEY, None)
+        extra.update(mode="test", reveal=NONE, withheld_until=until)
+        data["output"] = (f"{extra.get('assignment', aid)}: the visible cases "
+                          f"{data.get('score', 0):g} / {data.get('max_score', 0):g}; the hidden "
+                          f"cases' results and the total are withheld {_when(due)}.")
+        return data
+    outcomes = full_extra.get(CASES_KEY) or {}
+    tests = [{"name": t.get("name"), "max_score": t.get("max_score", 0.0), "status": "failed",
+              "tags": ["withheld"], "visibility": "visible",
+              "output": f"This part's result is withheld {_when(due)}."}
+             for t in _parts(result)]
+    extra.update(mode="test", reveal=NONE, withheld_until=until, complete=True,
+                 grading_errors=[],
+                 hidden_not_run=sum(int(o.get("hidden", 0)) for o in outcomes.values()))
+    return {"score": 0.0, "max_score": result.get("max_score"), "tests": tests,
+            "output": f"{aid}: this submission's results are withheld {_when(due)}.",
+            "extra_data": extra}
+
+
+def reveal_submission(*, status: str, result: dict | None, visible: dict | None,
+                      score: float | None, max_score: float | None, error: str | None,
+                      graded_at: Any, mode: str, due: dt.datetime | None) -> dict:
+    """A stored submission's ``status``, ``result``, ``score``, ``max_score``, ``error`` and
+    ``graded_at`` as a reader sees them under ``mode`` (see :func:`reveal` for the report;
+    ``result``/``visible`` are the parsed stored JSON objects or None).
+
+    ``full``: as stored. ``pass-fail``: the report of :func:`reveal`; ``score`` and
+    ``max_score`` as stored (the points are revealed); ``error`` names the parts whose status
+    is a grading error (fixed wording), or :data:`GRADER_FAULT` with no report. ``none``:
+    ``score`` and ``max_score`` null; ``status`` and ``error`` are the visible run's (``error``
+    when it had grading errors, naming those parts); without a visible run they are the
+    stored status with no error text, or :data:`GRADER_FAULT` with no report. Under both,
+    ``graded_at`` is null (it would time the full run, which a student's code on hidden
+    inputs can stretch; see the module docstring).
+    """
+    if mode == FULL:
+        return {"status": status, "result": result, "score": score, "max_score": max_score,
+                "error": error, "graded_at": graded_at}
+    shown = reveal(result, mode, due, visible)
+    finished = status in ("graded", "error")
     if mode == NONE:
-        scored = [t for t in tests if "score" in t]
-        data["score"] = float(sum(t["score"] for t in scored))
-        extra["mode"] = "test"
-        extra["hidden_not_run"] = sum(o["hidden"] for o in outcomes.values())
-        extra["withheld_until"] = (due.isoformat().replace("+00:00", "Z")
-                                   if due is not None else None)
-        errors = [t["name"] for t in tests if "grading-error" in (t.get("tags") or [])]
-        extra["grading_errors"], extra["complete"] = errors, not errors
-        data["output"] = (f"{extra.get('assignment', '')}: the visible cases {data['score']:g} / "
-                          f"{data.get('max_score', 0):g}; the hidden cases' results and the "
-                          f"total are withheld {_when(due)}.")
-    return data
+        score = max_score = None
+        if finished and shown is not None and visible is not None:
+            status = "error" if shown["extra_data"].get("grading_errors") else "graded"
+    errors = (shown or {}).get("extra_data", {}).get("grading_errors") or []
+    if not finished or status != "error":
+        error = None
+    elif errors:
+        error = "grading error in " + ", ".join(f"{n}()" for n in errors)
+    else:
+        error = GRADER_FAULT if shown is None else None
+    return {"status": status, "result": shown, "score": score, "max_score": max_score,
+            "error": error, "graded_at": None}

@@ -7,6 +7,16 @@ without it unless ``--no-sandbox``), and the stored result is the JSON ``grader 
 --json`` writes (:func:`grader.report.to_json`, with ``title``, ``file`` and
 ``submission`` added to ``extra_data``).
 
+An assignment whose ``hidden`` policy (``course.toml``, read for each job) is not ``full``
+is graded twice: first :func:`grade_visible`, only the visible cases (what ``grader test``
+runs), in fresh sandboxed processes of its own; then the full grading. Neither uses the
+per-student worker cache (the one host state a sandboxed submission writes, through the
+parent), so nothing the full grading's code saw (hidden inputs) can reach the visible run,
+whose report is the only text a student reads (``submissions.visible_result``, written just
+before the outcome: :func:`grader.serve.policy.reveal`). The cost: two gradings, both
+compiling from a cold cache (see the README's grading-service section). Other assignments are
+graded once, with the student's cache, and store no visible run.
+
 Outcomes: ``graded``; or ``error`` when the grader failed (an exception, or a part the
 engine reports as a grading error): the result then marks those parts as grading errors
 (points withheld, never a zero) and ``error`` says what failed. An exception that is not an
@@ -43,6 +53,7 @@ from grader.serve.db import ERROR, GRADED
 from grader.serve import DEFAULT_LEASE_SECONDS
 
 POLL_SECONDS = 0.5
+FAULT = "Grading error (the grader's fault, not yours; tell your instructor): "
 
 
 def _log(message: str) -> None:
@@ -65,7 +76,7 @@ def withheld(job: jobs.Claimed, what: str, assignment=None):
         except BaseException as exc:  # noqa: BLE001 - the course itself is broken
             _log(f"assignment {job.assignment!r} could not be loaded: {_describe(exc)}")
             return ERROR, None, None, None, what
-    reason = f"Grading error (the grader's fault, not yours; tell your instructor): {what}"
+    reason = FAULT + what
     unscored = report.unscored(assignment, file=job.filename, seed=None, reason=reason,
                                withheld=True)
     from grader.serve.policy import case_outcomes
@@ -116,6 +127,72 @@ def grade_claimed(job: jobs.Claimed, *, cache_root: str | None, scratch: Path):
     return GRADED, text, result.score, result.max_score, None
 
 
+def grade_visible(job: jobs.Claimed, *, scratch: Path) -> str | None:
+    """The JSON of a visible-cases-only grading of ``job`` (``grader test``'s run: no hidden
+    case is built into its cases, so none is ever sent to its processes), in fresh sandboxed
+    processes, without a worker cache; with ``hidden_not_run`` (the hidden cases it left out)
+    and the job's keys in ``extra_data``. A grading error is a report whose every part is
+    one. None if the assignment cannot be loaded (:func:`grade_claimed` reports that).
+
+    Raises:
+      BaseException: only what is not an ``Exception``, as :func:`grade_claimed`.
+    """
+    from grader import registry, report
+    from grader.engine import Grader, GraderError
+    from grader.serve.policy import case_outcomes
+
+    try:
+        assignment = registry.load(job.assignment)
+    except Exception:  # noqa: BLE001 - the full grading stores this as its error
+        return None
+    folder = Path(tempfile.mkdtemp(prefix=f"job{job.job_id}-visible-", dir=scratch))
+    suffix = ".ipynb" if job.filename.lower().endswith(".ipynb") else ".py"
+    path = folder / f"submission{suffix}"
+    try:
+        path.write_bytes(job.content)
+        grader = Grader(assignment, hidden=False, cache_root=None, deny_read=[str(scratch)])
+        result = grader.grade(path, display_name=job.filename)
+    except Exception as exc:  # noqa: BLE001 - a fault of the grader, never the student's zero
+        what = str(exc) if isinstance(exc, GraderError) else _describe(exc)
+        result = report.unscored(assignment, file=job.filename, seed=None, reason=FAULT + what,
+                                 withheld=True)
+        result.mode = "test"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return report.to_json(result, **case_outcomes(result), hidden_not_run=result.hidden_not_run,
+                          **_extra(job, assignment))
+
+
+def store_visible(engine, job: jobs.Claimed, text: str | None) -> bool:
+    """Write ``submissions.visible_result`` of ``job`` (None clears what an earlier attempt
+    wrote) if our claim still holds; True if written. Called just before
+    :func:`grader.serve.jobs.complete`: until the submission is finished, no reader looks at
+    it."""
+    from sqlalchemy import exists, update
+
+    from grader.serve.db import RUNNING, Job, Submission, sessions
+
+    ours = exists().where(Job.id == job.job_id, Job.claim == job.claim, Job.status == RUNNING)
+    with sessions(engine).begin() as session:
+        res = session.execute(update(Submission).where(Submission.id == job.submission_id, ours)
+                              .values(visible_result=text))
+        return res.rowcount == 1
+
+
+def hidden_mode(assignment_id: str) -> str:
+    """The assignment's ``hidden`` policy now (:func:`grader.serve.policy.load`, read for each
+    job: a millisecond). A course file that cannot be read counts as ``none``: graded both
+    ways, without the cache (the safe side)."""
+    from grader.serve import policy as policies
+
+    try:
+        return policies.load().for_assignment(assignment_id).hidden
+    except Exception as exc:  # noqa: BLE001 - the server refuses such a file at start-up
+        _log(f"the course's policy could not be read ({_describe(exc)}); grading "
+             f"{assignment_id} as if its hidden cases were withheld")
+        return policies.NONE
+
+
 class _Heartbeat(threading.Thread):
     def __init__(self, engine, job: jobs.Claimed, lease_seconds: float):
         super().__init__(daemon=True, name=f"lease-{job.job_id}")
@@ -134,9 +211,10 @@ class _Heartbeat(threading.Thread):
 
 
 def _store(engine, job: jobs.Claimed, outcome, fault: str | None, *, stopping: bool,
-           t0: float) -> None:
-    """Store what grading ``job`` gave: its outcome, or (interrupted, or failed with
-    ``fault``) the job back in the queue, or a grading error once its attempts are spent."""
+           t0: float, visible: str | None = None) -> None:
+    """Store what grading ``job`` gave: its outcome (and ``visible``, the visible run's JSON,
+    or None), or (interrupted, or failed with ``fault``) the job back in the queue, or a
+    grading error once its attempts are spent."""
     if stopping:
         # Told to stop (its sandbox was killed: the result means nothing): back in the
         # queue for another worker, the attempt not counted.
@@ -151,6 +229,7 @@ def _store(engine, job: jobs.Claimed, outcome, fault: str | None, *, stopping: b
             return
         outcome = withheld(job, jobs.exhausted_error(job.attempts, f"last: {fault}"))
     status, text, score, max_score, error = outcome
+    store_visible(engine, job, visible)
     stored = jobs.complete(engine, job, status=status, result=text, score=score,
                            max_score=max_score, error=error)
     _log(f"submission {job.submission_id}: {status}"
@@ -165,6 +244,7 @@ def run(db_url: str | None, *, lease_seconds: float = DEFAULT_LEASE_SECONDS,
     from grader import runner
     from grader.cli import _configure_parent_jax, cache_root
     from grader.serve import migrations
+    from grader.serve import policy as policies
     from grader.serve.db import make_engine
 
     engine = make_engine(db_url)
@@ -204,9 +284,13 @@ def run(db_url: str | None, *, lease_seconds: float = DEFAULT_LEASE_SECONDS,
             beat = _Heartbeat(engine, job, lease_seconds)
             beat.start()
             grading.set()
-            fault = None
+            fault = visible = None
             try:
-                outcome = grade_claimed(job, cache_root=root, scratch=scratch)
+                full = hidden_mode(job.assignment) == policies.FULL
+                if not full:  # first, before anything of the full grading exists
+                    visible = grade_visible(job, scratch=scratch)
+                outcome = grade_claimed(job, cache_root=root if full else None,
+                                        scratch=scratch)
             except BaseException as exc:  # noqa: BLE001 - KeyboardInterrupt, SystemExit, ...
                 _log(traceback.format_exc())
                 outcome, fault = None, _describe(exc)
@@ -214,7 +298,8 @@ def run(db_url: str | None, *, lease_seconds: float = DEFAULT_LEASE_SECONDS,
                 grading.clear()
                 beat.done.set()
             try:
-                _store(engine, job, outcome, fault, stopping=stop.is_set(), t0=t0)
+                _store(engine, job, outcome, fault, stopping=stop.is_set(), t0=t0,
+                       visible=visible)
             except Exception as exc:  # noqa: BLE001 - the lease runs out; graded again
                 _log(f"could not store submission {job.submission_id} "
                      f"({type(exc).__name__}: {exc}); its lease will run out and another "

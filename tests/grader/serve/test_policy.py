@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import re
 import shutil
 import socket
 import threading
@@ -277,7 +279,8 @@ def test_late_flags_in_the_json_and_grades_csv_and_an_extension_unflags(db):
 
 def _stored_result() -> dict:
     """The shape the worker stores (report.to_json plus policy.case_outcomes), written by hand
-    for the cases a real grading rarely produces (see the real-grading test below)."""
+    for the cases a real grading rarely produces (see the real-grading test below). Every
+    text of this full run is marked ``X=42`` or ``(full run)``."""
     return {
         "score": 1.0, "max_score": 3.0, "execution_time": 1.0, "output": "a: 1 / 3 (seed 4)",
         "tests": [
@@ -287,9 +290,11 @@ def _stored_result() -> dict:
             {"name": "g", "max_score": 1.0, "status": "failed", "tags": ["grading-error"],
              "output": "Grading error while checking hidden case 2: X=42", "visibility": "visible"},
             {"name": "h", "score": 0.0, "max_score": 1.0, "status": "failed",
-             "output": "Wrong result on visible case 1", "visibility": "visible"},
+             "output": "Wrong result on visible case 1 (full run)", "visibility": "visible",
+             "extra_data": {"mistake": "(full run)"}},
         ],
-        "extra_data": {"seed": 4, "assignment": "a", "mode": "submit", "complete": False,
+        "extra_data": {"seed": 4, "assignment": "a", "title": "A", "file": "sub.py",
+                       "submission": 7, "mode": "submit", "complete": False,
                        "grading_errors": ["g"],
                        "cases": {"f": {"failed_case": "", "visible": 1, "hidden": 2},
                                  "g": {"failed_case": "hidden case 2", "visible": 1,
@@ -299,36 +304,119 @@ def _stored_result() -> dict:
     }
 
 
-def test_reveal_of_grading_errors_and_of_results_without_case_outcomes():
-    stored = _stored_result()
-    due = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
-    assert policies.reveal(stored, policies.FULL, due) is stored
-    pf = policies.reveal(stored, policies.PASS_FAIL, due)
-    assert "X=42" not in str(pf) and "hidden case 2" not in str(pf)
-    assert [t.get("score") for t in pf["tests"]] == [1.0, None, 0.0]
-    assert pf["tests"][1]["tags"] == ["grading-error"] and pf["score"] == 1.0
-    none = policies.reveal(stored, policies.NONE, due)
-    assert "X=42" not in str(none) and "hidden case 2" not in str(none)
-    assert [t["score"] for t in none["tests"]] == [1.0, 1.0, 0.0]  # the visible cases' outcome
-    assert none["score"] == 2.0 and none["extra_data"]["grading_errors"] == []
-    assert none["extra_data"]["withheld_until"] == "2026-03-01T00:00:00Z"
-    assert stored == _stored_result()  # not modified
+def _visible_result() -> dict:
+    """The same submission's visible run (``grader test``'s report, as the worker stores it)."""
+    return {
+        "score": 2.0, "max_score": 3.0, "execution_time": 0.5, "output": "a: 2 / 3 (seed 9)",
+        "tests": [
+            {"name": "f", "score": 1.0, "max_score": 1.0, "status": "passed",
+             "output": "Passed the visible case.\n\nYour code printed:\nV=1",
+             "visibility": "visible", "extra_data": {"mistake": ""}},
+            {"name": "g", "score": 1.0, "max_score": 1.0, "status": "passed",
+             "output": "Passed the visible case.", "visibility": "visible",
+             "extra_data": {"mistake": ""}},
+            {"name": "h", "score": 0.0, "max_score": 1.0, "status": "failed",
+             "output": "Wrong result on visible case 1 (visible run)", "visibility": "visible",
+             "extra_data": {"mistake": "the visible mistake"}},
+        ],
+        "extra_data": {"seed": 9, "assignment": "a", "title": "A", "file": "sub.py",
+                       "submission": 7, "mode": "test", "complete": True, "grading_errors": [],
+                       "hidden_not_run": 6,
+                       "cases": {n: {"failed_case": c, "visible": 1, "hidden": 0}
+                                 for n, c in (("f", ""), ("g", ""), ("h", "visible case 1"))}},
+    }
 
-    # written without the per-case outcomes: nothing that might describe a hidden case
-    old = _stored_result()
-    del old["extra_data"]["cases"]
-    pf = policies.reveal(old, policies.PASS_FAIL, None)
-    assert "X=42" not in str(pf) and [t.get("score") for t in pf["tests"]] == [1.0, None, 0.0]
-    assert "Wrong result" not in str(pf)
-    none = policies.reveal(old, policies.NONE, None)
-    assert "X=42" not in str(none) and "Wrong result" not in str(none)
-    assert all("score" not in t and t["tags"] == ["withheld"] for t in none["tests"])
-    assert none["score"] == 0.0 and none["extra_data"]["withheld_until"] is None
+
+def _no_full_text(shown: dict) -> None:
+    assert "X=42" not in str(shown) and "(full run)" not in str(shown), shown
+    assert "hidden case 2" not in str(shown) and "cases" not in shown["extra_data"], shown
+
+
+def test_reveal_takes_every_text_from_the_visible_run_and_only_status_and_points_from_the_full():
+    stored, visible = _stored_result(), _visible_result()
+    due = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
+    assert policies.reveal(stored, policies.FULL, due, visible) is stored
+
+    pf = policies.reveal(stored, policies.PASS_FAIL, due, visible)
+    _no_full_text(pf)
+    assert [t.get("score") for t in pf["tests"]] == [1.0, None, 0.0]  # the full run's points
+    assert [t["status"] for t in pf["tests"]] == ["passed", "failed", "failed"]
+    assert pf["tests"][1]["tags"] == ["grading-error"] and pf["score"] == 1.0
+    f, g, h = (t["output"] for t in pf["tests"])
+    assert f.startswith("Passed all its cases") and f.endswith("Your code printed:\nV=1")
+    assert g.startswith("Grading error") and "Passed the visible case." in g
+    assert h == "Wrong result on visible case 1 (visible run)"  # failed a visible case
+    assert pf["tests"][2]["extra_data"] == {"mistake": "the visible mistake"}
+    assert pf["execution_time"] == 0.5  # the visible run's time
+    assert pf["extra_data"]["grading_errors"] == ["g"] and pf["extra_data"]["seed"] == 4
+    assert pf["extra_data"]["reveal"] == "pass-fail" and pf["extra_data"]["mode"] == "submit"
+
+    none = policies.reveal(stored, policies.NONE, due, visible)
+    _no_full_text(none)
+    assert [t["score"] for t in none["tests"]] == [1.0, 1.0, 0.0]  # the visible run's
+    assert [t["output"] for t in none["tests"]] == [t["output"] for t in visible["tests"]]
+    assert none["score"] == 2.0 and none["extra_data"]["grading_errors"] == []
+    assert none["execution_time"] == 0.5 and none["extra_data"]["hidden_not_run"] == 6
+    assert none["extra_data"]["withheld_until"] == "2026-03-01T00:00:00Z"
+    assert none["extra_data"]["mode"] == "test" and none["extra_data"]["reveal"] == "none"
+    assert stored == _stored_result() and visible == _visible_result()  # not modified
+
+
+def test_reveal_without_a_visible_run_is_fixed_wording_only():
+    """Graded before revision 0002, or while the assignment showed hidden cases in full: not
+    one text or timing of the full run, not even a visible case's feedback (in the full run,
+    an earlier part's code may have seen hidden inputs)."""
+    stored = _stored_result()
+    for old in (stored, {**stored, "extra_data": {"assignment": "a", "seed": 4}}):
+        pf = policies.reveal(old, policies.PASS_FAIL, None)
+        assert "X=42" not in str(pf) and "Wrong result" not in str(pf)
+        assert [t.get("score") for t in pf["tests"]] == [1.0, None, 0.0]
+        assert [t["output"].split(".")[0] for t in pf["tests"]] == [
+            "Passed all its cases, the hidden ones included",
+            ("Grading error (the grader's fault, not yours; tell your instructor); its "
+             "details are not shown to students"),
+            "Did not pass all its cases"]
+        assert "execution_time" not in pf and all("extra_data" not in t for t in pf["tests"])
+        none = policies.reveal(old, policies.NONE, None)
+        assert "X=42" not in str(none) and "Wrong result" not in str(none)
+        assert all("score" not in t and t["tags"] == ["withheld"] for t in none["tests"])
+        assert none["score"] == 0.0 and none["extra_data"]["withheld_until"] is None
+        assert "execution_time" not in none
+
+
+def test_reveal_submission_words_the_error_and_hides_the_full_runs_time():
+    stored, visible = _stored_result(), _visible_result()
+    due = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
+    row = {"status": "error", "result": stored, "visible": visible, "score": 1.0,
+           "max_score": 3.0, "error": "grading error in g() X=42",
+           "graded_at": "2026-02-01T00:00:09Z", "due": due}
+    full = policies.reveal_submission(**row, mode=policies.FULL)
+    assert full == {k: row[k] for k in ("status", "result", "score", "max_score", "error",
+                                        "graded_at")}
+    pf = policies.reveal_submission(**row, mode=policies.PASS_FAIL)
+    assert (pf["status"], pf["error"], pf["score"], pf["max_score"], pf["graded_at"]) == (
+        "error", "grading error in g()", 1.0, 3.0, None)
+    none = policies.reveal_submission(**row, mode=policies.NONE)
+    assert (none["status"], none["error"], none["score"], none["max_score"],
+            none["graded_at"]) == ("graded", None, None, None, None)  # the visible run's
+    broken = json.loads(json.dumps(visible))
+    broken["tests"][0]["tags"] = ["grading-error"]
+    broken["extra_data"]["grading_errors"] = ["f"]
+    none = policies.reveal_submission(**{**row, "status": "graded", "visible": broken},
+                                      mode=policies.NONE)
+    assert (none["status"], none["error"]) == ("error", "grading error in f()")
+    for mode in (policies.PASS_FAIL, policies.NONE):
+        nothing = policies.reveal_submission(**{**row, "result": None, "visible": None},
+                                             mode=mode)
+        assert nothing["result"] is None and nothing["error"] == policies.GRADER_FAULT
+        queued = policies.reveal_submission(**{**row, "status": "queued", "result": None,
+                                               "error": None}, mode=mode)
+        assert queued["status"] == "queued" and queued["error"] is None
 
 
 def test_reveal_withholds_the_mistake_named_on_a_hidden_case():
     """The mistake the grader named (a test's ``extra_data``) is as hidden as the feedback
-    that names it; on a visible case it stays, as the feedback does."""
+    that names it; on a visible case the visible run names it, as its feedback does."""
     from grader import report
     from grader.engine import PartResult, Result
 
@@ -343,10 +431,57 @@ def test_reveal_withholds_the_mistake_named_on_a_hidden_case():
     stored = json.loads(report.to_json(result, **policies.case_outcomes(result)))
     assert [t["extra_data"] for t in stored["tests"]] == [{"mistake": hidden},
                                                           {"mistake": visible}]
+    own = Result("a", "A", "sub.py", 5, "test", [
+        PartResult("f", "", 1.0, 1.0, "Passed the visible case.", visible_cases=1),
+        PartResult("g", "", 1.0, 0.0, f"Wrong result on visible case 1: {visible}",
+                   visible_cases=1, failed_case="visible case 1", mistake=visible)])
+    alone = json.loads(report.to_json(own, **policies.case_outcomes(own)))
     for mode in (policies.PASS_FAIL, policies.NONE):
-        shown = policies.reveal(stored, mode, None)
+        shown = policies.reveal(stored, mode, None, alone)
         assert hidden not in str(shown), mode
         assert shown["tests"][1]["extra_data"] == {"mistake": visible}, mode
+        assert hidden not in str(policies.reveal(stored, mode, None)), mode
+
+
+# -- the schema ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_upgrade_from_revision_0001_keeps_every_row_without_a_visible_run(backend, tmp_path,
+                                                                         request):
+    """A database of the first schema (a server before this change) is upgraded at start-up:
+    its rows stay, with no visible run (shown with fixed wording); the new column is
+    written and read back."""
+    from alembic import command
+    from sqlalchemy import inspect, text
+
+    url = (str(tmp_path / "old.db") if backend == "sqlite"
+           else request.getfixturevalue("postgres").new_database())
+    engine = make_engine(url)
+    try:
+        cfg = migrations._config()
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0001")
+        assert migrations.current(engine) == "0001"
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO accounts (id, student_id, role, created_at) "
+                              "VALUES (1, 'alice', 'student', :t)"), {"t": utcnow()})
+            conn.execute(text("INSERT INTO submissions (id, account_id, assignment, filename, "
+                              "content, submitted_at, status, result, score) VALUES (1, 1, "
+                              "'a', 'a.py', :c, :t, 'graded', '{}', 2.0)"),
+                         {"c": b"x = 1\n", "t": utcnow()})
+        migrations.upgrade(engine)
+        assert migrations.current(engine) == migrations.head() == "0002"
+        columns = {c["name"]: c for c in inspect(engine).get_columns("submissions")}
+        assert columns["visible_result"]["nullable"]
+        with write_session(engine) as s:
+            sub = s.get(Submission, 1)
+            assert (sub.result, sub.score, sub.visible_result) == ("{}", 2.0, None)
+            sub.visible_result = '{"tests": []}'
+        with sessions(engine)() as s:
+            assert s.get(Submission, 1).visible_result == '{"tests": []}'
+    finally:
+        engine.dispose()
 
 
 # -- course.toml -----------------------------------------------------------------------------
@@ -472,8 +607,16 @@ def graded(tmp_path_factory):
         f'[serve."{ASSIGNMENT}"]\nhidden = "none"\ndue = {due.isoformat()}\n')
     db, port = tmp / "reveal.db", free_port()
     url, log = f"http://127.0.0.1:{port}", tmp / "serve.log"
-    proc = start("serve", "--db", str(db), "--course", str(folder), "--port", str(port),
-                 "--workers", "1", log=log)
+    cache, before = tmp / "cache", os.environ.get("JAXDL_GRADER_CACHE")
+    os.environ["JAXDL_GRADER_CACHE"] = str(cache)  # the worker's, inherited
+    try:
+        proc = start("serve", "--db", str(db), "--course", str(folder), "--port", str(port),
+                     "--workers", "1", log=log)
+    finally:
+        if before is None:
+            del os.environ["JAXDL_GRADER_CACHE"]
+        else:
+            os.environ["JAXDL_GRADER_CACHE"] = before
     try:
         wait_for_server(url, proc, log)
         engine = make_engine(str(db))
@@ -483,7 +626,8 @@ def graded(tmp_path_factory):
         r = grader("submit", ASSIGNMENT, "--file", str(sub), "--server", url, "--token",
                    tok["alice"], cwd=tmp)
         assert r.returncode == 0, r.stdout + r.stderr + log.read_text()
-        yield {"engine": engine, "tokens": tok, "due": due, "stdout": r.stdout}
+        yield {"engine": engine, "tokens": tok, "due": due, "stdout": r.stdout,
+               "cache": cache}
         engine.dispose()
     finally:
         stop(proc)
@@ -506,16 +650,32 @@ def test_reveal_on_a_real_report(graded):
     tests = {t["name"]: t for t in full["result"]["tests"]}
     # what there is to hide: relu's hidden-case feedback and what it printed there
     assert "hidden case 1" in tests["relu"]["output"] and tests["relu"]["score"] == 0
-    assert "SHAPE-SEEN" in tests["relu"]["output"]
+    visible_shape = "SHAPE-SEEN (3, 4)"  # relu's visible case (the visible run prints it too)
+    hidden_shapes = set(re.findall(r"SHAPE-SEEN \([^)]*\)", tests["relu"]["output"])) - {
+        visible_shape}
+    assert hidden_shapes, tests["relu"]["output"]
     assert tests["relu_backward"]["status"] == "passed"
     assert "visible case 1" in tests["sigmoid"]["output"] and full["score"] == 1.0
+    # the worker also ran the visible cases alone (stored), and used no worker cache
+    with sessions(engine)() as s:
+        own = json.loads(s.scalars(select(Submission.visible_result)).one())
+    assert own["extra_data"]["mode"] == "test" and own["score"] == 2.0
+    assert not any(x in json.dumps(own) for x in hidden_shapes), own
+    worker_caches = graded["cache"] / "worker"
+    assert not worker_caches.exists() or not any(worker_caches.iterdir())
+
+    def hides(view: dict | str) -> bool:
+        return not any(x in str(view) for x in hidden_shapes) and "hidden case 1" not in str(
+            view)
 
     for rules in ({"hidden": "pass-fail"}, {"hidden": "pass-fail", "due": past}):
         pf, inst = _views(engine, tok, **rules)
         assert inst["result"] == full["result"] and inst["score"] == 1.0
         t = {x["name"]: x for x in pf["result"]["tests"]}
-        assert "SHAPE-SEEN" not in str(pf) and "hidden case 1" not in str(pf)
+        assert hides(pf)
         assert (t["relu"]["status"], t["relu"]["score"]) == ("failed", 0.0)
+        assert t["relu"]["output"].startswith("Did not pass all its cases")
+        assert visible_shape in t["relu"]["output"]  # the visible run's printed output
         assert t["relu_backward"]["output"].startswith("Passed all")
         assert t["sigmoid"] == tests["sigmoid"]  # a visible case: shown as it is
         assert pf["score"] == pf["result"]["score"] == 1.0
@@ -523,10 +683,13 @@ def test_reveal_on_a_real_report(graded):
     none, inst = _views(engine, tok, hidden="none", due=due)
     assert inst == full
     t = {x["name"]: x for x in none["result"]["tests"]}
-    assert "SHAPE-SEEN" not in str(none) and "hidden case 1" not in str(none)
+    assert hides(none)
     assert (t["relu"]["status"], t["relu"]["score"]) == ("passed", 1.0)  # its visible case
-    assert t["relu"]["output"].startswith("Passed the 1 visible case")
+    assert t["relu"]["output"].startswith("Passed the visible case")
     assert t["sigmoid"] == tests["sigmoid"]
+    assert none["result"]["tests"] == own["tests"]  # the visible run's report, as it is
+    assert none["result"]["execution_time"] == own["execution_time"]
+    assert none["graded_at"] is None and inst["graded_at"] is not None
     assert none["score"] is None and none["max_score"] is None
     visible_total = full["score"] + tests["relu"]["max_score"]  # relu passed its visible case
     assert none["result"]["score"] == visible_total == 2.0
@@ -540,6 +703,6 @@ def test_reveal_on_a_real_report(graded):
 
     # what `grader submit --server` printed, under the course's "none" until tomorrow
     out = graded["stdout"]
-    assert "SHAPE-SEEN" not in out and "hidden case 1" not in out, out
+    assert hides(out) and visible_shape in out, out
     assert "Total: 2 / 7" in out and "visible cases only" in out, out
     assert f"withheld until {due:%Y-%m-%d %H:%M:%S} UTC (the due date)" in out, out
