@@ -27,6 +27,7 @@ from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxdl import _validate as v
 
@@ -207,28 +208,36 @@ def init_mlp(
     else:
         scale = _DEFAULT_RANDOM_SCALE
 
-    return _init_mlp_program(key, tuple(int(n) for n in layer_sizes), method, scale)
-
-
-@functools.partial(jax.jit, static_argnames=("sizes", "method", "scale"))
-def _init_mlp_program(key: Any, sizes: tuple[int, ...], method: str,
-                      scale: float) -> dict[str, jax.Array]:
-    # One compiled program per (sizes, method, scale, key type): drawn eagerly, each
-    # jax.random call and each new shape compiled a program of its own (15 for [2, 5, 2, 1],
-    # most of a fresh process's init_mlp time). Same draws as eager: jit does not change
-    # threefry's bits, and the barrier keeps XLA from folding std into normal's own sqrt(2)
-    # factor (one rounding fewer: 1 ulp off the eager draw that he_normal and students make).
-    num_layers = len(sizes) - 1
-    keys = jax.random.split(key, num_layers)
+    sizes = [int(n) for n in layer_sizes]
+    keys = _layer_keys(key, len(sizes) - 1)
     params: dict[str, jax.Array] = {}
-    for l in range(1, num_layers + 1):
-        n_in, n_out = sizes[l - 1], sizes[l]
-        if method == "zeros":
-            W = jnp.zeros((n_in, n_out), jnp.float32)
-        else:
-            std = _weight_std(method, n_in, n_out, scale)
-            z = jax.random.normal(keys[l - 1], (n_in, n_out), jnp.float32)
-            W = jax.lax.optimization_barrier(z) * std
-        params[f"W{l}"] = W
-        params[f"b{l}"] = jnp.zeros((n_out,), jnp.float32)
+    for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+        std = 0.0 if method == "zeros" else _weight_std(method, n_in, n_out, scale)
+        params[f"W{l}"], params[f"b{l}"] = _dense_layer(keys[l - 1], np.float32(std),
+                                                        (n_in, n_out), method == "zeros")
     return params
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _layer_keys(key: Any, num_layers: int) -> tuple[jax.Array, ...]:
+    # split(key, L) as L separate keys in one program (indexing the split array eagerly
+    # compiled a slicing program per index).
+    keys = jax.random.split(key, num_layers)
+    return tuple(keys[i] for i in range(num_layers))
+
+
+@functools.partial(jax.jit, static_argnames=("shape", "zeros"))
+def _dense_layer(key: Any, std: jax.Array, shape: tuple[int, int],
+                 zeros: bool) -> tuple[jax.Array, jax.Array]:
+    # One compiled program per layer shape (and key type), shared by every method, scale,
+    # depth and network with that shape: std is an argument, not a constant. Drawn op by op,
+    # each jax.random call and each new shape compiled programs of their own (13 for
+    # [2, 5, 2, 1]: now 3 layers + the keys); one program per whole network recompiled
+    # every depth of a deep-net study. Same draws as eager: the barrier keeps XLA from
+    # merging `* std` into normal's own last multiply (1 ulp off the normal(key) * std that
+    # he_normal and a student compute).
+    if zeros:
+        W = jnp.zeros(shape, jnp.float32)
+    else:
+        W = jax.lax.optimization_barrier(jax.random.normal(key, shape, jnp.float32)) * std
+    return W, jnp.zeros((shape[1],), jnp.float32)
