@@ -167,6 +167,9 @@ def build_cases(assignment: Assignment, seed: int, hidden: bool) -> list[_PartCa
 # Exceptions from a case's validator that are the grader's fault (a grading error, score
 # withheld); any other exception while it digests a student's result costs the part.
 VALIDATOR_FAULTS = (ImportError, OSError, MemoryError, GraderError)
+# A notebook's worker stops its running cell at the load limit and names it
+# (grader.nbexec.LoadTimeout); the parent waits this much longer before ending the worker.
+LOAD_GRACE = 1.0
 
 
 def grading_error(stage: str, exc: BaseException) -> str:
@@ -513,13 +516,17 @@ class Grader:
         stage = "while loading your file"
         try:
             # 1. fresh namespace
-            loaded = send(source.load_header(filename), [], limits.load_seconds, "loading")
+            header = source.load_header(filename)
+            wait = limits.load_seconds
+            if source.notebook:  # the worker stops the running cell itself, naming it
+                header["seconds"], wait = limits.load_seconds, limits.load_seconds + LOAD_GRACE
+            loaded = send(header, [], wait, "loading")
             if isinstance(loaded, str):
                 # A plain str (no _Diagnosed): a file that does not load names no mistake.
                 msg = str(loaded.replace("Your code", "Your file", 1))
                 return finish(msg, fatal=msg if first else None)
             if not loaded.ok:
-                msg = self._load_error(loaded.error)
+                msg = self._load_error(loaded.error, limits.load_seconds)
                 return finish(msg, fatal=msg if first else None)
             if fn not in loaded.functions:
                 what = "notebook" if source.notebook else "file"
@@ -532,6 +539,11 @@ class Grader:
                 res.failed_case = case_name  # until it passes (a grading error keeps it too)
                 msg = self._run_case(worker, send, case, case_name, fn, limits, executor)
                 if msg is not None:
+                    if f"{fn}() raised NameError" in msg and loaded.cell_errors:
+                        # a name an earlier cell would have defined, had it run
+                        notes = self._cell_notes(loaded.cell_errors)
+                        msg = (_Diagnosed(msg + notes, msg.mistake)
+                               if isinstance(msg, _Diagnosed) else msg + notes)
                     return finish(msg)
             res.failed_case = ""
         except GraderError:
@@ -780,7 +792,7 @@ class Grader:
                              f"{_first_lines(error.message, 2)}{stop}")
         return "".join(f"\n{n}." if not n.endswith(".") else f"\n{n}" for n in notes)
 
-    def _load_error(self, error: protocol.WorkerError) -> str:
+    def _load_error(self, error: protocol.WorkerError, load_seconds: float | None = None) -> str:
         etype = error.type
         message = _first_lines(error.message)
         if etype in ("SyntaxError", "IndentationError", "TabError"):
@@ -793,6 +805,11 @@ class Grader:
         forbidden = self._forbidden_missing(error)
         if forbidden:
             return f"Your file imports '{forbidden}', which this assignment does not allow."
+        if etype == "LoadTimeout":  # a notebook's cell ran past the load limit (grader.nbexec)
+            limit = self.limits.load_seconds if load_seconds is None else load_seconds
+            return (f"Your notebook did not finish within {limit:g} s (the time "
+                    f"limit) while loading{_where(error, self._submission)}: an infinite loop, a "
+                    "hang, or far too much work.")
         if etype == "SystemExit":
             return (f"Your file raised SystemExit while loading{_where(error, self._submission)}: "
                     "code that exits must sit under `if __name__ == \"__main__\":`.")

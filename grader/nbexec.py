@@ -7,27 +7,36 @@ notebook, from the read-only site-packages). Each cell, in order:
    (``IPython.core.inputtransformer2.TransformerManager().transform_cell``, what ``ipykernel``
    runs), so ``%magic``, ``%%magic``, ``!cmd``, ``x = !cmd`` and ``obj?`` become calls of
    ``get_ipython()``; cleaned-up indentation and ``>>>`` prompts are handled the same way;
-2. is compiled with its lines numbered as lines of the submission's joined text (see
-   :mod:`grader.notebook`), so every traceback frame and syntax error can be named
+2. is compiled (with the ``from __future__`` features earlier cells imported, as IPython's
+   compiler keeps them) with its lines numbered as lines of the submission's joined text (see
+   :mod:`grader.notebook`; a transformed line is mapped back to the cell's own line, since
+   the transformer drops leading blank lines and joins continued magic lines), so every
+   traceback frame and syntax error can be named
    ``cell N, line M`` by the parent, and with ``ast.PyCF_ALLOW_TOP_LEVEL_AWAIT`` as IPython
    compiles cells (autoawait): a cell with a top-level ``await`` (``async for``, ``async
    with``) runs to completion in one asyncio event loop kept for every cell, as IPython's
    ``run_cell_async`` does (made before the worker's policy is armed, :func:`prepare`);
 3. runs in the submission's namespace, whose builtins also hold ``get_ipython`` (a
-   :class:`Shell`, below) and IPython's ``display``; when its last statement is an expression,
-   its value is shown as Jupyter shows ``Out[n]`` (IPython's pretty text, nothing after a
-   trailing ``;``).
+   :class:`Shell`, below; ``from IPython import get_ipython`` gives it too while the cells
+   run) and IPython's ``display``; when its last statement is an expression, its value is
+   shown as Jupyter shows ``Out[n]`` (IPython's pretty text, nothing after a trailing ``;``)
+   and kept in ``Out``, ``_`` and ``_n`` (``In``, ``_i`` and ``_in`` hold the cells' code), as
+   a kernel keeps them. A cell still running at the load time limit (``seconds``) is stopped
+   by :class:`LoadTimeout`, naming it.
 
 What ``get_ipython()`` does here (a kernel with no processes and no network):
 
 - ``!cmd`` runs nothing; ``x = !cmd`` gives an empty ``SList`` (IPython's list of output lines).
 - ``%time`` / ``%%time`` / ``%timeit`` / ``%%timeit`` / ``%prun`` / ``%%prun`` run their code once in
   the notebook's namespace (``%time x = f()`` keeps the assignment; ``%time f()`` returns the
-  value) and print no timings: grading feedback holds no timings.
+  value) and print no timings: grading feedback holds no timings; ``%timeit -o`` returns
+  IPython's ``TimeitResult`` of that one run.
 - ``%%capture [--no-stdout] [--no-stderr] [--no-display] [name]`` captures with IPython's
   ``capture_output`` and stores the ``CapturedIO`` under ``name``.
 - ``%%writefile [-a] FILE`` writes (or appends) the cell's text to ``FILE`` relative to the
-  worker's scratch folder (its working directory) and says so, as IPython does.
+  worker's scratch folder (its working directory) and says so, as IPython does; that folder
+  is on ``sys.path`` while the cells run (last, so no file shadows an installed module), so
+  the module written can be imported, as from a kernel's working folder.
 - ``obj?``/``%pinfo`` and the display/configuration magics (``%matplotlib``, ``%config``,
   ``%load_ext``, ``%autoreload``, ``%%html``, ``%%markdown``, ...) do nothing visible (their
   output goes to Jupyter's pager or front end, not the cell's output).
@@ -72,6 +81,12 @@ from typing import Any, Callable
 TOP_LEVEL_AWAIT = getattr(ast, "PyCF_ALLOW_TOP_LEVEL_AWAIT", 0)
 _loop = None  # that event loop (see prepare)
 
+# The compiler flags of every ``from __future__`` feature (a cell's code carries those it
+# imported; later cells are compiled with them, as IPython's CachingCompiler does).
+FUTURE_FLAGS = 0
+for _feature in __import__("__future__").all_feature_names:
+    FUTURE_FLAGS |= getattr(__import__("__future__"), _feature).compiler_flag
+
 TIMING = {"time", "timeit", "prun"}
 RUNS_BODY = TIMING | {"capture", "debug"}
 QUIET = {  # their output goes to the pager or the front end, or they only configure IPython
@@ -101,6 +116,7 @@ class Shell:
         self.cell_start = 1  # the joined text's line of the running cell's first line
         self.body_start = 2  # ... and of the line after its ``%%magic`` line
         self.filename = "<submission>"
+        self.display_pub = None  # IPython's capture_output swaps it while %%capture runs
 
     # -- shell escapes -------------------------------------------------------------------
 
@@ -124,6 +140,8 @@ class Shell:
         lineno = frame.f_lineno
         if magic_name in TIMING:
             code = _strip_options(line, magic_name)
+            if magic_name == "timeit" and _has_option(line, "o"):
+                return _timed(lambda: self._run(code, glob, loc, lineno))
             return self._run(code, glob, loc, lineno, value=magic_name == "time")
         return self._other(magic_name, "%")
 
@@ -134,6 +152,8 @@ class Shell:
             setup = _strip_options(line, magic_name)
             if magic_name == "timeit" and setup.strip():
                 self._run(setup, glob, glob, self.cell_start)
+            if magic_name == "timeit" and _has_option(line, "o"):
+                return _timed(lambda: self._run(cell, glob, glob, body_start))
             self._run(cell, glob, glob, body_start)
             return None
         if magic_name == "debug":
@@ -199,6 +219,31 @@ def _strip_options(line: str, magic: str) -> str:
     return words
 
 
+def _has_option(line: str, letter: str) -> bool:
+    """Whether ``%timeit``'s options (before its code) include ``-<letter>``."""
+    words = line.lstrip()
+    while words.startswith("-") and not words.startswith("--"):
+        head, _, rest = words.partition(" ")
+        if letter in head[1:] and not (len(head) == 2 and head[1] in "nrp"):
+            return True
+        if len(head) == 2 and head[1] in "nrp":
+            _, _, rest = rest.lstrip().partition(" ")
+        words = rest.lstrip()
+    return False
+
+
+def _timed(run: Callable[[], Any]):
+    """``%timeit -o``: the code run once, and IPython's ``TimeitResult`` of that one run."""
+    import time
+
+    from IPython.core.magics.execution import TimeitResult
+
+    t0 = time.perf_counter()
+    run()
+    seconds = time.perf_counter() - t0
+    return TimeitResult(1, 1, seconds, seconds, [seconds], 0.0, 3)
+
+
 def _writefile(line: str, cell: str) -> None:
     args = line.split()
     append = bool({"-a", "--append"} & set(args))
@@ -215,6 +260,9 @@ def _writefile(line: str, cell: str) -> None:
         print(f"Writing {name}")
     with open(name, "a" if append else "w", encoding="utf-8") as f:
         f.write(cell)
+    import importlib
+
+    importlib.invalidate_caches()  # a module just written can be imported (see run_cells)
     return None
 
 
@@ -279,11 +327,42 @@ def _run_code(code, namespace: dict) -> Any:
     return _loop.run_until_complete(eval(code, namespace))  # noqa: S307
 
 
+class LoadTimeout(BaseException):
+    """Raised in the running cell when the notebook's load time limit is up (see
+    :func:`run_cells`), so the feedback names the cell and line that was running; the
+    grader's own timeout, a moment later, still ends a worker this does not stop."""
+
+
+def _time_up(signum, frame):
+    raise LoadTimeout("the notebook's cells did not finish within the time limit")
+
+
 def run_cells(cells: list, namespace: dict, filename: str, *, keep_going: bool,
-              error: Callable[[BaseException], dict]) -> list[dict]:
+              error: Callable[[BaseException], dict], seconds: float | None = None) -> list[dict]:
     """Run ``cells`` (``[number, first line, source]`` each) in ``namespace``; return the errors
     of the cells that were skipped or failed (``error(exc)`` describes each; every one has a
-    ``line`` in the joined text, the line of its syntax error or its cell's first line)."""
+    ``line`` in the joined text, the line of its syntax error or its cell's first line).
+
+    ``seconds``: the load time limit; when it is up, :class:`LoadTimeout` is raised in the
+    running cell (a ``SIGALRM`` timer) and propagates (the notebook did not load).
+    """
+    import signal
+
+    if seconds is not None and seconds > 0:
+        old_alarm = signal.signal(signal.SIGALRM, _time_up)
+        signal.setitimer(signal.ITIMER_REAL, float(seconds))
+    else:
+        old_alarm = None
+    try:
+        return _run_cells(cells, namespace, filename, keep_going=keep_going, error=error)
+    finally:
+        if old_alarm is not None:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old_alarm)
+
+
+def _run_cells(cells: list, namespace: dict, filename: str, *, keep_going: bool,
+               error: Callable[[BaseException], dict]) -> list[dict]:
     from IPython.core.display_functions import display
     from IPython.core.inputtransformer2 import TransformerManager
 
@@ -298,21 +377,43 @@ def run_cells(cells: list, namespace: dict, filename: str, *, keep_going: bool,
     os._exit = _ends_the_kernel
     if posix is not None:
         posix._exit = _ends_the_kernel
+    # ``from IPython import get_ipython`` gives the notebook's shell, as in a kernel.
+    import IPython
+    from IPython.core import getipython
+
+    real_get = (IPython.get_ipython, getipython.get_ipython)
+    IPython.get_ipython = getipython.get_ipython = lambda: shell
+    # The kernel's working folder is on sys.path (a %%writefile module can be imported); last
+    # here, so no file of the notebook's shadows a module of Python or site-packages.
+    here = os.getcwd()
+    added = here not in sys.path
+    if added:
+        sys.path.append(here)
     try:
         return _run_each(cells, namespace, filename, keep_going, error, shell, transformer)
     finally:  # graded calls after the load exit the process for real (the parent reports it)
         os._exit = real_exit
         if posix is not None:
             posix._exit = real_exit
+        IPython.get_ipython, getipython.get_ipython = real_get
+        if added and here in sys.path:
+            sys.path.remove(here)
 
 
 def _run_each(cells: list, namespace: dict, filename: str, keep_going: bool,
               error: Callable[[BaseException], dict], shell: Shell, transformer) -> list[dict]:
     errors: list[dict] = []
+    history: list[str] = [""]  # IPython's In: the code of each cell run, from In[1]
+    out: dict[int, Any] = {}  # ... and Out: the value each cell showed
+    namespace.update(In=history, Out=out, _oh=out, _ih=history)
+    future = 0  # the __future__ features earlier cells imported (IPython's compiler keeps them)
     for cell in cells:
         number, start, source = int(cell[0]), int(cell[1]), str(cell[2])
+        history.append(source)
+        count = len(history) - 1
+        namespace[f"_i{count}"] = namespace["_i"] = source
         magic = _cell_magic(source)
-        lead = len(source) - len(source.lstrip("\n"))
+        lead = _leading_blank_lines(source)
         shell.cell_start, shell.body_start = start + lead, start + lead + 1
         try:
             with warnings.catch_warnings():
@@ -322,13 +423,21 @@ def _run_each(cells: list, namespace: dict, filename: str, keep_going: bool,
                 warnings.filterwarnings("ignore", category=UserWarning,
                                         message="`make_tokens_by_line` received a list of lines")
                 code = transformer.transform_cell(source)
+                history[count] = namespace[f"_i{count}"] = namespace["_i"] = code
         except BaseException as exc:  # noqa: BLE001 - the transformer itself failed on this text
             exc = SyntaxError(f"IPython could not read this cell ({type(exc).__name__})",
                               (filename, 1, 0, "", 1, 0))
             errors.append(_skipped(exc, start, number, error))
             continue
+        lines = _line_map(source, code)
         try:
-            tree = ast.parse(code, filename, "exec")
+            try:
+                tree = compile(code, filename, "exec", flags=ast.PyCF_ONLY_AST | future,
+                               dont_inherit=True)
+            except SyntaxError as exc:
+                if isinstance(exc.lineno, int) and 1 <= exc.lineno <= len(lines):
+                    exc.lineno = lines[exc.lineno - 1]
+                raise
             if magic is not None and magic[0] in RUNS_BODY:
                 try:
                     ast.parse(magic[1], filename, "exec")
@@ -338,16 +447,25 @@ def _run_each(cells: list, namespace: dict, filename: str, keep_going: bool,
         except (SyntaxError, ValueError) as exc:  # ValueError: NUL bytes in the cell
             errors.append(_skipped(exc, start, number, error))
             continue
-        ast.increment_lineno(tree, start - 1)
+        _renumber(tree, lines, start)
         last = None
         if tree.body and isinstance(tree.body[-1], ast.Expr) and _shows_value(code):
             last = ast.Expression(tree.body.pop().value)
         try:
-            _run_code(compile(tree, filename, "exec", flags=TOP_LEVEL_AWAIT, dont_inherit=True),
-                      namespace)
+            compiled = compile(tree, filename, "exec", flags=TOP_LEVEL_AWAIT | future,
+                               dont_inherit=True)
+            future |= compiled.co_flags & FUTURE_FLAGS
+            _run_code(compiled, namespace)
             if last is not None:
-                _show(_run_code(compile(last, filename, "eval", flags=TOP_LEVEL_AWAIT,
-                                        dont_inherit=True), namespace))
+                value = _run_code(compile(last, filename, "eval", flags=TOP_LEVEL_AWAIT | future,
+                                          dont_inherit=True), namespace)
+                _show(value)
+                if value is not None:  # as IPython's displayhook fills Out, _, __, ___, _N
+                    out[count] = namespace[f"_{count}"] = value
+                    namespace["___"], namespace["__"] = namespace.get("__", ""), namespace.get("_", "")
+                    namespace["_"] = value
+        except LoadTimeout:
+            raise
         except BaseException as exc:  # noqa: BLE001 - SystemExit, KeyboardInterrupt included
             info = error(exc)
             info["cell"], info["skipped"] = number, False
@@ -357,6 +475,50 @@ def _run_each(cells: list, namespace: dict, filename: str, keep_going: bool,
             if not keep_going:
                 break
     return errors
+
+
+def _leading_blank_lines(source: str) -> int:
+    """How many empty or whitespace-only lines open a cell (IPython's transformer drops them,
+    ``inputtransformer2.leading_empty_lines``)."""
+    lines = source.split("\n")
+    n = 0
+    while n < len(lines) - 1 and (not lines[n] or lines[n].isspace()):
+        n += 1
+    return n
+
+
+def _line_map(source: str, code: str) -> list[int]:
+    """For each line of ``code`` (IPython's transformation of the cell ``source``), the line
+    of ``source`` it comes from (1-based). The transformer drops leading blank lines, joins a
+    magic continued with ``\\`` into one line and rewrites magic lines; lines it keeps are
+    matched by their text (``difflib``), a rewritten block maps line by line onto the cell's
+    block it replaced (its last line for the lines past it)."""
+    import difflib
+
+    lead = _leading_blank_lines(source)
+    src = source.rstrip("\n").split("\n")[lead:] or [""]
+    out = code.split("\n")
+    kept = len(code.rstrip("\n").split("\n"))  # the transformer ends the code with "\n"
+    if len(src) == kept:
+        return [lead + min(i, kept - 1) + 1 for i in range(len(out))]
+    mapped = [lead + len(src)] * len(out)
+    matcher = difflib.SequenceMatcher(None, src, out[:kept], autojunk=False)
+    for _tag, a0, a1, b0, b1 in matcher.get_opcodes():
+        for j in range(b0, b1):
+            k = a0 + (j - b0)
+            mapped[j] = lead + 1 + (min(k, a1 - 1) if a1 > a0 else min(a0, len(src) - 1))
+    return mapped
+
+
+def _renumber(tree: ast.AST, lines: list[int], start: int) -> None:
+    """Number ``tree``'s lines (those of IPython's transformed code) as the lines of the
+    joined text: the cell's own line (:func:`_line_map`) counted from ``start``."""
+    last = len(lines)
+    for node in ast.walk(tree):
+        for attr in ("lineno", "end_lineno"):
+            value = getattr(node, attr, None)
+            if isinstance(value, int) and last:
+                setattr(node, attr, start - 1 + lines[min(max(value, 1), last) - 1])
 
 
 def _skipped(exc: BaseException, first_line: int, number: int,

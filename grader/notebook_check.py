@@ -7,8 +7,8 @@ fresh grading worker. That is the function *as currently defined in the kernel*:
 definition that ran wins, as it does in the kernel, and unsaved edits count once they are run.
 The history is replayed as the kernel ran it: a cell that raised did not stop the cells run
 after it, so it does not stop the replay either (a cell that does not parse is skipped);
-statements that import ``grader`` or call ``check`` are left out (the worker refuses
-``grader``). Code under ``if __name__ == "__main__":`` (the handout's demos and training
+``import grader``, ``from grader import check`` and ``check(...)`` calls are left out, as in
+a graded notebook (:func:`grader.notebook.without_check_calls`). Code under ``if __name__ == "__main__":`` (the handout's demos and training
 runs) does not run while checking, as in grading.
 
 Outside a kernel (a plain ``python`` session or script) there is no history: pass
@@ -22,13 +22,12 @@ output. Feedback names history cells as Jupyter shows them: ``In [7], line 3``.
 
 from __future__ import annotations
 
-import ast
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.notebook import Submission, from_cells
+from grader.notebook import Submission, from_cells, without_check_calls  # noqa: F401
 
 
 class CheckError(ValueError):
@@ -79,44 +78,6 @@ def find_part(function: str, assignment: str | None = None):
     return found[0]
 
 
-def _is_grader_statement(node: ast.stmt) -> bool:
-    if isinstance(node, ast.Import):
-        return any(a.name == "grader" or a.name.startswith("grader.") for a in node.names)
-    if isinstance(node, ast.ImportFrom):
-        return bool(node.module) and (node.module == "grader" or node.module.startswith("grader."))
-    value = getattr(node, "value", None)
-    if isinstance(node, (ast.Expr, ast.Assign, ast.AnnAssign)) and isinstance(value, ast.Call):
-        f = value.func
-        return (isinstance(f, ast.Name) and f.id == "check") or (
-            isinstance(f, ast.Attribute) and f.attr == "check"
-            and isinstance(f.value, ast.Name) and f.value.id == "grader")
-    return False
-
-
-def without_check_calls(source: str) -> str:
-    """``source`` with its top-level ``grader`` imports and ``check(...)`` calls replaced by
-    ``pass`` (lines kept, so feedback's line numbers still count the cell's lines). A cell
-    that does not parse is returned as it is (the replay skips it)."""
-    try:
-        from IPython.core.inputtransformer2 import TransformerManager
-
-        tree = ast.parse(TransformerManager().transform_cell(source))
-    except Exception:  # noqa: BLE001 - not parseable: left to the worker, which skips it
-        return source
-    lines = source.split("\n")
-    if len(TransformerManager().transform_cell(source).rstrip("\n").split("\n")) != len(
-            source.rstrip("\n").split("\n")):
-        return source  # a %%magic cell: its lines moved; left as it is
-    for node in tree.body:
-        if _is_grader_statement(node):
-            first, last = node.lineno - 1, (node.end_lineno or node.lineno) - 1
-            if last < len(lines):
-                lines[first] = "pass"
-                for i in range(first + 1, last + 1):
-                    lines[i] = ""
-    return "\n".join(lines)
-
-
 def kernel_history() -> list[str] | None:
     """The running IPython kernel's executed cells ``In`` (``In[0]`` is empty), or ``None``."""
     try:
@@ -130,7 +91,7 @@ def kernel_history() -> list[str] | None:
 
 def history_submission(history: list[str]) -> Submission:
     """The kernel's history as a notebook: ``In [n]`` is cell ``n`` (see the module docstring)."""
-    cells = [(n, without_check_calls(str(src))) for n, src in enumerate(history)
+    cells = [(n, str(src)) for n, src in enumerate(history)
              if n > 0 and isinstance(src, str) and src.strip()]
     return from_cells(cells, keep_going=True, label="In [{}]")
 

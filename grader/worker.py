@@ -255,7 +255,8 @@ def _load(header: dict) -> dict:
     try:
         if "cells" in header:  # a notebook: its code cells as a kernel runs them (grader.nbexec)
             cell_errors = nbexec.run_cells(header["cells"], module.__dict__, filename,
-                                           keep_going=bool(header.get("keep_going")), error=_error)
+                                           keep_going=bool(header.get("keep_going")), error=_error,
+                                           seconds=header.get("seconds"))
         else:
             code = compile(source, filename, "exec", dont_inherit=True)
             exec(code, module.__dict__)  # noqa: S102 - this process exists to run it
