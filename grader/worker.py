@@ -422,6 +422,14 @@ def _export(jax, fn, args, kwargs, names, nums, key_data, vjp: bool = False) -> 
         exported = jax.export.export(jax.jit(flat, static_argnames=names, static_argnums=nums))(
             *s_args, **s_kwargs)
         program = bytes(exported.serialize(vjp_order=1 if vjp else 0))
+    except NotImplementedError as exc:
+        error = _error(exc)
+        if "callback" in str(exc):  # else the feedback would read "Not implemented yet"
+            error = {"type": "ExportError", "frames": error.get("frames", []),
+                     "message": "it calls a host callback (jax.debug.callback, "
+                                "jax.pure_callback, io_callback, jax.debug.breakpoint), which "
+                                "a jit case cannot run: remove it (jax.debug.print is fine)"}
+        return {"ok": False, "error": error}, []
     except BaseException as exc:  # noqa: BLE001
         return {"ok": False, "error": _error(exc)}, []
     finally:
@@ -458,8 +466,28 @@ def _check_program(jax, exported) -> None:
             module = ir.Module.parse(exported.mlir_module())
             _export._check_module(module, disabled_checks=(),
                                   shardy_enabled=jax.config.jax_use_shardy_partitioner)
+            # jax's check reads only stablehlo.custom_call ops: the same call spelt in another
+            # dialect (mhlo.custom_call, a red-team program) passed it and crashed the executor.
+            stray = _foreign_custom_call(module.operation)
     except Exception as exc:  # noqa: BLE001
         raise ProgramRefused(f"the program is not one jax.export produces ({_safe_str(exc, 300)})") from None
+    if stray:
+        raise ProgramRefused(f"the program is not one jax.export produces (it holds {stray[:80]!r})")
+
+
+def _foreign_custom_call(op) -> str | None:
+    """The name of the first custom-call op of ``op``'s regions that is not
+    ``stablehlo.custom_call`` (iterative: a program's nesting is the student's to choose)."""
+    stack = [op]
+    while stack:
+        current = stack.pop().operation  # an OpView's .name may be its symbol, not the op
+        name = str(current.name)
+        if "custom_call" in name and name != "stablehlo.custom_call":
+            return name
+        for region in current.regions:
+            for block in region.blocks:
+                stack.extend(block.operations)
+    return None
 
 
 def _run_exported(header: dict, blobs: list[bytes], jax, jnp, key_data) -> tuple[dict, list[bytes]]:
