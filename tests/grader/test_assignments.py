@@ -7,14 +7,16 @@
 
 Mistakes are applied in rounds to keep the suite fast: a round holds at most one mistake per
 graded function (each a later ``def`` appended to the solution, which overrides the
-original), so one grading run checks several mistakes, each on its own part, while every
-untouched part must keep full marks. Graded functions are called by the worker with inputs
+original), so one grading run checks several mistakes, each on its own part; in an
+assignment's first round every untouched part must keep full marks, later rounds grade only
+their own parts (the suite's time budget). Graded functions are called by the worker with inputs
 the parent built, and callers of other graded functions run with trusted helpers
 (``Case.replace``), so one function's mistake cannot leak into another part.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -81,20 +83,29 @@ def _round_params():
     params = []
     for assignment_id in IDS:
         for k, round_ in enumerate(_rounds(_mistakes(assignment_id))):
-            params.append(pytest.param(assignment_id, round_, id=f"{assignment_id}-round{k + 1}"))
+            params.append(pytest.param(assignment_id, round_, k == 0,
+                                       id=f"{assignment_id}-round{k + 1}"))
     return params
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("assignment_id,round_", _round_params())
-def test_each_mistake_zeroes_exactly_its_own_part(assignment_id, round_, tmp_path, worker_cache):
-    solution = registry.load(assignment_id).solution_path.read_text()
+@pytest.mark.parametrize("assignment_id,round_,every_part", _round_params())
+def test_each_mistake_zeroes_exactly_its_own_part(assignment_id, round_, every_part, tmp_path,
+                                                  worker_cache):
+    """The first round of an assignment grades every part (no mistake leaks into another
+    part); later rounds grade only their own parts, as test_alternatives does (the untouched
+    parts are the reference's, graded in full under both seeds above)."""
+    full = registry.load(assignment_id)
+    assignment = full if every_part else dataclasses.replace(
+        full, parts=tuple(p for p in full.parts if p.function in round_))
+    solution = full.solution_path.read_text()
     mutated = solution + "".join(f"\n\n# mistake: {slug}\n{source}\n" for slug, source in round_.values())
     path = tmp_path / Path(assignment_id).name
     path = path.with_suffix(".py")
     path.write_text(mutated)
     messages = {slug: m.message for slug, m in _mistakes(assignment_id).items()}
-    result = _grade(assignment_id, path, SEEDS[0], worker_cache)
+    result = engine.grade(assignment, path, seed=SEEDS[0], cache_root=worker_cache,
+                          trusted_cache=True)
     for part in result.parts:
         if part.function in round_:
             slug = round_[part.function][0]
