@@ -18,16 +18,18 @@ def test_init_mlp_costs_one_program_per_layer_shape():
     method, scale and depth (it compiled 13 for [2, 5, 2, 1] op by op; one program per whole
     network recompiled every depth of a deep-net study: examples/vanishing_gradients.py took
     22 s instead of 8.5 s)."""
+    # Depths and widths no other test uses: the programs are per process, shared by tests.
+    sizes = [5] + [19] * 10 + [23, 2]  # 12 layers: (5, 19), (19, 19) x 9, (19, 23), (23, 2)
     key, other = jax.random.key(11), jax.random.key(12)
     with compiles() as seen:
-        jax.block_until_ready(init.init_mlp(key, [3, 13, 7, 1], method="he"))
-    assert len(seen) == 1 + 3, seen  # the keys, then (3, 13), (13, 7), (7, 1)
+        jax.block_until_ready(init.init_mlp(key, sizes, method="he"))
+    assert len(seen) == 1 + 4, seen  # the keys, then the four layer shapes
     with compiles() as seen:  # another key, another method: the same programs
-        init.init_mlp(other, [3, 13, 7, 1], method="xavier")
+        init.init_mlp(other, sizes, method="xavier")
     assert seen == []
-    with compiles() as seen:  # one layer deeper: keys for 4 layers and the (13, 13) layer
-        init.init_mlp(other, [3, 13, 13, 7, 1], method="glorot")
-    assert len(seen) == 2, seen
+    with compiles() as seen:  # one layer deeper: only the keys of 13 layers are new
+        init.init_mlp(other, [5] + [19] * 11 + [23, 2], method="glorot")
+    assert len(seen) == 1, seen
 
 
 def test_eager_entry_points_cost_one_compiled_program_each():
