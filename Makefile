@@ -16,30 +16,24 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 # The grader runs student code in a bubblewrap sandbox (README: Security). A fresh Debian or
 # Ubuntu machine lacks it: as root, install it; otherwise say how (grading still works, not
 # isolated, and the sandbox tests fail saying so).
+# $(call ensure_debian,CHECK,PACKAGES,WHAT): when the shell test CHECK fails, install the Debian
+# PACKAGES as root with apt-get, or else say how (WHAT names what needs them).
+define ensure_debian
+	@$(1) || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing $(2) ($(3) needs it)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null; \
+	  else \
+	    echo "note: $(3) needs: sudo apt-get install $(2)"; \
+	  fi; }
+endef
+
 sandbox:
-	@command -v bwrap >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing bubblewrap and libseccomp2 (the grader's sandbox)"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap libseccomp2 >/dev/null; \
-	  else \
-	    echo "note: the grader's sandbox needs bubblewrap: sudo apt-get install bubblewrap libseccomp2"; \
-	  fi; }
+	$(call ensure_debian,command -v bwrap >/dev/null 2>&1,bubblewrap libseccomp2,the grader's sandbox)
 	@# The grading service's tests start a throwaway PostgreSQL cluster (initdb, pg_ctl).
-	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing postgresql (the grading service's tests run against it)"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
-	  else \
-	    echo "note: the grading service's PostgreSQL tests need: sudo apt-get install postgresql"; \
-	  fi; }
+	$(call ensure_debian,ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1,postgresql,the grading service's test suite)
 	@# The service's pages are tested in Debian's chromium, driven by Playwright (no download).
-	@test -x /usr/bin/chromium || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing chromium (the grading service's browser tests drive it)"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else \
-	    echo "note: the grading service's browser tests need: sudo apt-get install chromium"; \
-	  fi; }
+	$(call ensure_debian,test -x /usr/bin/chromium,chromium,the grading service's browser test)
 
 setup: $(VENV)/.installed sandbox
 
