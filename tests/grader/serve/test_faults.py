@@ -209,16 +209,19 @@ def test_a_server_stopped_with_jobs_queued_grades_each_once_after_a_restart(cour
 # ----------------------------------------------------------------------- racing claims
 
 
-def _stand_in_worker(url: str, name: str, go, done, out, *, result_bytes: int = 100,
-                     hold_seconds: float = 0.0) -> None:
+def _stand_in_worker(url: str, name: str, go, done, out, all_hold_one, *,
+                     result_bytes: int = 100, hold_seconds: float = 0.0) -> None:
     """A grading worker's use of the queue, in another process, without the grading: from
     ``go`` on, claim jobs and store a result of ``result_bytes`` for each; after each, hold
-    the database's write lock for ``hold_seconds`` (a slow disk). Stops at the first empty
-    claim once ``done`` is set; puts ``(name, [submission ids stored])`` in ``out``."""
+    the database's write lock for ``hold_seconds`` (a slow disk). Its first claimed job is
+    held until every stand-in holds one (``all_hold_one``, a barrier), so each of them
+    certainly gets work however the scheduler runs them. Stops at the first empty claim once
+    ``done`` is set; puts ``(name, [submission ids stored])`` in ``out``."""
     eng = make_engine(url)
     stored: list[int] = []
     go.wait()
     result = json.dumps({"output": "x" * result_bytes})
+    first = True
     while True:
         job = jobs.claim(eng, name, lease_seconds=60)
         if job is None:
@@ -226,6 +229,9 @@ def _stand_in_worker(url: str, name: str, go, done, out, *, result_bytes: int = 
                 break
             time.sleep(0.01)
             continue
+        if first:
+            all_hold_one.wait(timeout=60)
+            first = False
         if jobs.complete(eng, job, status="graded", result=result, score=1.0, max_score=1.0):
             stored.append(job.submission_id)
         if hold_seconds:
@@ -241,8 +247,9 @@ def _run_stand_ins(url: str, n: int, during=None, **kwargs):
     (``done`` is set when it returns, or at once without it). Returns ``({name: [submission
     ids it stored]}, what during() returned)``."""
     ctx = multiprocessing.get_context("spawn")
-    go, done, out = ctx.Event(), ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_stand_in_worker, args=(url, f"w{i}", go, done, out),
+    go, done, out, all_hold_one = ctx.Event(), ctx.Event(), ctx.Queue(), ctx.Barrier(n)
+    procs = [ctx.Process(target=_stand_in_worker, args=(url, f"w{i}", go, done, out,
+                                                        all_hold_one),
                          kwargs=kwargs) for i in range(n)]
     for proc in procs:
         proc.start()
@@ -275,7 +282,7 @@ def test_two_worker_processes_on_postgresql_never_claim_the_same_job(postgres): 
     eng.dispose()
     stored, _ = _run_stand_ins(url, 2)
     assert sorted(stored["w0"] + stored["w1"]) == ids  # none twice, none missed
-    assert stored["w0"] and stored["w1"], stored  # they really raced
+    assert stored["w0"] and stored["w1"], stored  # both held a job at once
     rows = _submissions(url)
     for name, mine in stored.items():
         for sid in mine:
