@@ -465,7 +465,7 @@ class Grader:
             if left <= 0:
                 return (f"Not graded: the submission used up its total time budget of "
                         f"{self.limits.total_seconds:g} s before this part.")
-            reply = target.request(header, blobs, timeout=min(timeout, left), what=what)
+            reply = target.request(header, blobs, timeout=timeout, what=what, wall_limit=left)
             if target is worker:  # the executor's own messages are not the student's output
                 if reply.output:
                     outputs.append(reply.output)
@@ -473,7 +473,7 @@ class Grader:
             if reply.failure is not None:
                 if reply.failure.kind == "start":
                     raise GraderError(reply.failure.message)
-                if timeout > left and reply.failure.kind == "timeout":
+                if reply.failure.kind == "budget":
                     return (f"Not graded to the end: the submission used up its total time "
                             f"budget of {self.limits.total_seconds:g} s while {what}.")
                 message = "Your code " + reply.failure.message

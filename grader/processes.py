@@ -14,6 +14,7 @@ import time
 from typing import Callable, Iterable
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 def _stat_fields() -> Iterable[tuple[int, list[bytes]]]:
@@ -65,6 +66,25 @@ def rss(pid: int) -> int:
 def tree_rss(pid: int) -> int:
     """Resident bytes of ``pid`` and every process descended from it."""
     return sum(rss(p) for p in [pid, *descendants(pid)])
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """Processor seconds (user + system) used so far by ``pid`` and every live process
+    descended from it, each with its waited-for children (``/proc/<pid>/stat`` fields 14-17,
+    in clock ticks: 10 ms resolution). A child that ended without being waited for is not
+    counted (the kernel keeps its time nowhere its parent's tree shows)."""
+    children: dict[int, list[int]] = {}
+    ticks: dict[int, int] = {}
+    for p, fields in _stat_fields():
+        if len(fields) > 14:  # fields[1]: the parent; fields[11:15]: utime, stime, cutime, cstime
+            children.setdefault(int(fields[1]), []).append(p)
+            ticks[p] = sum(int(f) for f in fields[11:15])
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        total += ticks.get(p, 0)
+        todo.extend(children.get(p, ()))
+    return total / _TICK
 
 
 def kill_until_gone(members: Callable[[], Iterable[int]], *, rounds: int = 5,

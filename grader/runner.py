@@ -123,6 +123,22 @@ class Failure:
     message: str
 
 
+WAIT_SLACK = 3.0        # a request may take this many times its time limit in wall-clock time
+CPU_POLL_SECONDS = 0.25  # how often the parent reads the worker's processor time while it waits
+
+
+@dataclass(frozen=True)
+class _Limits:
+    """One request's limits: ``cpu`` processor seconds (reached at ``cpu_deadline`` of the
+    worker's total), ``wall`` wall-clock seconds, the latter the submission's remaining
+    budget when ``budget``."""
+
+    cpu: float
+    cpu_deadline: float
+    wall: float
+    budget: bool
+
+
 @dataclass
 class Reply:
     header: dict
@@ -364,24 +380,38 @@ class Worker:
 
     # -- requests ----------------------------------------------------------------------
 
-    def request(self, header: dict, blobs: list[bytes] = (), *, timeout: float, what: str) -> Reply:
-        """Send one request and wait for its reply; any failure kills the worker."""
+    def request(self, header: dict, blobs: list[bytes] = (), *, timeout: float, what: str,
+                wall_limit: float | None = None) -> Reply:
+        """Send one request and wait for its reply; any failure kills the worker.
+
+        ``timeout`` is the request's time limit in seconds of *processor* time: what the
+        worker's processes use for it (:func:`grader.processes.tree_cpu_seconds`), so a machine
+        busy with other work (a grading server's queue, a loaded CI runner) does not turn
+        correct code into a timeout, while a loop that is too slow is as slow on any machine.
+        A worker that waits instead of computing (sleeping, blocked) is stopped after
+        ``WAIT_SLACK * timeout`` seconds of wall-clock time; both are failures of kind
+        ``"timeout"``. ``wall_limit`` (seconds, the submission's remaining budget) stops it
+        sooner: a failure of kind ``"budget"``.
+        """
         if not self.alive:
             failure = self.start()
             if failure is not None:
                 return Reply({}, [], failure=failure)
         t0 = time.monotonic()
-        deadline = t0 + timeout
+        wall = WAIT_SLACK * timeout if wall_limit is None else min(WAIT_SLACK * timeout, wall_limit)
+        deadline = t0 + wall
+        limits = _Limits(timeout, self._cpu_seconds() + timeout, wall, wall_limit is not None
+                         and wall_limit < WAIT_SLACK * timeout)
         self.counter += 1
         header = dict(header, id=self.counter)
         try:
             self._send(protocol.pack(header, list(blobs)), deadline)
         except TimeoutError:
-            reply = Reply({}, [], failure=self._timeout(timeout, what))
+            reply = Reply({}, [], failure=self._timeout(limits, what, waited=True))
         except OSError:
             reply = Reply({}, [], failure=self._death(what))
         else:
-            reply = self._receive(deadline, what=what, timeout=timeout)
+            reply = self._receive(deadline, what=what, limits=limits)
             if reply.failure is None and reply.header.get("id") != self.counter:
                 reply.failure = Failure("protocol", "sent back a reply the grader did not ask "
                                                     f"for while {what}")
@@ -389,6 +419,9 @@ class Worker:
         if reply.failure is not None:
             self.kill()
         return reply
+
+    def _cpu_seconds(self) -> float:
+        return processes.tree_cpu_seconds(self.proc.pid) if self.proc is not None else 0.0
 
     def _send(self, data: bytes, deadline: float) -> None:
         view = memoryview(data)
@@ -406,13 +439,19 @@ class Worker:
             elif not self.alive:
                 raise OSError("worker died")
 
-    def _receive(self, deadline: float, *, what: str, timeout: float | None = None) -> Reply:
+    def _receive(self, deadline: float, *, what: str, limits: _Limits | None = None) -> Reply:
         reader = protocol.FrameReader()
         mem_cap = int(self.cfg["memory_bytes"] * 1.25) + 512 * 2**20
+        next_cpu_check = time.monotonic() + CPU_POLL_SECONDS
         while True:
-            left = deadline - time.monotonic()
+            now = time.monotonic()
+            left = deadline - now
             if left <= 0:
-                return self._with_output(Reply({}, [], failure=self._timeout(timeout, what)))
+                return self._with_output(Reply({}, [], failure=self._timeout(limits, what, waited=True)))
+            if limits is not None and now >= next_cpu_check:
+                next_cpu_check = now + CPU_POLL_SECONDS
+                if self._cpu_seconds() > limits.cpu_deadline:
+                    return self._with_output(Reply({}, [], failure=self._timeout(limits, what)))
             r, _, _ = select.select([self.resp_r], [], [], min(left, 0.1))
             if r:
                 try:
@@ -464,9 +503,18 @@ class Worker:
         return Failure("flood", f"printed more than {human_bytes(self.cfg['output_hard_bytes'])} "
                                 f"of output while {what}, so it was stopped")
 
-    def _timeout(self, timeout: float | None, what: str) -> Failure:
-        limit = f"{timeout:g} s" if timeout is not None else "its limit"
-        return Failure("timeout", f"did not finish within {limit} (the time limit) while {what}: "
+    def _timeout(self, limits: _Limits | None, what: str, *, waited: bool = False) -> Failure:
+        if limits is None:
+            return Failure("timeout", f"did not finish within its time limit while {what}: "
+                                      "an infinite loop, a hang, or far too much work")
+        if waited and limits.budget:
+            return Failure("budget", f"did not finish within the {limits.wall:g} s left of its time "
+                                     f"budget while {what}")
+        if waited:
+            return Failure("timeout", f"did not finish within {limits.cpu:g} s (the time limit) while "
+                                      f"{what}: it waited {limits.wall:g} s without doing that much work "
+                                      "(a hang: sleeping, or waiting for something that never comes)")
+        return Failure("timeout", f"did not finish within {limits.cpu:g} s (the time limit) while {what}: "
                                   "an infinite loop, a hang, or far too much work")
 
     def _death(self, what: str) -> Failure:

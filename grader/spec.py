@@ -59,13 +59,16 @@ UNSET: Any = _Unset()
 class Limits:
     """Resource limits for a submission; defaults, overridable per assignment and per part.
 
-    Time limits and ``output_bytes`` apply per part. ``memory_bytes``, ``output_hard_bytes``
+    Time limits and ``output_bytes`` apply per part. ``time_per_call`` and ``load_seconds``
+    are seconds of processor time used by the worker (a busy machine does not shorten them),
+    with a wall-clock backstop of ``grader.runner.WAIT_SLACK`` times as long for code that
+    waits instead of computing; ``total_seconds`` is wall-clock time. ``memory_bytes``, ``output_hard_bytes``
     and ``total_seconds`` belong to the worker / the whole submission, so only the
     assignment's value (or the caller's override) counts for them, not a part's.
     """
 
-    time_per_call: float = 10.0        # wall-clock seconds for one call of a graded function
-    load_seconds: float = 20.0         # loading (executing) the student's file
+    time_per_call: float = 10.0        # processor seconds for one call of a graded function
+    load_seconds: float = 20.0         # processor seconds for loading (executing) the student's file
     memory_bytes: int = 2 * 2**30      # the worker's data-segment limit (RLIMIT_DATA)
     output_bytes: int = 16 * 1024      # printed output kept per part for the report
     output_hard_bytes: int = 8 * 2**20  # more output than this in one call stops the worker
