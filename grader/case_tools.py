@@ -6,6 +6,10 @@
 - Judging a trained model in the parent (a case's ``validate``): :func:`trained_params_problem`
   (structure and finiteness of what training returned) and :func:`held_out_accuracy_problem`
   (the accuracy the parent measures on data it never sent, against a threshold).
+- Judging a training run against the parent's replay of it (a case's ``validate``):
+  :func:`trajectory_problem` (the cost history and the trained parameters, within
+  :func:`trajectory_tolerance`: the trajectory rule below) and :func:`trajectory_verdict`
+  (that, then the replays of known loop mistakes, to name the one the run matches).
 - How close is close enough: :func:`tolerance` (the rule below).
 
 **The tolerance rule** (every case builder follows it; a correct answer must never score 0).
@@ -37,6 +41,41 @@ orders, float64 intermediates, NumPy where a case is not jitted) must pass it un
 seeds (``tests/grader/test_alternatives.py``). ``grader.spec.Case``'s defaults (rtol=1e-5,
 atol=1e-6) are this rule at ``cond=0`` for float32 results of magnitude ~0.1-1, rounded.
 
+**Trajectories.** A training loop whose stub fixes every choice that changes the numbers (keys,
+batches, optimizer, loss, cost history) is compared with the parent's replay of the stub's loop
+from the same initial parameters, in float64. Each step rounds its gradients as above (``ULPS``)
+and carries that error into every later step, where Adam's per-entry normalization and the
+statistics of small batches amplify it by a bounded factor per step (``STEP_GROWTH``); after
+``t`` steps the bound is :func:`tolerance` at ``cond = STEP_GROWTH * t``
+(:func:`trajectory_tolerance`): the first epochs are compared tightly, later ones more loosely.
+The cost of epoch ``e`` is compared relative to the replay's, with ``t`` the steps taken by
+the end of epoch ``e``; trained parameters normwise, relative to how far the replay moved
+them (``||p - p_ref|| <= rtol * ||p_ref - p_0||``), because entry by entry a correct loop
+can be far off where a gradient entry is at rounding level and Adam turns its sign into a
+full step.
+
+One thing no bound covers: a kink. A ReLU unit that no example of a batch activates has a
+gradient of exactly 0 in one precision and ~1e-9 in the other, and Adam's normalization turns
+the latter into a step of the full learning rate; from then on the float32 and float64 runs
+differ by ~``learning_rate`` in that unit's weights (one digits seed in 20 for
+``week3/jax_intro``: 23 bounds). Every float32 loop takes the float32 side, so a run that
+leaves the float64 replay is also compared with the same replay in float32 (what the
+documented loop computes in the student's dtype) and passes if it follows either.
+
+Measured with the week-3 cases (4 epochs of 28-84 steps; the reference, an epoch as one
+``lax.scan`` and Adam written by hand, against the replays; seeds 1-20 of ``jax_intro`` and of
+``batch_norm``): correct loops stay below 1/20 of the bound of the float64 replay (costs at
+most 0.05 of it, parameters 0.045) or, at the kink, 0.002 of the float32 one; the known loop
+mistakes (optimizer state not carried, one shuffle for every epoch, the cost averaged per
+mini-batch) exceed it at least 9-fold in the costs and 600-fold in the parameters, or (the
+cost mistake, whose parameters are right) 16-fold in the costs.
+
+A run that leaves both replays is compared with the float32 replays of the known loop
+mistakes, and the nearest one is named if the run lies within ``NAMING_SLACK`` bounds of it:
+a mistake's trajectory can be far more sensitive to rounding than the documented one (Adam
+without its state takes sign-like steps at every step), while the replays of different
+mistakes lie hundreds of bounds apart. The name is feedback only: the run has already failed.
+
 Parameters are ``{"W1", "b1", ..., "WL", "bL"}`` (batch-first: ``W_l`` is ``(n_{l-1}, n_l)``,
 ``b_l`` is ``(n_l,)``); gradients and optimizer state use the same names with a ``d``
 prefix (``{"dW1", "db1", ...}``), as in the course. ``jaxdl`` keys everything by the parameter
@@ -45,7 +84,7 @@ names; these helpers translate, and draw random networks for hidden cases.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -53,6 +92,8 @@ F32 = np.float32
 
 
 ULPS = 64  # the rounding slack of a well-conditioned computation, in units of eps (see above)
+STEP_GROWTH = 10  # how much one optimizer step amplifies the rounding carried into it (trajectories)
+NAMING_SLACK = 100  # how near (in bounds) a failing run must be to a known mistake's replay to name it
 
 
 def tolerance(dtype: Any = np.float32, *, cond: float = 0.0, ops: float = 4.0, scale: float = 1.0,
@@ -133,3 +174,109 @@ def held_out_accuracy_problem(predicted: Any, labels: Any, threshold: float, *,
     if acc < threshold:
         return f"{model} classifies {acc:.0%} of {data} correctly; at least {threshold:.0%} is required"
     return None
+
+
+def trajectory_tolerance(steps: int, dtype: Any = np.float32) -> float:
+    """The relative bound for a training quantity after ``steps`` optimizer steps in ``dtype``:
+    :func:`tolerance` at ``cond = STEP_GROWTH * steps`` (the trajectory rule, module docstring)."""
+    return tolerance(dtype, cond=STEP_GROWTH * max(int(steps), 0))["rtol"]
+
+
+def _norm(tree: Mapping[str, Any]) -> float:
+    return float(np.sqrt(sum(float(np.sum(np.square(np.asarray(v, np.float64)))) for v in tree.values())))
+
+
+def _trajectory_excess(costs: Any, ref_costs: Sequence[float], steps: Sequence[int],
+                       trees: Sequence[tuple[str, Mapping[str, Any], Mapping[str, Any], Mapping[str, Any]]],
+                       dtype: Any) -> list[tuple[float, str]]:
+    """``(ratio to the bound, what differs)`` for every epoch's cost, then every tree (a
+    malformed or non-finite cost history is one item of infinite ratio)."""
+    ref = np.asarray(ref_costs, np.float64)
+    try:
+        raw = np.asarray(costs)
+        got = raw.astype(np.float64) if raw.dtype.kind in "biuf" else None  # not complex, text or objects
+    except (TypeError, ValueError, OverflowError):
+        got = None
+    if got is None or got.shape != ref.shape:
+        return [(np.inf, f"costs must be a list of {ref.shape[0]} numbers, one per epoch")]
+    if not np.all(np.isfinite(got)):
+        return [(np.inf, "the costs contain NaN or infinity")]
+    items = []
+    for e in range(ref.shape[0]):
+        rtol = trajectory_tolerance(steps[e], dtype)
+        rel = abs(got[e] - ref[e]) / abs(ref[e])
+        what = (f"costs[{e}] is {got[e]:.6g} where the replay of the documented loop gives {ref[e]:.6g} "
+                f"(relative difference {rel:.1e}, allowed {rtol:.1e})")
+        items.append((rel / rtol, what))
+    rtol = trajectory_tolerance(steps[-1], dtype)
+    for what, tree, reference, initial in trees:
+        moved = _norm({k: np.asarray(reference[k], np.float64) - np.asarray(initial[k], np.float64)
+                       for k in reference})
+        off = _norm({k: np.asarray(tree[k], np.float64) - np.asarray(reference[k], np.float64) for k in reference})
+        rel = off / moved if moved > 0 else (0.0 if off == 0 else np.inf)
+        items.append((rel / rtol, (f"the returned {what} differ from the replay's by {rel:.1e} of the "
+                                   f"distance training moved them (allowed {rtol:.1e})")))
+    return items
+
+
+def trajectory_problem(costs: Any, ref_costs: Sequence[float], steps: Sequence[int],
+                       trees: Sequence[tuple[str, Mapping[str, Any], Mapping[str, Any], Mapping[str, Any]]] = (),
+                       *, dtype: Any = np.float32) -> str | None:
+    """``None``, or the feedback saying where a training run leaves the parent's replay of it.
+
+    Args:
+      costs: the cost history the student's loop returned (a list of numbers; anything
+        ``np.asarray(costs, np.float64)`` reads as shape ``(E,)``).
+      ref_costs: the replay's cost history, ``(E,)``.
+      steps: ``(E,)`` ints, the optimizer steps taken by the end of each epoch (cumulative).
+      trees: ``(what, got, reference, initial)`` for each dict of arrays to compare normwise
+        after the last epoch, e.g. ``("parameters", params, ref_params, init_params)``; ``got``
+        must already have ``reference``'s keys and shapes (:func:`trained_params_problem`).
+      dtype: the dtype the student's loop computes in (the bound's ``eps``).
+
+    The cost of epoch ``e`` must lie within :func:`trajectory_tolerance` of ``steps[e]``
+    (relative); each tree within that of ``steps[-1]`` relative to ``||reference - initial||``.
+    The first item outside its bound is reported.
+    """
+    for ratio, what in _trajectory_excess(costs, ref_costs, steps, trees, dtype):
+        if not ratio <= 1.0:
+            return what
+    return None
+
+
+def trajectory_verdict(costs: Any, trained: Mapping[str, Any], replay: Callable[[Any, Any], tuple],
+                       documented: Any, known_mistakes: Sequence[tuple[str, Sequence[Any]]], conventions: str,
+                       *, what: str = "parameters", dtype: Any = np.float32) -> str | None:
+    """``None`` when a training run follows the float64 replay of the documented loop, or its
+    replay in ``dtype`` (:func:`trajectory_problem`; why both: the trajectory rule, module
+    docstring). Otherwise the message of the known mistake whose ``dtype`` replay the run lies
+    nearest to, if within ``NAMING_SLACK`` bounds of it; else where the run leaves the
+    documented float64 replay, followed by ``conventions``.
+
+    Args:
+      costs, trained: the run's cost history and trained arrays (``trained`` already checked
+        against the reference's structure, e.g. by :func:`trained_params_problem`).
+      replay: ``(variant, dtype) -> (initial, reference, ref_costs, steps)``, the parent's
+        replay of a loop in ``np.float64`` or ``dtype`` (``steps``: optimizer steps by the end
+        of each epoch). Only the float64 replay of ``documented`` runs for a passing run.
+      documented: the variant the stub documents.
+      known_mistakes: ``(message, variants)``: a mistake and the ways of writing it.
+      conventions: what the documented loop fixes, appended to an unnamed difference.
+    """
+    def excess(variant: Any, replay_dtype: Any) -> list[tuple[float, str]]:
+        initial, reference, ref_costs, steps = replay(variant, replay_dtype)
+        return _trajectory_excess(costs, ref_costs, steps, [(what, trained, reference, initial)], dtype)
+
+    items = excess(documented, np.float64)
+    if all(ratio <= 1.0 for ratio, _ in items):
+        return None
+    if all(ratio <= 1.0 for ratio, _ in excess(documented, dtype)):
+        return None
+    distances = [(max(ratio for ratio, _ in excess(v, dtype)), message) for message, variants in known_mistakes
+                 for v in variants]
+    if distances:
+        nearest, message = min(distances, key=lambda d: d[0])
+        if nearest <= NAMING_SLACK:
+            return message
+    first = next(what for ratio, what in items if not ratio <= 1.0)
+    return f"{first}; {conventions}"

@@ -317,7 +317,11 @@ def forward_propagation_with_batchnorm(parameters, state, X, train):
 # The grader trains your model on the digits and measures the test accuracy itself, in
 # **eval mode** with the parameters and running statistics you return (the reference gets
 # 95% to 97% with the defaults, whatever the key; at least 90% is required), within a time
-# limit a jitted step meets easily.
+# limit a jitted step meets easily. A hidden case also replays exactly this loop with the
+# same key and compares your `costs`, parameters and running statistics with it, to float32
+# rounding: every convention above changes the numbers (the `opt_state` and the running
+# statistics of each step passed to the next; a new shuffle every epoch; the epoch's cost
+# weighted by batch size, since the last batch is smaller).
 
 # %%
 def initialize_parameters_with_batchnorm(key, layers_dims):
@@ -369,7 +373,9 @@ def model_with_batchnorm(key, X_train, Y_train, learning_rate=0.003, num_epochs=
     Key convention: ``init_key, shuffle_key = jax.random.split(key)``;
     ``parameters, state = initialize_parameters_with_batchnorm(init_key, layers_dims)``;
     epoch ``e`` uses ``jaxdl.data.random_minibatches(jax.random.fold_in(shuffle_key, e),
-    X_train, Y_train, minibatch_size)``.
+    X_train, Y_train, minibatch_size)``. Each step starts from the parameters, running
+    statistics and ``opt_state`` the previous step returned. The grader replays this loop
+    with the same key and compares ``costs``, the parameters and the state with it.
 
     Returns:
       ``(parameters, state, costs)``: the trained parameters and the running statistics

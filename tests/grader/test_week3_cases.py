@@ -9,7 +9,11 @@ way the worker binds them, and judged by the same :mod:`grader.judge` functions 
   validator accepts it); no known mistake's wrong answer or symptom matches a right answer;
 - each mistake of ``tests/mistakes/week3_*.py`` (except the ones only time shows), substituted
   for its function, fails its part's cases with its ``HINTS`` text in the first failure;
-- the trusted helpers agree with ``jaxdl`` and with the reference solution.
+- the trusted helpers agree with ``jaxdl`` and with the reference solution;
+- the training loops (``model``, ``model_with_batchnorm``): the parent's replays are the
+  solutions' loops; :func:`grader.case_tools.trajectory_problem` and ``trajectory_verdict``
+  follow the trajectory rule. (Correct loops written other ways are in the corpus of
+  ``alternatives/``, graded end to end by ``test_alternatives.py``.)
 """
 
 from __future__ import annotations
@@ -174,7 +178,10 @@ def test_each_mistake_fails_its_part_with_its_hint(assignment_id, slug, function
     module = _module(assignment_id)
     part = next(p for p in module.ASSIGNMENT.parts if p.function == function)
     sol = _solution(assignment_id, slug, mistake=slug)
-    for case in [*part.visible(), *part.hidden(SEED)]:
+    cases = [*part.visible(), *part.hidden(SEED)]
+    if function in SLOW_PARTS:  # the hidden case trains briefly on a few hundred digits, the visible one on all
+        cases = [*part.hidden(SEED), *part.visible()]
+    for case in cases:
         try:
             verdict = _judge(sol, function, case)
         except Exception as exc:  # noqa: BLE001 - the worker would report it as raising
@@ -270,3 +277,106 @@ def test_distribution_checks_accept_the_reference_whatever_the_range():
             case = parts[name].hidden(seed)[-1]
             assert case.validate is not None
             assert case.validate(_call(sol, name, case)) is None, (name, seed)
+
+
+# ------------------------------------------------------------------ training loops (trajectories)
+
+
+def _training_problem(m: int = 70):
+    """``m`` digits, one-hot labels: two batches of 32 and one of ``m - 64``."""
+    import jaxdl
+
+    X, y, _, _ = jaxdl.datasets.digits(seed=3)
+    return np.asarray(X)[:m], np.eye(10, dtype=np.float32)[np.asarray(y)[:m]]
+
+
+def test_training_replays_are_the_solutions_loops():
+    """The parent's replays (trusted.train, trusted.train_with_batchnorm), run in float32, give
+    the reference solution's numbers: the same loop, so the same costs and parameters."""
+    X, Y = _training_problem()
+    key = jax.random.key(4)
+    T = registry.module("week3/jax_intro", "trusted")
+    sol = _solution("week3/jax_intro", "replay")
+    initial, params, batch_losses = T.train(key, X, Y, 0.003, 2, 32, dtype=np.float32)
+    want_params, want_costs = sol.model(key, X, Y, X, Y, learning_rate=0.003, num_epochs=2, minibatch_size=32,
+                                        print_cost=False)
+    costs = registry.module("week3/jax_intro")._costs(batch_losses, "example", 32)
+    np.testing.assert_allclose(costs, want_costs, rtol=1e-6)
+    assert [[n for _, n in epoch] for epoch in batch_losses] == [[32, 32, 6]] * 2
+    init_key = jax.random.split(key)[0]
+    for k, want in sol.initialize_parameters(init_key, [64, 25, 12, 10]).items():  # exactly the student's start
+        np.testing.assert_array_equal(initial[k], want)
+    for k in want_params:
+        np.testing.assert_allclose(params[k], want_params[k], rtol=1e-6, atol=1e-7)
+
+    T = registry.module("week3/batch_norm", "trusted")
+    sol = _solution("week3/batch_norm", "replay")
+    initial, trained, batch_costs = T.train_with_batchnorm(key, X, Y, 0.003, 2, 32, dtype=np.float32)
+    want_params, want_state, want_costs = sol.model_with_batchnorm(key, X, Y, learning_rate=0.003, num_epochs=2,
+                                                                   minibatch_size=32, print_cost=False)
+    costs = registry.module("week3/batch_norm")._costs(batch_costs, "example", 32)
+    np.testing.assert_allclose(costs, want_costs, rtol=1e-6)
+    assert sorted(trained) == sorted({**want_params, **want_state})
+    for k, want in {**want_params, **want_state}.items():
+        np.testing.assert_allclose(trained[k], want, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="optimizer_state must be one of"):
+        T.train_with_batchnorm(key, X, Y, 0.003, 1, 32, optimizer_state="reset")
+
+
+def test_trajectory_problem_follows_the_bound():
+    from grader import case_tools
+
+    steps = np.array([10, 20])
+    ref = [2.0, 1.5]
+    tol = [case_tools.trajectory_tolerance(t) for t in steps]
+    assert tol[0] < tol[1] == case_tools.tolerance(np.float32, cond=case_tools.STEP_GROWTH * 20)["rtol"]
+    assert case_tools.trajectory_problem([2.0 * (1 + 0.9 * tol[0]), 1.5 * (1 - 0.9 * tol[1])], ref, steps) is None
+    msg = case_tools.trajectory_problem([2.0, 1.5 * (1 + 1.1 * tol[1])], ref, steps)
+    assert msg.startswith("costs[1] is ") and "allowed" in msg
+    for malformed in ([2.0], [2.0, "x"], [[2.0, 1.5]], None, [2.0, 10**400], [2.0, 1.5 + 0j], [[2.0], [1.5, 1.0]]):
+        assert case_tools.trajectory_problem(malformed, ref, steps) == "costs must be a list of 2 numbers, one per epoch"
+    assert case_tools.trajectory_problem([2.0, np.nan], ref, steps) == "the costs contain NaN or infinity"
+    initial, reference = {"W": np.zeros(4)}, {"W": np.full(4, 0.5)}  # moved by 1.0
+    near = {"W": reference["W"] + 0.4 * tol[1]}                          # 0.8 * tol of the way off
+    far = {"W": reference["W"] + 0.6 * tol[1]}
+    assert case_tools.trajectory_problem(ref, ref, steps, [("parameters", near, reference, initial)]) is None
+    assert "the returned parameters differ" in case_tools.trajectory_problem(
+        ref, ref, steps, [("parameters", far, reference, initial)])
+
+
+def test_trajectory_verdict_names_the_nearest_known_mistake():
+    from grader import case_tools
+
+    steps = np.array([10, 20])
+    initial = {"W": np.zeros(4)}
+    runs = {"documented": ([2.0, 1.5], {"W": np.full(4, 0.5)}),
+            "stateless": ([2.1, 1.8], {"W": np.full(4, 0.3)}),
+            "per batch": ([2.2, 1.6], {"W": np.full(4, 0.5)})}
+    kink = {"W": np.array([0.5, 0.5, 0.5, 0.51])}  # the float32 replay past a kink (trajectory rule)
+    replays = []
+
+    def replay(variant, dtype):
+        replays.append((variant, np.dtype(dtype).name))
+        costs, trained = runs[variant]
+        if variant == "documented" and dtype == np.float32:
+            trained = kink
+        return initial, trained, costs, steps
+
+    mistakes = [("state not carried", ["stateless"]), ("cost per mini-batch", ["per batch"])]
+
+    def verdict(costs, trained):
+        replays.clear()
+        return case_tools.trajectory_verdict(costs, trained, replay, "documented", mistakes, "CONVENTIONS")
+
+    assert verdict(*runs["documented"]) is None
+    assert replays == [("documented", "float64")]  # a passing run costs one replay
+    assert verdict([2.0, 1.5], kink) is None        # follows the float32 replay
+    assert verdict(*runs["stateless"]) == "state not carried"
+    assert ("stateless", "float32") in replays and ("stateless", "float64") not in replays
+    assert verdict([2.2, 1.6], {"W": np.full(4, 0.5)}) == "cost per mini-batch"
+    # near a mistake but beyond NAMING_SLACK bounds of it: not named, the conventions follow
+    tol = case_tools.trajectory_tolerance(20)
+    off = {"W": np.full(4, 0.3 + 0.3 * 2 * case_tools.NAMING_SLACK * tol)}
+    msg = verdict([2.1, 1.8], off)
+    assert msg.startswith("costs[0] is 2.1 where the replay of the documented loop gives 2 ")
+    assert msg.endswith("; CONVENTIONS")

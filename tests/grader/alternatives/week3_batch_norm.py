@@ -83,4 +83,85 @@ def forward_propagation_with_batchnorm(parameters, state, X, train):
         A = jnp.maximum(out, 0.0)
     return A @ parameters[f"W{L}"] + parameters[f"b{L}"], new_state
 '''),
+    # the training loop, written other ways that follow the documented loop exactly
+    "model_epoch_as_lax_scan": ("model_with_batchnorm", '''
+def model_with_batchnorm(key, X_train, Y_train, learning_rate=0.003, num_epochs=10, minibatch_size=64,
+                         print_cost=True):
+    X_train = jnp.asarray(X_train, jnp.float32)
+    Y_train = jnp.asarray(Y_train, jnp.float32)
+    m, n_x = X_train.shape
+    init_key, shuffle_key = jax.random.split(key)
+    parameters, state = initialize_parameters_with_batchnorm(init_key, [n_x, 64, 32, Y_train.shape[1]])
+    optimizer = jaxdl.optim.adam(learning_rate)
+    opt_state = optimizer.init(parameters)
+    full, rest = divmod(m, minibatch_size)
+
+    def step(carry, batch):
+        parameters, state, opt_state = carry
+        X_batch, Y_batch = batch
+
+        def loss_fn(p):
+            logits, new_state = forward_propagation_with_batchnorm(p, state, X_batch, True)
+            return compute_cost(logits, Y_batch), new_state
+
+        (cost, state), grads = jax.value_and_grad(loss_fn, has_aux=True)(parameters)
+        updates, opt_state = optimizer.update(grads, opt_state, parameters)
+        return (jaxdl.optim.apply_updates(parameters, updates), state, opt_state), cost * X_batch.shape[0]
+
+    @jax.jit
+    def epoch(carry, epoch_key):
+        perm = jaxdl.data.permutation(epoch_key, m)   # the order random_minibatches uses
+        X, Y = X_train[perm], Y_train[perm]
+        n = full * minibatch_size
+        batches = (X[:n].reshape(full, minibatch_size, n_x), Y[:n].reshape(full, minibatch_size, -1))
+        carry, totals = jax.lax.scan(step, carry, batches)
+        total = jnp.sum(totals)
+        if rest:
+            carry, last = step(carry, (X[n:], Y[n:]))
+            total = total + last
+        return carry, total
+
+    carry, costs = (parameters, state, opt_state), []
+    for e in range(num_epochs):
+        carry, total = epoch(carry, jax.random.fold_in(shuffle_key, e))
+        costs.append(float(total) / m)
+    parameters, state, _ = carry
+    return parameters, state, costs
+'''),
+    "model_adam_by_hand_python_floats": ("model_with_batchnorm", '''
+def model_with_batchnorm(key, X_train, Y_train, learning_rate=0.003, num_epochs=10, minibatch_size=64,
+                         print_cost=True):
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+    m = X_train.shape[0]
+    init_key, shuffle_key = jax.random.split(key)
+    parameters, state = initialize_parameters_with_batchnorm(init_key, [X_train.shape[1], 64, 32, Y_train.shape[1]])
+    v = jax.tree.map(jnp.zeros_like, parameters)
+    s = jax.tree.map(jnp.zeros_like, parameters)
+
+    @jax.jit
+    def train_step(parameters, state, v, s, t, X_batch, Y_batch):
+        def loss_fn(p):
+            logits, new_state = forward_propagation_with_batchnorm(p, state, X_batch, True)
+            return compute_cost(logits, Y_batch), new_state
+
+        (cost, state), grads = jax.value_and_grad(loss_fn, has_aux=True)(parameters)
+        v = jax.tree.map(lambda a, g: beta1 * a + (1 - beta1) * g, v, grads)
+        s = jax.tree.map(lambda a, g: beta2 * a + (1 - beta2) * jnp.square(g), s, grads)
+        parameters = jax.tree.map(
+            lambda p, a, b: p - learning_rate * (a / (1 - beta1 ** t)) / (jnp.sqrt(b / (1 - beta2 ** t)) + eps),
+            parameters, v, s)
+        return parameters, state, v, s, cost
+
+    costs, t = [], 0
+    for e in range(num_epochs):
+        total = 0.0
+        for X_batch, Y_batch in jaxdl.data.random_minibatches(jax.random.fold_in(shuffle_key, e),
+                                                              jnp.asarray(X_train), jnp.asarray(Y_train),
+                                                              minibatch_size):
+            t += 1
+            parameters, state, v, s, cost = train_step(parameters, state, v, s, jnp.float32(t), X_batch, Y_batch)
+            total += X_batch.shape[0] * float(cost)
+        costs.append(total / m)
+    return parameters, state, costs
+'''),
 }

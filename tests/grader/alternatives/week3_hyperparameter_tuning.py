@@ -29,4 +29,52 @@ def random_search(key, X_train, Y_train, X_dev, Y_dev, num_trials, lr_range=(1e-
             best = trial
     return best, trials
 '''),
+    # the training loop, written other ways that follow the documented loop exactly
+    "train_many_fori_loop": ("train_many", '''
+def train_many(key, learning_rates, X, Y, betas=None, num_steps=300):
+    learning_rates = jnp.asarray(learning_rates, jnp.float32)
+    X = jnp.asarray(X, jnp.float32)
+    Y = jnp.asarray(Y, jnp.float32)
+    betas = jnp.full_like(learning_rates, 0.9) if betas is None else jnp.asarray(betas, jnp.float32)
+    initial = jaxdl.init.init_mlp(key, [X.shape[1], *LAYERS_HIDDEN, 1], method="he")
+
+    def train_one(learning_rate, beta):
+        optimizer = jaxdl.optim.momentum(learning_rate, beta)
+
+        def body(_, carry):
+            parameters, opt_state = carry
+            grads = jax.grad(compute_cost)(parameters, X, Y)
+            updates, opt_state = optimizer.update(grads, opt_state, parameters)
+            return jaxdl.optim.apply_updates(parameters, updates), opt_state
+
+        parameters, _ = jax.lax.fori_loop(0, num_steps, body, (initial, optimizer.init(initial)))
+        return compute_cost(parameters, X, Y), parameters
+
+    return jax.jit(jax.vmap(train_one))(learning_rates, betas)
+'''),
+    "train_many_momentum_by_hand": ("train_many", '''
+def train_many(key, learning_rates, X, Y, betas=None, num_steps=300):
+    lrs = jnp.asarray(learning_rates, jnp.float32)
+    X = jnp.asarray(X, jnp.float32)
+    Y = jnp.asarray(Y, jnp.float32)
+    betas = jnp.full(lrs.shape, 0.9, jnp.float32) if betas is None else jnp.asarray(betas, jnp.float32)
+    initial = jaxdl.init.init_mlp(key, [X.shape[1], *LAYERS_HIDDEN, 1], method="he")
+
+    @jax.jit
+    def train_all(lrs, betas):
+        def one(lr, beta):
+            def step(carry, _):
+                parameters, v = carry
+                grads = jax.grad(compute_cost)(parameters, X, Y)
+                v = {k: beta * v[k] + (1 - beta) * grads[k] for k in parameters}
+                return ({k: parameters[k] - lr * v[k] for k in parameters}, v), None
+
+            zeros = {k: jnp.zeros_like(p) for k, p in initial.items()}
+            (parameters, _), _ = jax.lax.scan(step, (initial, zeros), None, length=num_steps)
+            return compute_cost(parameters, X, Y), parameters
+
+        return jax.vmap(one)(lrs, betas)
+
+    return train_all(lrs, betas)
+'''),
 }

@@ -32,10 +32,18 @@ the student's namespace, and ``model_with_batchnorm`` with the grader's
 ``batchnorm_forward``, ``forward_propagation_with_batchnorm``,
 ``initialize_parameters_with_batchnorm`` and ``compute_cost`` (``Case.replace``), so each
 part is judged on its own code. ``model_with_batchnorm`` is judged on its result: the parent
-measures the eval-mode accuracy (running statistics, ``train=False``) of the returned
-parameters and state on held-out digits (>= 0.9; the reference reaches 0.95-0.97, about 1.5 to
-4.5 s a run on one CPU core, mostly compilation) within a 30 s limit, and a returned state
-equal to the initial one (mean 0, variance 1) is named as the "state discarded" mistake.
+measures, in the visible case, the eval-mode accuracy (running statistics, ``train=False``) of
+the returned parameters and state on held-out digits (>= 0.9; the reference reaches 0.95-0.97,
+about 1.5 to 4.5 s a run on one CPU core, mostly compilation) within a 30 s limit, and a
+returned state equal to the initial one (mean 0, variance 1) is named as the "state discarded"
+mistake. In the hidden case it replays the documented loop with the same key in float64
+(``trusted.train_with_batchnorm``) on a few hundred digits for 4 epochs, and compares the
+returned cost history, parameters and running statistics with it
+(``case_tools.trajectory_verdict``, the trajectory rule of ``case_tools``); the training set
+ends in a mini-batch of 5 to 8 examples, so a cost averaged per mini-batch is far from the
+per-example one. A run that leaves the replay is compared with the replays of the known loop
+mistakes (Adam's state not carried, one shuffle for every epoch, the cost averaged per
+mini-batch), and the one it matches is named.
 
 Import policy (``ASSIGNMENT`` states it; the stub's paragraph is rendered from it):
 ``jaxdl.nn`` (its ``batchnorm``), ``jaxdl.losses`` (``compute_cost``), ``jaxdl.train`` (the
@@ -371,9 +379,8 @@ def forward_hidden(seed: int):
 # ------------------------------------------------------------------ model_with_batchnorm
 
 
-def _model_validator(X_test, y_test, dims, num_epochs: int, threshold: float = 0.9):
-    from grader import judge
-
+def _templates(dims):
+    """Zero-valued parameters and state with the stub's keys, shapes and dtypes (for structure checks)."""
     L = len(dims) - 1
     p0 = {}
     for l in range(1, L + 1):
@@ -383,28 +390,43 @@ def _model_validator(X_test, y_test, dims, num_epochs: int, threshold: float = 0
     s0 = {}
     for l in range(1, L):
         s0.update({f"mean{l}": np.zeros(dims[l], F32), f"var{l}": np.ones(dims[l], F32)})
+    return p0, s0
 
+
+def _model_output_problem(out, dims, num_epochs: int) -> str | None:
+    """The checks every ``model_with_batchnorm`` case makes first: ``(parameters, state, costs)``
+    with the stub's structure, finite, and a state that training changed."""
+    from grader import judge
+
+    p0, s0 = _templates(dims)
+    if not isinstance(out, (list, tuple)) or len(out) != 3:
+        return "model_with_batchnorm() must return (parameters, state, costs)"
+    params, state, costs = out
+    for what, got, template in (("parameters", params, p0), ("state", state, s0)):
+        msg = judge.compare(got, template, values=False, path=f"the returned {what}")
+        if msg:
+            return msg
+    try:
+        cost_values = np.asarray(costs, np.float64)
+    except (TypeError, ValueError):
+        cost_values = None
+    if cost_values is None or cost_values.shape != (num_epochs,):
+        return f"costs must be a list of num_epochs={num_epochs} numbers, got {judge.describe(costs)}"
+    if not np.all(np.isfinite(cost_values)):
+        return "the costs contain NaN or infinity"
+    if not all(np.all(np.isfinite(v)) for v in [*params.values(), *state.values()]):
+        return "the trained parameters or running statistics contain NaN or infinity"
+    if all(np.array_equal(v, np.asarray(s0[k])) for k, v in state.items()):
+        return HINTS["model_discards_state"]
+    return None
+
+
+def _model_validator(X_test, y_test, dims, num_epochs: int, threshold: float = 0.9):
     def validate(out):
-        if not isinstance(out, (list, tuple)) or len(out) != 3:
-            return "model_with_batchnorm() must return (parameters, state, costs)"
-        params, state, costs = out
-        for what, got, template in (("parameters", params, p0), ("state", state, s0)):
-            msg = judge.compare(got, template, values=False,
-                                path=f"the returned {what}")
-            if msg:
-                return msg
-        try:
-            cost_values = np.asarray(costs, np.float64)
-        except (TypeError, ValueError):
-            cost_values = None
-        if cost_values is None or cost_values.shape != (num_epochs,):
-            return f"costs must be a list of num_epochs={num_epochs} numbers, got {judge.describe(costs)}"
-        if not np.all(np.isfinite(cost_values)):
-            return "the costs contain NaN or infinity"
-        if not all(np.all(np.isfinite(v)) for v in [*params.values(), *state.values()]):
-            return "the trained parameters or running statistics contain NaN or infinity"
-        if all(np.array_equal(v, np.asarray(s0[k])) for k, v in state.items()):
-            return HINTS["model_discards_state"]
+        msg = _model_output_problem(out, dims, num_epochs)
+        if msg:
+            return msg
+        params, state, _ = out
         logits, _ = _net_np(params, state, X_test, False)
         return case_tools.held_out_accuracy_problem(
             np.argmax(logits, axis=-1), y_test, threshold, data="the held-out digits",
@@ -428,13 +450,82 @@ def _model_case(split_seed: int, key_seed: int, num_epochs: int = 10) -> Case:
                       f"{X_test.shape[0]} held out), key {key_seed}, {num_epochs} epochs")
 
 
+TRAJECTORY_EPOCHS = 4
+CONVENTIONS = ("the documented loop: init_key, shuffle_key = jax.random.split(key); epoch e shuffles with "
+               "jax.random.fold_in(shuffle_key, e); one Adam state and the running statistics carried from "
+               "step to step; costs[e] = sum_b(len(batch_b) * cost_b) / m")
+
+
+def _costs(batch_costs, how: str, minibatch_size: int) -> list[float]:
+    """costs[e] from epoch e's (mean cost, examples) pairs, formed ``how``
+    (``grader.training_replay.COST_FORMS``: the documented per-example cost, the batch costs
+    averaged, each batch's cost weighted by the nominal batch size)."""
+    out = []
+    for epoch in batch_costs:
+        costs = np.array([c for c, _ in epoch], np.float64)
+        sizes = np.array([n for _, n in epoch], np.float64)
+        out.append({"example": (costs * sizes).sum() / sizes.sum(), "batch_mean": costs.mean(),
+                    "nominal": costs.sum() * minibatch_size / sizes.sum()}[how])
+    return [float(c) for c in out]
+
+
+def _trajectory_validator(key, X, Y, dims, learning_rate: float, num_epochs: int, minibatch_size: int):
+    from grader import training_replay
+
+    from . import trusted as T
+
+    replay = training_replay.replayer(
+        lambda optimizer_state, shuffle, dtype: T.train_with_batchnorm(
+            key, X, Y, learning_rate, num_epochs, minibatch_size, dtype=dtype, optimizer_state=optimizer_state,
+            shuffle=shuffle),
+        lambda batch_costs, how: _costs(batch_costs, how, minibatch_size))
+
+    def validate(out):
+        msg = _model_output_problem(out, dims, num_epochs)
+        if msg:
+            return msg
+        params, state, costs = out
+        return case_tools.trajectory_verdict(costs, {**params, **state}, replay, training_replay.DOCUMENTED,
+                                             training_replay.loop_variants(HINTS), CONVENTIONS,
+                                             what="parameters and running statistics")
+
+    return validate
+
+
+def _trajectory_case(seed: int) -> Case:
+    """A few hundred digits ending in a mini-batch of 5 to 8 examples, 4 epochs, compared with
+    the parent's replay of the documented loop (module docstring). Not smaller: batch norm over
+    2 examples is ill-conditioned enough that a correct float32 loop left its float64 replay by
+    more than the trajectory bound (3 bounds, one seed in 8); over 5 or more it stays below
+    1/20 of it."""
+    import jaxdl
+
+    r = _rng(seed)
+    X_train, y_train, _, _ = jaxdl.datasets.digits(seed=int(r.integers(1, 1000)))
+    minibatch_size = 32
+    rows = r.choice(X_train.shape[0], size=int(r.integers(6, 10)) * minibatch_size + int(r.integers(5, 9)),
+                    replace=False)
+    X, Y = np.asarray(X_train)[rows], np.eye(10, dtype=F32)[np.asarray(y_train)[rows]]
+    dims = [X.shape[1], 64, 32, 10]
+    learning_rate = float(r.choice([0.001, 0.003]))
+    key = case_tools.key(int(r.integers(1, 2**31 - 1)))
+    full, last = divmod(X.shape[0], minibatch_size)
+    return Case(args=(key, X, Y),
+                kwargs={"learning_rate": learning_rate, "num_epochs": TRAJECTORY_EPOCHS,
+                        "minibatch_size": minibatch_size, "print_cost": False},
+                validate=_trajectory_validator(key, X, Y, dims, learning_rate, TRAJECTORY_EPOCHS, minibatch_size),
+                replace=MODEL_HELPERS,
+                label=(f"model_with_batchnorm on {X.shape[0]} digits ({full} mini-batches of {minibatch_size} and "
+                       f"one of {last}), {TRAJECTORY_EPOCHS} epochs, learning rate {learning_rate:g}: costs, "
+                       "parameters and running statistics against the replay of the documented loop with the same key"))
+
+
 def model_visible():
     return [_model_case(0, 0)]
 
 
 def model_hidden(seed: int):
-    r = _rng(seed)
-    return [_model_case(int(r.integers(1, 1000)), int(r.integers(1, 2**31 - 1)))]
+    return [_trajectory_case(seed)]
 
 
 ASSIGNMENT = Assignment(
@@ -448,7 +539,7 @@ ASSIGNMENT = Assignment(
              bn_backward_hidden),
         Part("forward_propagation_with_batchnorm", 10, "LINEAR -> BN -> RELU, state in, state out",
              forward_visible, forward_hidden),
-        Part("model_with_batchnorm", 10, "Adam training; eval-mode held-out accuracy >= 0.9",
+        Part("model_with_batchnorm", 10, "Adam training: eval-mode held-out accuracy >= 0.9, the documented trajectory",
              model_visible, model_hidden, limits={"time_per_call": 30.0}, timeout_hint=SLOW_MODEL),
     ),
     forbidden_imports=("jaxdl.nn", "jaxdl.losses", "jaxdl.train", "flax", "haiku", "optax"),

@@ -13,7 +13,12 @@ the helpers of ``trusted.py`` (this folder), which follow the stub's docstrings:
   jitted trial, learning rate and beta as arguments), learning rates <= 0.3 where a
   vmapped and a single training agree to float32 rounding (above, training is chaotic and
   the two drift apart). Every trial starts from ``init_mlp(key, ...)``; the per-trial
-  initialization mistake is recognised by its wrong answer.
+  initialization mistake is recognised by its wrong answer, and so is the optimizer state not
+  carried from step to step (the momentum restarted at 0: every step is plain gradient descent
+  with ``(1 - beta) * learning_rate``), replayed by ``trusted.train_one(..., carry_state=False)``.
+  That comparison is already a trajectory check (full-batch steps, no shuffle, no cost
+  history: the final cost and parameters after ``num_steps`` steps against the replay), so
+  the cost-history and shuffle mistakes of the week's other training loops do not arise here.
 - ``random_search``/``coarse_to_fine`` run with the grader's samplers, ``train_many`` (and
   ``random_search`` for ``coarse_to_fine``) bound in the student's namespace (``Case.replace``),
   so a sampler or ``train_many`` mistake costs only its own part, and the whole result (the
@@ -205,8 +210,9 @@ def beta_hidden(seed: int):
 # ------------------------------------------------------------------ train_many
 
 
-def _one_at_a_time(key, learning_rates, X, Y, betas=None, num_steps=NUM_STEPS, init_keys=None):
-    """The trials replayed one by one (``init_keys``: the per-trial-initialization mistake)."""
+def _one_at_a_time(key, learning_rates, X, Y, betas=None, num_steps=NUM_STEPS, init_keys=None, carry_state=True):
+    """The trials replayed one by one (``init_keys``: the per-trial-initialization mistake;
+    ``carry_state=False``: the optimizer state restarted at every step)."""
     import jax.numpy as jnp
 
     from . import trusted as T
@@ -217,7 +223,7 @@ def _one_at_a_time(key, learning_rates, X, Y, betas=None, num_steps=NUM_STEPS, i
     costs, finals = [], []
     for i in range(lrs.shape[0]):
         init = T.initial_parameters(key if init_keys is None else init_keys[i], X.shape[1])
-        cost, params = T.train_one_jit(jnp.float32(lrs[i]), jnp.float32(bs[i]), init, X, Y, num_steps)
+        cost, params = T.train_one_jit(jnp.float32(lrs[i]), jnp.float32(bs[i]), init, X, Y, num_steps, carry_state)
         costs.append(np.asarray(cost))
         finals.append({k: np.asarray(v) for k, v in params.items()})
     return np.stack(costs), {k: np.stack([f[k] for f in finals]) for k in finals[0]}
@@ -233,9 +239,11 @@ def _train_case(key_seed: int, lrs: np.ndarray, data_seed: int, *, betas=None, i
     if betas is not None:
         kwargs["betas"] = betas
     wrong = lambda: _one_at_a_time(key, lrs, X, Y, betas, init_keys=jax.random.split(key, len(lrs)))  # noqa: E731
+    stateless = lambda: _one_at_a_time(key, lrs, X, Y, betas, carry_state=False)  # noqa: E731
     what = "int32" if int_labels else "float32"
     return Case(args=(key, lrs, X, Y), kwargs=kwargs, expected=lambda: _one_at_a_time(key, lrs, X, Y, betas),
-                mistakes=((HINTS["train_many_init_per_trial"], wrong),), rtol=1e-4, atol=1e-5,
+                mistakes=((HINTS["train_many_init_per_trial"], wrong),
+                          (HINTS["train_many_optimizer_state_not_carried"], stateless)), rtol=1e-4, atol=1e-5,
                 static_argnames=("num_steps",),
                 label=(f"train_many with {len(lrs)} learning rates in [{lrs.min():.3g}, {lrs.max():.3g}], "
                        + ("betas given" if betas is not None else "betas=None") + f", {what} labels, "

@@ -104,6 +104,34 @@ def train_many(key, learning_rates, X, Y, betas=None, num_steps=300):
 ''',
         'each trial starts from its own random initialization; every trial must start from the same parameters, init_mlp(key, ...), so that only the hyperparameters differ.',
     ),
+    "train_many_optimizer_state_not_carried": Mistake(
+        "train_many",
+        '''
+def train_many(key, learning_rates, X, Y, betas=None, num_steps=300):
+    learning_rates = jnp.asarray(learning_rates, jnp.float32)
+    X = jnp.asarray(X, jnp.float32)
+    Y = jnp.asarray(Y, jnp.float32)
+    if betas is None:
+        betas = jnp.full(learning_rates.shape, 0.9, jnp.float32)
+    betas = jnp.asarray(betas, jnp.float32)
+    initial = jaxdl.init.init_mlp(key, [X.shape[1], *LAYERS_HIDDEN, 1], method="he")
+
+    def train_one(learning_rate, beta, parameters, X, Y):
+        optimizer = jaxdl.optim.momentum(learning_rate, beta)
+        opt_state = optimizer.init(parameters)
+
+        def step(parameters, _):
+            grads = jax.grad(compute_cost)(parameters, X, Y)
+            updates, _ = optimizer.update(grads, opt_state, parameters)
+            return jaxdl.optim.apply_updates(parameters, updates), None
+
+        parameters, _ = jax.lax.scan(step, parameters, None, length=num_steps)
+        return compute_cost(parameters, X, Y), parameters
+
+    return jax.jit(jax.vmap(train_one, in_axes=(0, 0, None, None, None)))(learning_rates, betas, initial, X, Y)
+''',
+        "the optimizer state is not carried from one step to the next: the momentum v restarts at 0 every step; carry (parameters, opt_state) through the scan.",
+    ),
     # --- random_search --------------------------------------------------------
     "random_search_best_by_train_cost": Mistake(
         "random_search",

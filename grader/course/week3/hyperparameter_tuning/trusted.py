@@ -53,22 +53,25 @@ def sample_betas(key, n, low=0.9, high=0.999):
     return 1.0 - 10.0 ** r
 
 
-def train_one(learning_rate, beta, parameters, X, Y, num_steps):
-    """One trial: ``num_steps`` full-batch momentum steps; returns (final cost, parameters)."""
+def train_one(learning_rate, beta, parameters, X, Y, num_steps, carry_state=True):
+    """One trial: ``num_steps`` full-batch momentum steps; returns (final cost, parameters).
+    ``carry_state=False`` replays the mistake of restarting the optimizer state at every step
+    (the parent's wrong answer; the stub's loop carries it)."""
     optimizer = _optim.momentum(learning_rate, beta)
+    start = optimizer.init(parameters)
 
     def step(carry, _):
         parameters, opt_state = carry
         grads = jax.grad(compute_cost)(parameters, X, Y)
-        updates, opt_state = optimizer.update(grads, opt_state, parameters)
-        return (_optim.apply_updates(parameters, updates), opt_state), None
+        updates, new_state = optimizer.update(grads, opt_state, parameters)
+        return (_optim.apply_updates(parameters, updates), new_state if carry_state else start), None
 
-    (parameters, _), _ = jax.lax.scan(step, (parameters, optimizer.init(parameters)), None, length=num_steps)
+    (parameters, _), _ = jax.lax.scan(step, (parameters, start), None, length=num_steps)
     return compute_cost(parameters, X, Y), parameters
 
 
 _train_all = jax.jit(jax.vmap(train_one, in_axes=(0, 0, None, None, None, None)), static_argnums=5)
-train_one_jit = jax.jit(train_one, static_argnums=5)  # the parent's one-at-a-time replay
+train_one_jit = jax.jit(train_one, static_argnums=(5, 6))  # the parent's one-at-a-time replay
 
 
 def initial_parameters(key, n_x):

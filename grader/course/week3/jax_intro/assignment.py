@@ -7,13 +7,30 @@ for the sum), compared within ``case_tools.tolerance`` (cond = max |z|). A hidde
 logits shifted by +-200..600, where a loss without the max shift (``log(exp(z) / sum(exp(z)))``
 or ``log`` of a softmax) overflows or underflows to inf/nan: that mistake is named.
 
-``model`` is judged on what it produces, not on how it is written: the parent evaluates the
-returned parameters on the digits test set with its own forward pass (accuracy >= 0.9), and
-the call must finish inside a time limit that a step jitted once meets easily (about 1-3 s
-here) and an un-jitted or re-jitted-every-epoch loop does not (about 18 s and 48 s). So that a
-mistake in ``forward_propagation``, ``compute_total_loss`` or ``initialize_parameters`` costs
-only its own part, the worker runs ``model`` with the grader's trusted versions of those three
-helpers bound in the student's namespace (``Case.replace``).
+``model`` is judged on what it produces, not on how it is written. The visible case: the parent
+evaluates the returned parameters on the digits test set with its own forward pass (accuracy
+>= 0.9), and the call must finish inside a time limit that a step jitted once meets easily
+(about 1-3 s here) and an un-jitted or re-jitted-every-epoch loop does not (about 18 s and
+48 s). The hidden case: the stub fixes every choice that changes the numbers (keys, batches,
+Adam, the summed loss, the cost history), so the parent replays the documented loop with the
+same key in float64 (``trusted.train``) on a few hundred digits for 4 epochs, and compares the
+returned cost history and parameters with it (``case_tools.trajectory_verdict``: the
+trajectory rule of ``case_tools``). The training set ends in a mini-batch of 1 to 3 examples,
+so a cost averaged per mini-batch is far from the per-example one. When the run leaves the
+replay, the parent replays the known loop mistakes too and names the one it matches: Adam's
+state not carried from step to step (or reset every epoch), one shuffle for every epoch, the
+cost averaged per mini-batch.
+
+Compilations are counted by the clock only: a step jitted anew in every iteration (a new
+function each time) traces and compiles again at every step, ~1800 times in the visible
+case, and runs out of its time limit like the re-jit-every-epoch mistake. ``jax.jit(step)``
+called in the loop on the *same* function is a cache hit in JAX (no trace, no compilation;
+as fast as jitting once): nothing to count, and not a mistake the numbers or the time show.
+Nothing the student's process reports about its compilations is trusted.
+
+So that a mistake in ``forward_propagation``, ``compute_total_loss`` or
+``initialize_parameters`` costs only its own part, the worker runs ``model`` with the grader's
+trusted versions of those three helpers bound in the student's namespace (``Case.replace``).
 
 Import policy: ``optax``, ``flax`` and the ``jaxdl`` modules that would answer a part
 (``jaxdl.nn``, ``jaxdl.losses``, ``jaxdl.init``, ``jaxdl.train``) are refused;
@@ -308,12 +325,80 @@ def _model_case(seed: int, num_epochs: int) -> Case:
                       f"{num_epochs} epochs)")
 
 
+TRAJECTORY_EPOCHS = 4
+CONVENTIONS = ("the documented loop: init_key, shuffle_key = jax.random.split(key); epoch e shuffles with "
+               "jax.random.fold_in(shuffle_key, e); one Adam state carried from step to step; the summed "
+               "batch loss; costs[e] = (sum of the epoch's batch losses) / m")
+
+
+def _costs(batch_losses, how: str, minibatch_size: int) -> list[float]:
+    """costs[e] from epoch e's (summed loss, examples) pairs, formed ``how``
+    (``grader.training_replay.COST_FORMS``: the documented per-example cost, each batch's mean
+    averaged, each batch's sum over the nominal batch size)."""
+    out = []
+    for epoch in batch_losses:
+        losses = np.array([l for l, _ in epoch], np.float64)
+        sizes = np.array([n for _, n in epoch], np.float64)
+        out.append({"example": losses.sum() / sizes.sum(), "batch_mean": np.mean(losses / sizes),
+                    "nominal": losses.sum() / (minibatch_size * len(epoch))}[how])
+    return [float(c) for c in out]
+
+
+def _trajectory_validator(key, X, Y, learning_rate: float, num_epochs: int, minibatch_size: int):
+    from grader import training_replay
+
+    from . import trusted as T
+
+    replay = training_replay.replayer(
+        lambda optimizer_state, shuffle, dtype: T.train(key, X, Y, learning_rate, num_epochs, minibatch_size,
+                                                        dtype=dtype, optimizer_state=optimizer_state,
+                                                        shuffle=shuffle),
+        lambda batch_losses, how: _costs(batch_losses, how, minibatch_size))
+
+    def validate(out):
+        if not isinstance(out, (list, tuple)) or len(out) != 2:
+            return "model() must return (parameters, costs)"
+        params, costs = out
+        initial = replay(training_replay.DOCUMENTED, np.float64)[0]
+        msg = case_tools.trained_params_problem(params, initial)
+        if msg:
+            return msg
+        if all(np.array_equal(params[k], initial[k]) for k in initial):
+            return HINTS["model_mutates_parameters"]
+        return case_tools.trajectory_verdict(costs, params, replay, training_replay.DOCUMENTED,
+                                             training_replay.loop_variants(HINTS), CONVENTIONS)
+
+    return validate
+
+
+def _trajectory_case(seed: int) -> Case:
+    """A few hundred digits ending in a mini-batch of 1 to 3 examples, 4 epochs, compared with
+    the parent's replay of the documented loop (module docstring)."""
+    r = _rng(seed)
+    X_train, Y_train, X_test, Y_test, _ = _digits_split(seed)
+    minibatch_size = int(r.choice([16, 32]))
+    full = int(r.integers(7, 11)) * (32 // minibatch_size)
+    last = int(r.integers(1, 4))
+    rows = r.choice(X_train.shape[0], size=full * minibatch_size + last, replace=False)
+    X, Y = X_train[rows], Y_train[rows]
+    learning_rate = float(r.choice([0.001, 0.003]))
+    key = _key(seed)
+    return Case(args=(key, X, Y, X_test[:40], Y_test[:40]),
+                kwargs={"learning_rate": learning_rate, "num_epochs": TRAJECTORY_EPOCHS,
+                        "minibatch_size": minibatch_size, "print_cost": False},
+                validate=_trajectory_validator(key, X, Y, learning_rate, TRAJECTORY_EPOCHS, minibatch_size),
+                replace=TRUSTED_HELPERS,
+                label=(f"model on {X.shape[0]} digits ({full} mini-batches of {minibatch_size} and one of {last}), "
+                       f"{TRAJECTORY_EPOCHS} epochs, learning rate {learning_rate:g}: costs and parameters against "
+                       "the replay of the documented loop with the same key"))
+
+
 def model_visible():
     return [_model_case(0, 40)]
 
 
 def model_hidden(seed: int):
-    return [_model_case(seed, 40)]
+    return [_trajectory_case(seed)]
 
 
 ASSIGNMENT = Assignment(
@@ -326,7 +411,8 @@ ASSIGNMENT = Assignment(
         Part("initialize_parameters", 10, "Glorot-normal weights, zero biases", init_visible, init_hidden),
         Part("forward_propagation", 10, "LINEAR-RELU-...-LINEAR logits", forward_visible, forward_hidden),
         Part("compute_total_loss", 10, "sum of softmax cross-entropy", loss_visible, loss_hidden),
-        Part("model", 10, "a jitted Adam training loop; held-out accuracy >= 0.9 within the time limit",
+        Part("model", 10, "a jitted Adam training loop: held-out accuracy >= 0.9 within the time limit, "
+                          "the documented trajectory",
              model_visible, model_hidden, limits={"time_per_call": 10.0}, timeout_hint=SLOW_STEP),
     ),
     forbidden_imports=("optax", "flax", "jaxdl.nn", "jaxdl.losses", "jaxdl.init", "jaxdl.train", "jaxdl.tune"),

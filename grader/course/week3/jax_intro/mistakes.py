@@ -220,4 +220,109 @@ def model(key, X_train, Y_train, X_test, Y_test, learning_rate=0.001, num_epochs
 ''',
         'a training step that is not jitted, or jitted again inside the loop, is this slow: wrap the step in jax.jit once, before the epoch loop.',
     ),
+    "model_optimizer_state_not_carried": Mistake(
+        "model",
+        '''
+def model(key, X_train, Y_train, X_test, Y_test, learning_rate=0.001, num_epochs=40,
+          minibatch_size=32, print_cost=True):
+    X_train = jnp.asarray(X_train, jnp.float32)
+    Y_train = jnp.asarray(Y_train, jnp.float32)
+    m, n_x = X_train.shape
+    layers_dims = [n_x, 25, 12, Y_train.shape[1]]
+    costs = []
+    init_key, shuffle_key = jax.random.split(key)
+    parameters = initialize_parameters(init_key, layers_dims)
+    optimizer = jaxdl.optim.adam(learning_rate)
+    opt_state = optimizer.init(parameters)
+
+    def loss_fn(parameters, X, Y):
+        return compute_total_loss(forward_propagation(X, parameters), Y)
+
+    @jax.jit
+    def train_step(parameters, opt_state, X_batch, Y_batch):
+        loss, grads = jax.value_and_grad(loss_fn)(parameters, X_batch, Y_batch)
+        updates, opt_state = optimizer.update(grads, opt_state, parameters)
+        return jaxdl.optim.apply_updates(parameters, updates), opt_state, loss
+
+    for epoch in range(num_epochs):
+        epoch_key = jax.random.fold_in(shuffle_key, epoch)
+        epoch_total_loss = jnp.zeros((), jnp.float32)
+        for X_batch, Y_batch in jaxdl.data.random_minibatches(epoch_key, X_train, Y_train, minibatch_size):
+            parameters, _, loss = train_step(parameters, opt_state, X_batch, Y_batch)
+            epoch_total_loss = epoch_total_loss + loss
+        costs.append(float(epoch_total_loss) / m)
+    return parameters, costs
+''',
+        "the optimizer state is not carried from one step to the next: pass the opt_state that optimizer.update returns to the next step (Adam's moments and step count).",
+    ),
+    "model_same_shuffle_every_epoch": Mistake(
+        "model",
+        '''
+def model(key, X_train, Y_train, X_test, Y_test, learning_rate=0.001, num_epochs=40,
+          minibatch_size=32, print_cost=True):
+    X_train = jnp.asarray(X_train, jnp.float32)
+    Y_train = jnp.asarray(Y_train, jnp.float32)
+    m, n_x = X_train.shape
+    layers_dims = [n_x, 25, 12, Y_train.shape[1]]
+    costs = []
+    init_key, shuffle_key = jax.random.split(key)
+    parameters = initialize_parameters(init_key, layers_dims)
+    optimizer = jaxdl.optim.adam(learning_rate)
+    opt_state = optimizer.init(parameters)
+
+    def loss_fn(parameters, X, Y):
+        return compute_total_loss(forward_propagation(X, parameters), Y)
+
+    @jax.jit
+    def train_step(parameters, opt_state, X_batch, Y_batch):
+        loss, grads = jax.value_and_grad(loss_fn)(parameters, X_batch, Y_batch)
+        updates, opt_state = optimizer.update(grads, opt_state, parameters)
+        return jaxdl.optim.apply_updates(parameters, updates), opt_state, loss
+
+    for epoch in range(num_epochs):
+        epoch_total_loss = jnp.zeros((), jnp.float32)
+        for X_batch, Y_batch in jaxdl.data.random_minibatches(shuffle_key, X_train, Y_train, minibatch_size):
+            parameters, opt_state, loss = train_step(parameters, opt_state, X_batch, Y_batch)
+            epoch_total_loss = epoch_total_loss + loss
+        costs.append(float(epoch_total_loss) / m)
+    return parameters, costs
+''',
+        "the same shuffle every epoch: epoch e draws its mini-batches with jax.random.fold_in(shuffle_key, e).",
+    ),
+    "model_cost_per_minibatch": Mistake(
+        "model",
+        '''
+def model(key, X_train, Y_train, X_test, Y_test, learning_rate=0.001, num_epochs=40,
+          minibatch_size=32, print_cost=True):
+    X_train = jnp.asarray(X_train, jnp.float32)
+    Y_train = jnp.asarray(Y_train, jnp.float32)
+    m, n_x = X_train.shape
+    layers_dims = [n_x, 25, 12, Y_train.shape[1]]
+    costs = []
+    init_key, shuffle_key = jax.random.split(key)
+    parameters = initialize_parameters(init_key, layers_dims)
+    optimizer = jaxdl.optim.adam(learning_rate)
+    opt_state = optimizer.init(parameters)
+
+    def loss_fn(parameters, X, Y):
+        return compute_total_loss(forward_propagation(X, parameters), Y)
+
+    @jax.jit
+    def train_step(parameters, opt_state, X_batch, Y_batch):
+        loss, grads = jax.value_and_grad(loss_fn)(parameters, X_batch, Y_batch)
+        updates, opt_state = optimizer.update(grads, opt_state, parameters)
+        return jaxdl.optim.apply_updates(parameters, updates), opt_state, loss
+
+    for epoch in range(num_epochs):
+        epoch_key = jax.random.fold_in(shuffle_key, epoch)
+        batches = jaxdl.data.random_minibatches(epoch_key, X_train, Y_train, minibatch_size)
+        epoch_cost = 0.0
+        for X_batch, Y_batch in batches:
+            parameters, opt_state, loss = train_step(parameters, opt_state, X_batch, Y_batch)
+            epoch_cost += float(loss) / X_batch.shape[0]
+        costs.append(epoch_cost / len(batches))
+    return parameters, costs
+''',
+        "the cost averaged per mini-batch instead of per example: costs[e] is the sum of epoch e's batch losses divided by m (the last mini-batch is smaller).",
+    ),
 }
