@@ -39,21 +39,25 @@ def reused(maxsize: int) -> Callable[[F], F]:
     return decorate
 
 
-def _value_key(value: Any) -> Any:
+def value_key(value: Any) -> Any:
     """A hashable stand-in for ``value``, equal exactly when the values are equal and of the
     same types (``1`` and ``1.0`` trace differently, so they differ here).
 
     Containers (list, tuple, dict, set) by their items, NumPy and concrete JAX arrays by
     dtype, shape and bytes (every element, unlike ``repr``, which NumPy truncates beyond
-    1000 elements), hashable scalars by value; anything else by identity (the key holds a
-    reference, so the id cannot be reused while the key lives).
+    1000 elements), floating and complex scalars by their bits (``0.0`` and ``-0.0`` compare
+    equal but are different constants in a program; a NaN is the same constant as itself),
+    other hashable scalars by value; anything else by identity (the key holds a reference,
+    so the id cannot be reused while the key lives).
     """
+    if isinstance(value, (float, complex, np.inexact)):
+        return (type(value), np.asarray(value).tobytes())
     if isinstance(value, (list, tuple)):
-        return (type(value), tuple(_value_key(v) for v in value))
+        return (type(value), tuple(value_key(v) for v in value))
     if isinstance(value, dict):
-        return (dict, tuple((_value_key(k), _value_key(v)) for k, v in value.items()))
+        return (dict, tuple((value_key(k), value_key(v)) for k, v in value.items()))
     if isinstance(value, (set, frozenset)):
-        return (type(value), frozenset(_value_key(v) for v in value))
+        return (type(value), frozenset(value_key(v) for v in value))
     if isinstance(value, np.ndarray) or (isinstance(value, jax.Array) and not isinstance(value, jax.core.Tracer)):
         a = np.asarray(value)
         if a.dtype != object:
@@ -83,13 +87,13 @@ class _Held:
 
 class ByValue:
     """A memo key for values that may be unhashable (lists of layer sizes, arrays): equal by
-    value (see :func:`_value_key`), never by a printed form."""
+    value (see :func:`value_key`), never by a printed form."""
 
     __slots__ = ("value", "_key")
 
     def __init__(self, value: Any):
         self.value = value
-        self._key = _value_key(value)
+        self._key = value_key(value)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, ByValue) and self._key == other._key

@@ -86,9 +86,11 @@ def _safe_shift(x: jax.Array, axis: int) -> tuple[jax.Array, jax.Array]:
     maximum is infinite are replaced by their limit: an all ``-inf`` row by zeros (it is
     ``0 + (-inf)``, and softmax is shift invariant: uniform), a row with ``+inf`` entries by
     ``0`` there and ``-inf`` elsewhere (the ``+inf`` entries share the mass). Finite rows
-    are untouched, bit for bit; the replaced entries get zero gradient.
+    are untouched, bit for bit; the replaced entries get zero gradient. An empty class axis
+    (size 0) gives an empty result, as ``jax.nn.softmax`` does (``initial=-inf``: the
+    maximum of no logits).
     """
-    m = jnp.max(x, axis=axis, keepdims=True)
+    m = jnp.max(x, axis=axis, keepdims=True, initial=-jnp.inf)
     zero = jnp.zeros_like(x)
     neg_inf = jnp.full_like(x, -jnp.inf)
     x = jnp.where(m == jnp.inf, jnp.where(x == jnp.inf, zero, neg_inf), jnp.where(m == -jnp.inf, zero, x))

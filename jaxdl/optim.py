@@ -1,9 +1,11 @@
 r"""Optimizers written from scratch, as ``optax.GradientTransformation`` pairs.
 
 Every optimizer here is a pair of pure functions, ``init(params) -> state`` and
-``update(grads, state, params=None) -> (updates, new_state)``, packed in an
-:class:`optax.GradientTransformation`. The state is a ``NamedTuple`` of arrays that you pass
-in and get back; nothing is hidden. ``updates`` already carry the minus sign and the learning
+``update(grads, state, params=None, **extra_args) -> (updates, new_state)``, packed in an
+:class:`optax.GradientTransformationExtraArgs` (the type of ``optax.adam``): like optax's
+optimizers, ``update`` accepts keyword arguments meant for other transformations of a chain
+(``value=loss`` for a line search...) and ignores them. The state is a ``NamedTuple`` of
+arrays that you pass in and get back; nothing is hidden. ``updates`` already carry the minus sign and the learning
 rate, so a step is ``params = apply_updates(params, updates)``. Because they are ordinary
 optax transformations they compose with optax::
 
@@ -57,15 +59,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxdl import _validate
+from jaxdl._reuse import value_key
 
 try:
     import optax
 
-    _GradientTransformation = optax.GradientTransformation
+    _GradientTransformation = optax.GradientTransformationExtraArgs
 except ImportError:  # optax absent (a grading sandbox that leaves it out): the same pair type
 
     class _GradientTransformation(NamedTuple):
-        """Structurally ``optax.GradientTransformation``: ``(init, update)``."""
+        """Structurally ``optax.GradientTransformationExtraArgs``: ``(init, update)``."""
 
         init: Callable
         update: Callable
@@ -150,14 +153,17 @@ class AdamState(NamedTuple):
 
 
 class Optimizer(_GradientTransformation):
-    """An ``optax.GradientTransformation`` that compares equal by how it was built.
+    """An ``optax.GradientTransformationExtraArgs`` that compares equal by how it was built.
 
     ``adam(1e-3) == adam(1e-3)`` (same factory, same hyperparameters of the same types), so
     :func:`jaxdl.train.fit` can reuse the program it compiled for an equal optimizer instead
     of tracing and compiling again. When a hyperparameter is an array or a tracer (a
     learning rate being tuned under ``vmap``), the optimizer is only equal to itself, like
     any optax transformation. A schedule counts by identity: the same schedule function.
-    Everything else is exactly ``optax.GradientTransformation(init, update)``. Where optax
+    Everything else is exactly ``optax.GradientTransformationExtraArgs(init, update)``:
+    ``update(updates, state, params=None, **extra_args)`` ignores ``extra_args`` (optax's
+    contract for that type: every transformation accepts the keyword arguments another one
+    in a chain needs, and a fourth positional argument is a ``TypeError``). Where optax
     is not installed (``import optax`` fails), the base is a ``NamedTuple`` of the same two
     fields, so the optimizers still work with :mod:`jaxdl.train` (but not with optax).
     """
@@ -189,9 +195,15 @@ def _is_plain(value: Any) -> bool:
 
 
 def _optimizer(name: str, hyperparameters: tuple, init_fn: Callable, update_fn: Callable) -> Optimizer:
+    """Pack ``init_fn`` and ``update_fn(updates, state, params)`` as an :class:`Optimizer`."""
+
+    def update(updates: Any, state: Any, params: Any = None, **extra_args: Any) -> tuple[Any, Any]:
+        del extra_args  # for other transformations of a chain (optax.GradientTransformationExtraArgs)
+        return update_fn(updates, state, params)
+
     if all(_is_plain(h) for h in hyperparameters):
-        update_fn._jaxdl_spec = (name, tuple((type(h), h) for h in hyperparameters))
-    return Optimizer(init_fn, update_fn)
+        update._jaxdl_spec = (name, value_key(hyperparameters))
+    return Optimizer(init_fn, update)
 
 
 # --------------------------------------------------------------------------- checks
@@ -379,7 +391,7 @@ def _step(
 
 # --------------------------------------------------------------------------- optimizers
 
-def sgd(learning_rate: ScalarOrSchedule) -> optax.GradientTransformation:
+def sgd(learning_rate: ScalarOrSchedule) -> Optimizer:
     r"""Plain (mini-batch) gradient descent.
 
     .. math::
@@ -393,7 +405,8 @@ def sgd(learning_rate: ScalarOrSchedule) -> optax.GradientTransformation:
       learning_rate: a float ``>= 0`` or a schedule ``step -> lr``.
 
     Returns:
-      An ``optax.GradientTransformation``; its state is :class:`SgdState` (``count`` only).
+      An ``optax.GradientTransformationExtraArgs`` (its ``update`` ignores extra keyword
+      arguments, as optax's optimizers do); its state is :class:`SgdState` (``count`` only).
       Updates have the gradients' dtypes.
 
     Raises:
@@ -437,7 +450,7 @@ def sgd(learning_rate: ScalarOrSchedule) -> optax.GradientTransformation:
 
 def momentum(
     learning_rate: ScalarOrSchedule, beta: float = 0.9, *, accumulator_dtype: Any = None
-) -> optax.GradientTransformation:
+) -> Optimizer:
     r"""Gradient descent with momentum, in the course's moving-average form.
 
     .. math::
@@ -457,7 +470,8 @@ def momentum(
         to float32 for 16-bit parameters).
 
     Returns:
-      An ``optax.GradientTransformation``; its state is :class:`MomentumState`
+      An ``optax.GradientTransformationExtraArgs`` (its ``update`` ignores extra keyword
+      arguments, as optax's optimizers do); its state is :class:`MomentumState`
       (``count``, and the velocity ``v`` shaped like ``params``). Updates have the
       gradients' dtypes.
 
@@ -506,7 +520,7 @@ def rmsprop(
     eps: float = 1e-8,
     *,
     accumulator_dtype: Any = None,
-) -> optax.GradientTransformation:
+) -> Optimizer:
     r"""RMSprop: divide the gradient by a moving root-mean-square of past gradients.
 
     .. math::
@@ -528,7 +542,8 @@ def rmsprop(
         parameters, else the parameter's dtype.
 
     Returns:
-      An ``optax.GradientTransformation``; its state is :class:`RMSPropState`
+      An ``optax.GradientTransformationExtraArgs`` (its ``update`` ignores extra keyword
+      arguments, as optax's optimizers do); its state is :class:`RMSPropState`
       (``count``, and ``s`` shaped like ``params``). Updates have the gradients' dtypes.
 
     Raises:
@@ -578,7 +593,7 @@ def adam(
     eps: float = 1e-8,
     *,
     accumulator_dtype: Any = None,
-) -> optax.GradientTransformation:
+) -> Optimizer:
     r"""Adam: momentum and RMSprop together, with bias correction.
 
     With :math:`t` the update number (``count + 1``, so the first update has :math:`t = 1`):
@@ -607,7 +622,8 @@ def adam(
         memory at the price of the rounding described above (the arithmetic stays float32).
 
     Returns:
-      An ``optax.GradientTransformation``; its state is :class:`AdamState`
+      An ``optax.GradientTransformationExtraArgs`` (its ``update`` ignores extra keyword
+      arguments, as optax's optimizers do); its state is :class:`AdamState`
       (``count``, first moment ``v`` and second moment ``s``, shaped like ``params``).
       Updates have the gradients' dtypes.
 

@@ -440,6 +440,68 @@ def test_update_wrong_state(name: str) -> None:
         opt.update(PARAMS0, optax.adam(0.1).init(PARAMS0)[0], PARAMS0)
 
 
+# --------------------------------------------------------------------------- extra keyword arguments
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_update_accepts_and_ignores_extra_keyword_arguments_like_optax(name: str) -> None:
+    """optax's optimizers are ``GradientTransformationExtraArgs``: ``update`` accepts keyword
+    arguments meant for another transformation of a chain (``value`` for a line search) and
+    ignores them; a fourth positional argument is a ``TypeError``. jaxdl's do the same."""
+    ours, ref = CASES[name][0](LR), CASES[name][1](LR)
+    assert isinstance(ref, optax.GradientTransformationExtraArgs)
+    assert isinstance(ours, optax.GradientTransformationExtraArgs)
+    grads = _grads(PARAMS0, jnp.int32(0))
+    extra = {"value": jnp.float32(3.0), "grad": grads, "unexpected_extra_arg": 1}
+    plain = ours.update(grads, ours.init(PARAMS0), PARAMS0)
+    with_extra = ours.update(grads, ours.init(PARAMS0), PARAMS0, **extra)
+    _assert_tree_equal(with_extra, plain)
+
+    def jitted(opt: Any) -> Any:  # (bit for bit with optax is a property of the compiled programs)
+        return jax.jit(lambda g, s, p, value: opt.update(g, s, p, value=value, grad=g))(
+            grads, opt.init(PARAMS0), PARAMS0, jnp.float32(3.0))
+
+    ours_jitted = jitted(ours)
+    _assert_tree_equal(ours_jitted, jax.jit(ours.update)(grads, ours.init(PARAMS0), PARAMS0))
+    with jax.numpy_dtype_promotion("standard"):
+        ref_updates, _ = jitted(ref)
+    if CASES[name][2]:
+        _assert_tree_equal(ours_jitted[0], ref_updates)
+    else:
+        _assert_tree_close(ours_jitted[0], ref_updates, rtol=1e-6)
+    for opt in (ours, ref):
+        with pytest.raises(TypeError, match="positional argument"):
+            opt.update(grads, opt.init(PARAMS0), PARAMS0, 3.0)
+
+
+def test_chain_with_line_search_matches_optax() -> None:
+    """optax's documented use of extra arguments: ``sgd`` chained with a backtracking line
+    search that needs ``value``, ``grad`` and ``value_fn``; jaxdl's ``sgd`` in optax's place
+    ends at the same parameters."""
+
+    def loss(p: Any) -> jax.Array:
+        return sum(jnp.sum((p[k] - TARGET[k]) ** 2) for k in sorted(p))
+
+    def run(first: Any) -> Any:
+        opt = optax.chain(first, optax.scale_by_backtracking_linesearch(max_backtracking_steps=15))
+
+        @jax.jit
+        def step(params: Any, state: Any) -> tuple[Any, Any]:
+            value, grad = jax.value_and_grad(loss)(params)
+            updates, state = opt.update(grad, state, params, value=value, grad=grad, value_fn=loss)
+            return optax.apply_updates(params, updates), state
+
+        params, state = PARAMS0, opt.init(PARAMS0)
+        with jax.numpy_dtype_promotion("standard"):  # the line search is optax's code
+            for _ in range(3):
+                params, state = step(params, state)
+        return params
+
+    ours, ref = run(optim.sgd(1.0)), run(optax.sgd(1.0))
+    _assert_tree_equal(ours, ref)
+    assert float(loss(ours)) < 0.1 * float(loss(PARAMS0))  # the line search did its work
+
+
 # --------------------------------------------------------------------------- docs
 
 

@@ -1,7 +1,8 @@
 """optax's ``optax/_src/alias_test.py`` (optax 0.2.8, as installed), the cases that apply to jaxdl.
 
-Ported from ``AliasTest``: ``test_optimization``, ``test_optimizers_can_be_wrapped_in_inject_hyperparams``,
-``test_explicit_dtype``, ``test_preserve_dtype``, ``test_state_shape_dtype_shard_stability`` and
+Ported from ``AliasTest``: ``test_optimization``, ``test_optimizers_accept_extra_args``,
+``test_optimizers_can_be_wrapped_in_inject_hyperparams``, ``test_explicit_dtype``,
+``test_preserve_dtype``, ``test_state_shape_dtype_shard_stability`` and
 ``test_gradient_accumulation``, over the optimizers of ``_OPTIMIZERS_UNDER_TEST`` that jaxdl has:
 
     optax case                                 jaxdl optimizer (same updates)
@@ -13,9 +14,7 @@ Ported from ``AliasTest``: ``test_optimization``, ``test_optimizers_can_be_wrapp
 Differences by design, kept in the assertions: with float16/bfloat16 parameters jaxdl keeps
 its moments in float32 unless ``accumulator_dtype`` says otherwise (optax keeps the
 parameters' dtype), and a real ``accumulator_dtype`` for complex parameters raises (it would
-drop the imaginary part). Not ported: ``test_optimizers_accept_extra_args`` (jaxdl's optimizers
-are ``optax.GradientTransformation``s, not ``GradientTransformationExtraArgs``; ``optax.chain``
-adapts them) and the optimizers jaxdl does not offer (its plain ``sgd`` has no case in optax's list). ``test_optimization``'s 10,000 steps run
+drop the imaginary part). Not ported: the optimizers jaxdl does not offer (its plain ``sgd`` has no case in optax's list). ``test_optimization``'s 10,000 steps run
 in one ``lax.fori_loop`` program instead of 10,000 calls of a jitted step (same steps, one
 compilation); its no-recompile subtest is ``tests/test_optim.py::test_no_retrace_on_second_call``.
 """
@@ -96,6 +95,29 @@ def test_optimization(opt_name, target, dtype):
     state = optax.tree.map_params(opt, lambda v: v, state)  # "Test that tree_map_params works"
     params, _ = jax.jit(lambda p, s: jax.lax.fori_loop(0, 10_000, step, (p, s)))(initial_params, state)
     np.testing.assert_allclose(np.asarray(params), np.asarray(final_params), rtol=3e-2, atol=3e-2)
+
+
+@pytest.mark.parametrize("opt_name", sorted(OPTIMIZERS))
+def test_optimizers_accept_extra_args(opt_name):
+    """AliasTest.test_optimizers_accept_extra_args: ``update`` takes (and ignores) a keyword
+    argument it does not expect, without ``optax.with_extra_args_support``; two jitted steps."""
+    opt = OPTIMIZERS[opt_name]()
+    # intentionally omit: opt = optax.with_extra_args_support(opt)
+    initial_params, _, objective = setup_rosenbrock(jnp.float32)
+
+    @jax.jit
+    def step(params, state):
+        _, updates = jax.value_and_grad(objective)(params)
+        update_kwargs = {"unexpected_extra_args_your_optimizer_doesnt_expect": 1}
+        updates, state = opt.update(updates, state, params, **update_kwargs)
+        return optax.apply_updates(params, updates), state
+
+    params = initial_params
+    state = opt.init(params)
+    for _ in range(2):  # "Test that update works with extra values"
+        params, state = step(params, state)
+    assert isinstance(opt, optax.GradientTransformationExtraArgs)
+    assert bool(jnp.all(jnp.isfinite(params)))
 
 
 @pytest.mark.parametrize("opt_name", sorted(OPTIMIZERS))
