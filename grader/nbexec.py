@@ -24,6 +24,30 @@ notebook, from the read-only site-packages). Each cell, in order:
    a kernel keeps them. A cell still running at the load time limit (``seconds``) is stopped
    by :class:`LoadTimeout`, naming it.
 
+What else the cells find as in a kernel, not as in a plain ``exec``:
+
+- ``input()`` raises IPython's ``StdinNotImplementedError`` ("cell 4 calls input(), and the
+  grader has no keyboard (remove the call)"), as a kernel whose front end takes no input
+  (nbclient) raises; no one would type, so it neither waits nor gives a bare ``EOFError``.
+  The cell stops as one that raises (so does a graded function that calls it).
+- Output: a write to ``sys.stdout``/``sys.stderr`` that would take what the cells printed
+  past the worker's output cap (``output_hard_bytes``, :func:`prepare`) raises
+  :class:`OutputLimitExceeded` in the running cell, naming it, and is not made; the cell
+  stops as one that raises, so the cells above it are graded (Jupyter drops output past its
+  rate limit and runs on; the grader keeps a bounded log, and otherwise stops the worker for
+  the whole notebook). Output that bypasses those streams (``os.write``) still meets the
+  grader's own cap.
+- ``IPython.display.clear_output`` does nothing (:func:`_clear_output`): outside a kernel
+  IPython prints terminal escape codes, which would garble the report's record of output.
+- ``import grader`` and ``from grader import check`` give a stand-in module whose ``check``
+  does nothing and returns ``None`` (:func:`_check_while_grading`): a student's own checks,
+  left in the notebook, cost nothing, wherever they are called. Only the callee is a no-op:
+  its arguments and the statement around it run as written (``check("relu") or f()`` runs
+  ``f()``; a cell mixing checks and definitions keeps its definitions), and a ``check`` the
+  student defines or rebinds (``check = print``) is theirs and runs. Any other import of
+  ``grader`` (``from grader import engine``) goes to the worker's import policy, which
+  refuses it.
+
 What ``get_ipython()`` does here (a kernel with no processes and no network):
 
 - ``!cmd`` runs nothing; ``x = !cmd`` gives an empty ``SList`` (IPython's list of output lines).
@@ -40,6 +64,9 @@ What ``get_ipython()`` does here (a kernel with no processes and no network):
 - ``obj?``/``%pinfo`` and the display/configuration magics (``%matplotlib``, ``%config``,
   ``%load_ext``, ``%autoreload``, ``%%html``, ``%%markdown``, ...) do nothing visible (their
   output goes to Jupyter's pager or front end, not the cell's output).
+- ``%env`` / ``%set_env`` are IPython's own (``$name`` and ``{expression}`` expanded from the
+  notebook, as IPython expands a magic's line): they list, read or set the worker's
+  ``os.environ``, printing ``env: VAR=value``.
 - Magics that would start a process, reach the network or leave the notebook (``%pip``,
   ``%run``, ``%%bash``, ``%cd``, ...) are not run; one line says so.
 - Any other name fails like IPython: ``UsageError: Line magic function `%foo` not found.``
@@ -70,6 +97,8 @@ from __future__ import annotations
 
 import ast
 import builtins
+import contextlib
+import dataclasses
 import inspect
 import os
 import sys
@@ -101,7 +130,7 @@ QUIET = {  # their output goes to the pager or the front end, or they only confi
 NOT_RUN = {  # processes, network, the file system outside the notebook, the kernel itself
     "pip", "conda", "mamba", "micromamba", "uv", "run", "load", "sx", "system", "bash", "sh",
     "script", "python", "python2", "python3", "pypy", "perl", "ruby", "cd", "pushd", "popd",
-    "dhist", "dirs", "bookmark", "env", "set_env", "store", "reset", "reset_selective", "xdel",
+    "dhist", "dirs", "bookmark", "store", "reset", "reset_selective", "xdel",
     "alias", "unalias", "rehashx", "edit", "ed", "save", "macro", "rerun", "ls", "cat", "less",
     "more", "man", "mkdir", "rm", "rmdir", "cp", "mv", "pwd", "clear", "cls", "file", "lprun",
     "mprun", "memit", "sql",
@@ -117,6 +146,33 @@ class Shell:
         self.body_start = 2  # ... and of the line after its ``%%magic`` line
         self.filename = "<submission>"
         self.display_pub = None  # IPython's capture_output swaps it while %%capture runs
+        self.cell = 0  # the number of the running cell (0: none yet)
+        self.label = "cell {}"  # how a message names a cell ("In [{}]" in a kernel's history)
+        self.starts: list[tuple[int, int]] = []  # (first line, number) of each cell, in order
+
+    def cell_at(self, line: int) -> int | None:
+        """The number of the cell holding ``line`` of the joined text, ``None`` if none."""
+        import bisect
+
+        i = bisect.bisect_right(self.starts, (line, float("inf"))) - 1
+        return self.starts[i][1] if i >= 0 else None
+
+    def raw_input(self, prompt: Any = "", /) -> str:
+        """``input()`` in a graded notebook (a kernel binds ``input`` to its ``raw_input`` so):
+        there is no one at a keyboard, so it raises IPython's ``StdinNotImplementedError``, as
+        ipykernel's does when its front end takes no input (nbclient), naming the cell that
+        called it, instead of waiting or ``EOFError``."""
+        from IPython.core.error import StdinNotImplementedError
+
+        number = None
+        frame = sys._getframe(1)
+        while frame is not None and number is None:
+            if frame.f_code.co_filename == self.filename:
+                number = self.cell_at(frame.f_lineno)
+            frame = frame.f_back
+        who = self.label.format(number) if number is not None else "your notebook"
+        raise StdinNotImplementedError(f"{who} calls input(), and the grader has no keyboard "
+                                       "(remove the call)")
 
     # -- shell escapes -------------------------------------------------------------------
 
@@ -143,6 +199,8 @@ class Shell:
             if magic_name == "timeit" and _has_option(line, "o"):
                 return _timed(lambda: self._run(code, glob, loc, lineno))
             return self._run(code, glob, loc, lineno, value=magic_name == "time")
+        if magic_name in ("env", "set_env"):
+            return _env(magic_name, _var_expand(line, glob, loc))
         return self._other(magic_name, "%")
 
     def run_cell_magic(self, magic_name: str, line: str, cell: str) -> Any:
@@ -244,6 +302,28 @@ def _timed(run: Callable[[], Any]):
     return TimeitResult(1, 1, seconds, seconds, [seconds], 0.0, 3)
 
 
+def _var_expand(line: str, glob: dict, loc: Any) -> str:
+    """``$name`` and ``{expression}`` in a magic's line expanded from the cell's namespace, as
+    IPython's ``InteractiveShell.var_expand`` does (the line unchanged if that fails)."""
+    from IPython.utils.text import DollarFormatter
+
+    names = dict(glob)
+    if loc is not glob:
+        names.update(loc)
+    try:
+        return DollarFormatter().vformat(line, args=[], kwargs=names)
+    except Exception:  # noqa: BLE001 - as IPython: a line that cannot be expanded is kept
+        return line
+
+
+def _env(magic_name: str, line: str) -> Any:
+    """``%env`` / ``%set_env``: IPython's own (``OSMagics``), on the worker's environment: lists,
+    reads or sets ``os.environ`` (printing ``env: VAR=value``) as in a kernel."""
+    from IPython.core.magics.osm import OSMagics
+
+    return getattr(OSMagics(shell=None), magic_name)(line)
+
+
 def _writefile(line: str, cell: str) -> None:
     args = line.split()
     append = bool({"-a", "--append"} & set(args))
@@ -307,14 +387,17 @@ def _ends_the_kernel(status, /):
     raise KernelDied(f"os._exit({status!r}) ends the Jupyter kernel")
 
 
-def prepare() -> None:
+def prepare(output_hard_bytes: int | None = None) -> None:
     """Create the event loop for cells with a top-level ``await`` (one for every cell, as
     IPython keeps one). The worker calls this before it arms its policy: an asyncio loop
-    opens a socket pair (its self-pipe), and the policy refuses sockets to student code."""
-    global _loop
+    opens a socket pair (its self-pipe), and the policy refuses sockets to student code.
+    ``output_hard_bytes``: the worker's output cap, which :func:`run_cells` keeps the
+    notebook's printed output below (naming the cell that would pass it)."""
+    global _loop, _output_hard_bytes
     import asyncio
 
     _loop = asyncio.new_event_loop()
+    _output_hard_bytes = output_hard_bytes
 
 
 def _run_code(code, namespace: dict) -> Any:
@@ -337,14 +420,137 @@ def _time_up(signum, frame):
     raise LoadTimeout("the notebook's cells did not finish within the time limit")
 
 
+_output_hard_bytes: int | None = None  # the worker's output cap (see prepare)
+
+
+class OutputLimitExceeded(BaseException):
+    """Raised in the running cell by a write to ``sys.stdout``/``sys.stderr`` that would take
+    the output printed while the notebook loads past the worker's output cap (see
+    :class:`_CappedStream`): that cell stops, as one that raises, and is named; the write is
+    not made, so the grader never has to stop the worker for it."""
+
+
+@dataclasses.dataclass
+class _OutputBudget:
+    """The bytes the cells may still print: ``limit`` of the worker's ``cap``."""
+
+    cap: int
+    limit: int
+    used: int = 0
+    armed: bool = True
+
+
+class _CappedStream:
+    """``sys.stdout`` or ``sys.stderr`` while the cells run: every write goes to ``stream``
+    unless, with those of the other stream, it would pass the budget's ``limit``, which
+    raises :class:`OutputLimitExceeded` naming the running cell. Anything else is the
+    stream's own (``encoding``, ``fileno``, ``isatty``, ...)."""
+
+    def __init__(self, stream, budget: _OutputBudget, shell: Shell):
+        self._stream, self._budget, self._shell = stream, budget, shell
+        # the bytes a text becomes in the log: the stream's own encoding
+        self._encoding = getattr(stream, "encoding", None) or "utf-8"
+        self._errors = getattr(stream, "errors", None) or "strict"
+
+    def _size(self, text: str) -> int:
+        if text.isascii():
+            return len(text)
+        try:
+            return len(text.encode(self._encoding, self._errors))
+        except (UnicodeError, LookupError):  # the stream itself refuses it: at most 4 per char
+            return 4 * len(text)
+
+    def write(self, text):
+        budget = self._budget
+        if isinstance(text, str) and budget.armed:
+            size = self._size(text)
+            if budget.used + size > budget.limit:
+                shell = self._shell
+                raise OutputLimitExceeded(
+                    f"{shell.label.format(shell.cell)} printed more than "
+                    f"{budget.cap / 2**20:g} MiB of output while the notebook loaded, the "
+                    "grader's limit (print less often)")
+            budget.used += size
+        return self._stream.write(text)
+
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def _capped_output(shell: Shell, cap: int | None):
+    """``sys.stdout``/``sys.stderr`` as :class:`_CappedStream` (when ``cap`` is set), keeping
+    what the worker's log holds below ``cap``, with a margin for output that does not pass
+    through them (a C library's, ``os.write``)."""
+    if not cap:
+        yield
+        return
+    try:
+        held = os.fstat(sys.__stdout__.fileno()).st_size
+    except (AttributeError, OSError, ValueError):
+        held = 0
+    budget = _OutputBudget(cap, cap - held - min(64 * 2**10, cap // 8))
+    real = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = (_CappedStream(s, budget, shell) for s in real)
+    try:
+        yield
+    finally:  # a stream kept by the notebook (a logging handler) writes on, uncapped here
+        budget.armed = False
+        sys.stdout, sys.stderr = real
+
+
+def _clear_output(wait: bool = False) -> None:
+    """``IPython.display.clear_output`` while a notebook is graded: does nothing. In a kernel it
+    clears the cell's output shown so far; outside a kernel IPython's prints terminal escape
+    codes (``\\033[2K\\r``), which would only garble the feedback's record of the output."""
+
+
+def _grader_stand_in():
+    """What ``import grader`` / ``from grader import check`` give a graded notebook: a module
+    whose ``check`` does nothing (see :func:`_check_while_grading`)."""
+    import types
+
+    module = types.ModuleType("grader", "The grader's stand-in while a notebook is graded: "
+                                        "check() does nothing.")
+    module.check = _check_while_grading
+    return module
+
+
+def _check_while_grading(*args: Any, **kwargs: Any) -> None:
+    """``check(...)`` (:func:`grader.notebook_check.check`) while a notebook is graded: the
+    student's own check, so it does nothing and returns ``None``; the grader runs every
+    part's cases itself. Its arguments are evaluated and the statement around it runs, as
+    written."""
+
+
+def _importer(real_import: Callable, stand_in) -> Callable:
+    """The notebook's ``__import__``: ``import grader`` and ``from grader import check`` give
+    ``stand_in``; every other import (``from grader import engine``, ``import
+    grader.engine`` included, which the worker's policy refuses) is ``real_import``'s."""
+
+    def __import__(name, globals=None, locals=None, fromlist=(), level=0):
+        if name == "grader" and not level and all(n == "check" for n in (fromlist or ())):
+            return stand_in
+        return real_import(name, globals, locals, fromlist, level)
+
+    return __import__
+
+
 def run_cells(cells: list, namespace: dict, filename: str, *, keep_going: bool,
-              error: Callable[[BaseException], dict], seconds: float | None = None) -> list[dict]:
+              error: Callable[[BaseException], dict], seconds: float | None = None,
+              output_bytes: int | None = None) -> list[dict]:
     """Run ``cells`` (``[number, first line, source]`` each) in ``namespace``; return the errors
     of the cells that were skipped or failed (``error(exc)`` describes each; every one has a
     ``line`` in the joined text, the line of its syntax error or its cell's first line).
 
     ``seconds``: the load time limit; when it is up, :class:`LoadTimeout` is raised in the
     running cell (a ``SIGALRM`` timer) and propagates (the notebook did not load).
+    ``output_bytes``: the output cap (default: the worker's, :func:`prepare`); a print that
+    would pass it raises :class:`OutputLimitExceeded` in the running cell instead.
     """
     import signal
 
@@ -354,7 +560,8 @@ def run_cells(cells: list, namespace: dict, filename: str, *, keep_going: bool,
     else:
         old_alarm = None
     try:
-        return _run_cells(cells, namespace, filename, keep_going=keep_going, error=error)
+        return _run_cells(cells, namespace, filename, keep_going=keep_going, error=error,
+                          output_bytes=_output_hard_bytes if output_bytes is None else output_bytes)
     finally:
         if old_alarm is not None:
             signal.setitimer(signal.ITIMER_REAL, 0)
@@ -362,15 +569,25 @@ def run_cells(cells: list, namespace: dict, filename: str, *, keep_going: bool,
 
 
 def _run_cells(cells: list, namespace: dict, filename: str, *, keep_going: bool,
-               error: Callable[[BaseException], dict]) -> list[dict]:
-    from IPython.core.display_functions import display
+               error: Callable[[BaseException], dict], output_bytes: int | None) -> list[dict]:
+    from IPython.core import display_functions
     from IPython.core.inputtransformer2 import TransformerManager
 
     shell = Shell(namespace)
     shell.filename = filename
+    shell.label = "In [{}]" if keep_going else "cell {}"  # a kernel's history, or a notebook
+    shell.starts = sorted((int(c[1]), int(c[0])) for c in cells)
     names = dict(vars(builtins))
-    names.update(get_ipython=lambda: shell, display=display)
+    names.update(get_ipython=lambda: shell, display=display_functions.display, input=shell.raw_input,
+                 __import__=_importer(builtins.__import__, _grader_stand_in()))
     namespace["__builtins__"] = names
+    # clear_output does nothing (the worker keeps output as a log; see _clear_output). Patched
+    # where `from IPython.display import clear_output` finds it, now or when first imported.
+    real_clear = display_functions.clear_output
+    display_modules = [display_functions, sys.modules.get("IPython.display")]
+    for module in display_modules:
+        if module is not None:
+            module.clear_output = _clear_output
     transformer = TransformerManager()
     posix = sys.modules.get(os.name)
     real_exit = os._exit
@@ -390,7 +607,8 @@ def _run_cells(cells: list, namespace: dict, filename: str, *, keep_going: bool,
     if added:
         sys.path.append(here)
     try:
-        return _run_each(cells, namespace, filename, keep_going, error, shell, transformer)
+        with _capped_output(shell, output_bytes):
+            return _run_each(cells, namespace, filename, keep_going, error, shell, transformer)
     finally:  # graded calls after the load exit the process for real (the parent reports it)
         os._exit = real_exit
         if posix is not None:
@@ -398,6 +616,9 @@ def _run_cells(cells: list, namespace: dict, filename: str, *, keep_going: bool,
         IPython.get_ipython, getipython.get_ipython = real_get
         if added and here in sys.path:
             sys.path.remove(here)
+        for module in display_modules + [sys.modules.get("IPython.display")]:
+            if module is not None and getattr(module, "clear_output", None) is _clear_output:
+                module.clear_output = real_clear
 
 
 def _run_each(cells: list, namespace: dict, filename: str, keep_going: bool,
@@ -409,6 +630,7 @@ def _run_each(cells: list, namespace: dict, filename: str, keep_going: bool,
     future = 0  # the __future__ features earlier cells imported (IPython's compiler keeps them)
     for cell in cells:
         number, start, source = int(cell[0]), int(cell[1]), str(cell[2])
+        shell.cell = number
         history.append(source)
         count = len(history) - 1
         namespace[f"_i{count}"] = namespace["_i"] = source

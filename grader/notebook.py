@@ -203,65 +203,14 @@ def read_notebook(text: str, *, stored_bytes: int = 0) -> Submission:
     return from_cells(sources)
 
 
-def _is_check_statement(node) -> bool:
-    """``import grader``, ``from grader import check`` or a ``check(...)`` /
-    ``grader.check(...)`` call (its value possibly assigned): what a student runs to check a
-    part from the notebook. Any other use of ``grader`` is not one (the worker refuses it)."""
-    import ast
-
-    if isinstance(node, ast.Import):
-        return all(a.name == "grader" and a.asname in (None, "grader") for a in node.names)
-    if isinstance(node, ast.ImportFrom):
-        return node.module == "grader" and not node.level and all(
-            a.name == "check" and a.asname in (None, "check") for a in node.names)
-    value = getattr(node, "value", None)
-    if isinstance(node, (ast.Expr, ast.Assign, ast.AnnAssign)) and isinstance(value, ast.Call):
-        f = value.func
-        return (isinstance(f, ast.Name) and f.id == "check") or (
-            isinstance(f, ast.Attribute) and f.attr == "check"
-            and isinstance(f.value, ast.Name) and f.value.id == "grader")
-    return False
-
-
-def without_check_calls(source: str) -> str:
-    """``source`` with its top-level ``import grader``, ``from grader import check`` and
-    ``check(...)`` calls (the README's way to check a part from inside the notebook) replaced
-    by ``pass``: no-ops when graded, as when :mod:`grader.notebook_check` replays a kernel's
-    history. Lines are kept, so feedback's line numbers still count the cell's lines. A cell
-    that does not parse, or whose lines IPython's transformer moves (a ``%%magic`` cell), is
-    returned as it is."""
-    if "grader" not in source and "check" not in source:
-        return source
-    import ast
-
-    try:
-        from IPython.core.inputtransformer2 import TransformerManager
-
-        code = TransformerManager().transform_cell(source)
-        tree = ast.parse(code)
-    except Exception:  # noqa: BLE001 - not parseable: left to the worker, which skips it
-        return source
-    lines = source.split("\n")
-    if len(code.rstrip("\n").split("\n")) != len(source.rstrip("\n").split("\n")):
-        return source  # a %%magic cell: its lines moved; left as it is
-    for node in tree.body:
-        if _is_check_statement(node):
-            first, last = node.lineno - 1, (node.end_lineno or node.lineno) - 1
-            if last < len(lines):
-                lines[first] = "pass"
-                for i in range(first + 1, last + 1):
-                    lines[i] = ""
-    return "\n".join(lines)
-
-
 def from_cells(sources, *, keep_going: bool = False, label: str = "cell {}") -> Submission:
-    """A notebook :class:`Submission` of ``(number, source)`` code cells, each with its
-    ``grader.check`` statements left out (:func:`without_check_calls`). ``label`` names a
-    cell in feedback (``"In [{}]"`` for a kernel's history)."""
+    """A notebook :class:`Submission` of ``(number, source)`` code cells, kept as written
+    (``check(...)`` calls included: the worker makes them no-ops, :mod:`grader.nbexec`).
+    ``label`` names a cell in feedback (``"In [{}]"`` for a kernel's history)."""
     cells: list[Cell] = []
     lines: list[str] = []
     for number, src in sources:
-        src = without_check_calls(valid_text(src).replace("\r\n", "\n").replace("\r", "\n"))
+        src = valid_text(src).replace("\r\n", "\n").replace("\r", "\n")
         lines.append(f"# %% {label.format(number)}")
         cells.append(Cell(int(number), src, len(lines) + 1))
         lines.extend(source_lines(src))

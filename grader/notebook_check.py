@@ -7,9 +7,10 @@ fresh grading worker. That is the function *as currently defined in the kernel*:
 definition that ran wins, as it does in the kernel, and unsaved edits count once they are run.
 The history is replayed as the kernel ran it: a cell that raised did not stop the cells run
 after it, so it does not stop the replay either (a cell that does not parse is skipped);
-``import grader``, ``from grader import check`` and ``check(...)`` calls are left out, as in
-a graded notebook (:func:`grader.notebook.without_check_calls`). Code under ``if __name__ == "__main__":`` (the handout's demos and training
-runs) does not run while checking, as in grading.
+``check(...)`` calls in it do nothing, as in a graded notebook (there ``import grader`` and
+``from grader import check`` give a stand-in whose ``check`` returns ``None``, see
+:mod:`grader.nbexec`). Code under ``if __name__ == "__main__":`` (the handout's demos and
+training runs) does not run while checking, as in grading.
 
 Outside a kernel (a plain ``python`` session or script) there is no history: pass
 ``file=PATH`` (a ``.py`` or ``.ipynb``), or the running script's own file is checked.
@@ -27,7 +28,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.notebook import Submission, from_cells, without_check_calls  # noqa: F401
+from grader.notebook import Submission, from_cells
 
 
 class CheckError(ValueError):

@@ -578,7 +578,9 @@ def main(argv: list[str] | None = None) -> None:
         exec(compile(source, "<trusted helpers>", "exec"), helpers.__dict__)
         _State.preloaded[name] = helpers
 
-    nbexec.prepare()  # a notebook's `await` cells need an event loop: made before the policy
+    # A notebook's `await` cells need an event loop (made before the policy); its cells keep
+    # their printed output below the cap, naming the cell that would pass it.
+    nbexec.prepare(output_hard_bytes=int(cfg["output_hard_bytes"]))
     from grader.sandbox import Policy
 
     policy = Policy(forbidden=cfg.get("forbidden", []),

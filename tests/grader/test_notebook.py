@@ -395,17 +395,6 @@ def test_bad_notebooks(tmp_path):
     assert "café" in read_submission(p)
 
 
-def test_check_calls_are_left_out_of_a_replayed_history():
-    from grader.notebook_check import history_submission
-
-    sub = history_submission(["", "from grader import check\nx = 1", "import grader", "%%time\ny = 2",
-                              "check('f')", "z = grader.check('f')\nw = 3"])
-    assert [c.number for c in sub.cells] == [1, 2, 3, 4, 5] and sub.keep_going
-    assert sub.cells[0].source == "pass\nx = 1" and sub.cells[1].source == "pass"
-    assert sub.cells[3].source == "pass" and sub.cells[4].source == "pass\nw = 3"
-    assert sub.cells[2].source == "%%time\ny = 2"
-
-
 # ---------------------------------------------------------------- set-up checked before grading
 
 
