@@ -257,12 +257,22 @@ def _np_tree(value: Any) -> Any:
 _BIDI = {0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069}
 
 
+# Terminal escape sequences (ECMA-48): CSI (colours, "erase line": ESC [ ... final byte) and OSC
+# (titles, links: ESC ] ... BEL or ESC \), then any other two-character ESC sequence.
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]")
+
+
 def clean(text: str, limit: int = 600) -> str:
-    """Valid UTF-8, addresses masked, control and bidirectional-override characters dropped,
-    length capped (student-controlled text)."""
+    """Valid UTF-8, addresses masked, terminal escape sequences removed whole (a progress bar's
+    colours and "erase line"), a line rewritten with carriage returns shown as a terminal
+    leaves it (its last non-empty rewrite), other control and bidirectional-override
+    characters dropped, length capped (student-controlled text)."""
     from grader.notebook import valid_text
 
-    text = _ADDRESS.sub("0x…", valid_text(text))
+    text = _ANSI.sub("", _ADDRESS.sub("0x…", valid_text(text)))
+    if "\r" in text:
+        text = "\n".join(next((seg for seg in reversed(line.split("\r")) if seg.strip()), "")
+                         for line in text.split("\n"))
     text = "".join(ch for ch in text if ch in "\n\t" or (ord(ch) >= 32 and ord(ch) != 127
                                                            and ord(ch) not in _BIDI))
     if len(text) > limit:

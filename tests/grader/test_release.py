@@ -180,3 +180,16 @@ def test_results_json_is_valid_utf8_whatever_the_student_text():
     data = json.loads(text)
     assert data["extra_data"]["file"] == "a\\xff.py"
     assert "\u202e" not in engine.clean("evil\u202etxt.py") and "\u202a" not in engine.clean("\u202ax")
+
+
+def test_terminal_escapes_and_carriage_returns_leave_what_a_terminal_shows():
+    """A progress bar's colours, "erase line" and carriage returns (tqdm, clear_output outside
+    a kernel) are removed whole, not left as ``[31m`` or ``[2K`` in the report."""
+    from grader import engine
+
+    assert engine.clean("\x1b[31mred\x1b[0m and \x1b[1;32mgreen\x1b[0m") == "red and green"
+    assert engine.clean("\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\ \x1b]0;title\x07done") == "link done"
+    assert engine.clean("\x1b[2K\repoch 1: 0.7\r\x1b[2K\repoch 2: 0.5\nnext line\r\n") == (
+        "epoch 2: 0.5\nnext line\n")
+    assert engine.clean("50%|#####     |\r100%|##########|\r") == "100%|##########|"
+    assert "\x1b" not in engine.clean("\x1b7saved\x1b8 \x1b[?25l") and "[" not in engine.clean("\x1b[?25lx")
