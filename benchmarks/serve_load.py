@@ -3,8 +3,9 @@
 A real ``grader serve`` (uvicorn, SQLite file, ``--workers 2`` grading in the OS sandbox) on
 a loopback port, with the built-in course and ``examples/my_course``; a roster of 200
 students imported with the real ``grader roster import``. Each student submits one file at a
-random moment of a 60 s window, then asks for its status once a second (what ``grader
-submit`` does) until it is graded. The files, by student number modulo 5:
+random moment of a 60 s window, then asks for its status as ``grader submit`` does (every
+:func:`grader.serve.client.poll_interval` seconds: 1 s while running or next in the queue,
+up to 3 s further back) until it is graded. The files, by student number modulo 5:
 
 - 0, 1: ``selftest/basics``, the reference solution (correct: must score full marks);
 - 2: ``hw1/sigmoid`` with a mistake from its ``mistakes.py`` (buggy: must lose points and
@@ -15,8 +16,9 @@ submit`` does) until it is graded. The files, by student number modulo 5:
   ``KeyboardInterrupt``, a 64 GiB allocation; hostile: must be graded, not crash anything).
 
 Reported: the latency of ``GET /api/submissions/{id}`` while grading runs (median, p99;
-target: p99 at most 200 ms), of the uploads, and the time per graded submission (from the
-first upload to the last result: submissions graded per minute). Checked, or the benchmark
+target: p99 at most 200 ms), of the uploads, the web server process's CPU time per request
+(its own, not the grading workers'), and the time per graded submission (from the first
+upload to the last result: submissions graded per minute). Checked, or the benchmark
 fails: every upload answered 202, every submission graded exactly once (one job, one claim,
 one stored result), none lost, and the scores above. ``--quick``: 3 students (one of each
 kind, all on ``hw1/sigmoid``), 1 worker, a 1 s window: a smoke test, not a measurement.
@@ -45,7 +47,6 @@ TITLE = "grader serve: students submitting and polling while grading runs"
 STUDENTS, QUICK_STUDENTS = 200, 3
 WINDOW_SECONDS, QUICK_WINDOW_SECONDS = 60.0, 1.0
 WORKERS, QUICK_WORKERS = 2, 1
-POLL_SECONDS = 1.0  # as `grader submit` polls
 P99_TARGET_SECONDS = 0.200
 TIMEOUT_SECONDS = 3600.0
 
@@ -124,20 +125,11 @@ def _roster(tmp: Path, db: Path, n: int) -> list[str]:
     return [rows[f"s{i:03d}"] for i in range(n)]
 
 
-def _wait_ready(url: str, proc: subprocess.Popen, log: Path) -> None:
-    import httpx
-
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"grader serve exited ({proc.returncode}):\n{log.read_text()}")
-        try:
-            if httpx.get(url + "/openapi.json", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"grader serve did not start:\n{log.read_text()}")
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far (its threads included, its children
+    not: the grading workers are children), from ``/proc`` (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _students(url: str, tokens: list[str], files: list[Upload], window: float,
@@ -148,6 +140,8 @@ async def _students(url: str, tokens: list[str], files: list[Upload], window: fl
     counts), ``finals`` each submission's last view, ``retries`` one entry per GET sent
     again."""
     import httpx
+
+    from grader.serve.client import poll_interval
 
     rng = random.Random(seed)
     starts = sorted(rng.uniform(0, window) for _ in tokens)
@@ -172,8 +166,9 @@ async def _students(url: str, tokens: list[str], files: list[Upload], window: fl
             if sid is None:
                 return
             deadline = time.monotonic() + TIMEOUT_SECONDS
+            body = r.json()
             while time.monotonic() < deadline:
-                await asyncio.sleep(POLL_SECONDS)
+                await asyncio.sleep(poll_interval(body))
                 t = time.perf_counter()
                 for attempt in range(3):
                     try:
@@ -235,6 +230,8 @@ def _quantile(samples: list[float], q: float) -> float:
 
 def run(*, quick: bool = False, repeats: int = 5) -> Result:
     """One load run (``repeats`` is not used: a run is long and its samples are many)."""
+    from grader.serve.client import wait_for_server
+
     n = QUICK_STUDENTS if quick else STUDENTS
     window = QUICK_WINDOW_SECONDS if quick else WINDOW_SECONDS
     workers = QUICK_WORKERS if quick else WORKERS
@@ -254,11 +251,11 @@ def run(*, quick: bool = False, repeats: int = 5) -> Result:
                         "--workers", str(workers)),
                 stdout=out, stderr=subprocess.STDOUT, cwd=tmp, env=env, start_new_session=True)
         try:
-            _wait_ready(url, server, log)
-            t0 = time.monotonic()
+            wait_for_server(url, server, log, timeout=120)
+            t0, cpu0 = time.monotonic(), _cpu_seconds(server.pid)
             uploads, polls, finals, retries = asyncio.run(_students(url, tokens, files,
                                                                     window))
-            wall = time.monotonic() - t0
+            wall, server_cpu = time.monotonic() - t0, _cpu_seconds(server.pid) - cpu0
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             try:
@@ -281,6 +278,9 @@ def run(*, quick: bool = False, repeats: int = 5) -> Result:
     result.add("target p99", [P99_TARGET_SECONDS], "the issue's bound")
     result.add("POST /api/submissions", [u[1] for u in uploads],
                f"uploads, median (p99 {_quantile([u[1] for u in uploads], 0.99) * 1e3:.0f} ms)")
+    result.add("server CPU per request", [server_cpu / (len(polls) + len(uploads))],
+               f"the web server process (not its workers): {server_cpu:.1f} s for "
+               f"{len(polls) + len(uploads)} requests")
     result.add("time per graded submission", [wall / graded],
                f"{graded} graded in {wall:.0f} s: {60 * graded / wall:.1f} per minute")
     result.ratio("status p99 / 200 ms", "GET /api/submissions/{id} p99", "target p99", "<=", 1.0)

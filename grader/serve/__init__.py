@@ -11,6 +11,7 @@ Modules, one concern each:
 ``db``              SQLAlchemy 2 models (accounts, tokens, submissions, jobs) and engines
 ``migrations``      Alembic, applied at start-up (scripts in ``schema/versions/``)
 ``auth``            tokens: random, stored only as ``hashlib.scrypt`` hashes; revocation
+``throttle``        refused tokens counted per client: over 20 in 10 minutes, ``429``
 ``jobs``            the job queue: enqueue, claim with a lease, renew, complete exactly once
 ``policy``          per-assignment rules from ``course.toml``: due date, rate limit, reveal
 ``grades``          the class table (best and latest score per student and assignment)

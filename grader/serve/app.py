@@ -16,7 +16,10 @@ Every call carries ``Authorization: Bearer <token>`` (:mod:`grader.serve.auth`).
 A student reads only their own submissions: another's id is ``404`` (as if it did not
 exist, so ids leak nothing); instructor endpoints are ``403``. Errors are JSON
 ``{"detail": message, "field": name or null}`` with a 4xx status: ``401`` missing, malformed,
-unknown or revoked token; ``404`` unknown assignment (``assignments`` lists the ids) or
+unknown or revoked token (the header is checked before a byte of an upload's body is read:
+a refused upload is answered at once and its connection closed, see :class:`LimitUploadSize`);
+``429`` a client with too many refused tokens (:mod:`grader.serve.throttle`; header
+``Retry-After``); ``404`` unknown assignment (``assignments`` lists the ids) or
 submission; ``413`` an upload over ``max_upload_bytes`` (the request body is counted while it
 streams in and refused as soon as it is too large); ``422`` a missing field or a file that is
 not ``.py``/``.ipynb``; ``400`` a body that is not multipart; ``429`` a student over the
@@ -33,6 +36,11 @@ text comes from a visible-cases-only grading, ``graded_at`` is null and ``error`
 wording; with ``none``, ``score`` and ``max_score`` are null until then). Instructors always
 see the whole result.
 
+A status request (``GET /api/submissions/{id}``, what ``grader submit`` polls) costs one
+connection and two indexed queries: the token joined to its account
+(:func:`grader.serve.auth.authenticate`), then the submission's columns it shows (never its
+file) with its queue position (:func:`submission_rows`).
+
 ``grades.csv`` (:func:`grader.serve.grades.class_rows`): ``best_score`` is the best graded
 score, ``late`` is ``true`` when the submission that best score comes from (the earliest one
 that reached it) was late, or, with nothing graded yet, when the latest submission was.
@@ -47,20 +55,21 @@ import re
 import unicodedata
 from pathlib import PurePosixPath
 
-from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi import Path as FastAPIPath
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, Select, bindparam, select
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from grader.batch import spreadsheet_cell
 from grader.serve import auth, jobs, policy as policies
-from grader.serve.db import (
-    INSTRUCTOR, Account, Submission, sessions, utcnow, write_session,
-)
+from grader.serve.db import INSTRUCTOR, Submission, sessions, utcnow, write_session
 from grader.serve.grades import class_rows
+from grader.serve.throttle import FailureLimit, Throttle, Throttled
 
 from grader.serve import DEFAULT_MAX_UPLOAD
 
@@ -80,38 +89,61 @@ def _error(status: int, detail: str, field: str | None = None, headers=None, **e
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-class LimitUploadSize:
-    """ASGI middleware: a ``POST /api/submissions`` body over the limit is refused with 413
-    while it streams in (by ``Content-Length`` at once, else as soon as the count passes it),
-    never read whole first."""
+def _declared_length(scope) -> int | None:
+    """The request's ``Content-Length`` (None without one, or unreadable)."""
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
 
-    def __init__(self, app, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
+
+def _too_large_message(max_bytes: int) -> str:
+    return f"the upload is larger than this server accepts ({max_bytes} bytes for the file)"
+
+
+class LimitUploadSize:
+    """ASGI middleware for ``POST`` requests: a body over the limit is refused with ``413``
+    while it streams in (by ``Content-Length`` at once, else as soon as the count passes
+    it), never read whole first; and a response sent before the request's body was read to
+    its end (a refused token, an upload too large) closes the connection (``Connection:
+    close``), so the server reads none of the rest (uvicorn would otherwise read it all to
+    throw it away, to keep the connection).
+
+    ``after_auth``: the paths whose routes check the token before the body and the declared
+    size right after it (:func:`upload_form`); for them the ``Content-Length`` check waits, so
+    a client without a valid token is told ``401``, not the size limit.
+    """
+
+    def __init__(self, app, max_bytes: int, after_auth: frozenset[str] = frozenset()):
+        self.app, self.max_bytes, self.after_auth = app, max_bytes, after_auth
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["method"] != "POST":
             return await self.app(scope, receive, send)
         limit = self.max_bytes + _MULTIPART_SLACK
-        message = (f"the upload is larger than this server accepts "
-                   f"({self.max_bytes} bytes for the file)")
-        for name, value in scope.get("headers", []):
-            if name == b"content-length":
-                try:
-                    too_big = int(value) > limit
-                except ValueError:
-                    too_big = False
-                if too_big:
-                    return await _error(413, message, "file")(scope, receive, send)
+        message = _too_large_message(self.max_bytes)
+        declared = _declared_length(scope)
+        if (declared is not None and declared > limit
+                and scope.get("path") not in self.after_auth):
+            return await _error(413, message, "file",
+                                headers={"Connection": "close"})(scope, receive, send)
+        chunked = any(n == b"transfer-encoding" for n, _ in scope.get("headers", []))
         seen = 0
         over = started = False
+        body_read = not chunked and not declared  # no body to read
 
         async def counted_receive():
-            nonlocal seen, over
+            nonlocal seen, over, body_read
             if over:
                 return {"type": "http.disconnect"}
             msg = await receive()
             if msg["type"] == "http.request":
                 seen += len(msg.get("body", b""))
+                if not msg.get("more_body", False):
+                    body_read = True
                 if seen > limit:
                     # Stop reading: the app sees the client go away (whatever it answers to
                     # that is replaced by the 413 below).
@@ -125,6 +157,9 @@ class LimitUploadSize:
                 return
             if msg["type"] == "http.response.start":
                 started = True
+                if not body_read:
+                    msg = {**msg, "headers": [*msg.get("headers", []),
+                                              (b"connection", b"close")]}
             await send(msg)
 
         try:
@@ -133,7 +168,8 @@ class LimitUploadSize:
             if not over:
                 raise
         if over and not started:
-            await _error(413, message, "file")(scope, receive, send)
+            await _error(413, message, "file",
+                         headers={"Connection": "close"})(scope, receive, send)
 
 
 def _safe_filename(name: str | None) -> str:
@@ -148,9 +184,32 @@ def _iso(value) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
-def _view(session, sub: Submission, *, policy: policies.CoursePolicy, instructor: bool) -> dict:
-    """The JSON of one submission as ``instructor`` (or its student) may see it now
-    (:func:`grader.serve.policy.reveal_submission`)."""
+_VIEW_COLUMNS = (Submission.id, Submission.account_id, Submission.assignment,
+                 Submission.filename, Submission.submitted_at, Submission.status,
+                 Submission.result, Submission.visible_result, Submission.score,
+                 Submission.max_score, Submission.error, Submission.graded_at)
+
+
+def submission_rows() -> Select:
+    """A query of submissions with what :func:`submission_view` shows (each row also has
+    ``account_id`` and ``queue_position``, 0 unless queued), never the uploaded file; add
+    ``.where(...)`` and ``.order_by(...)``."""
+    return select(*_VIEW_COLUMNS,
+                  jobs.queue_position_of(Submission.id).label("queue_position"))
+
+
+# Built once (building a statement costs more CPU than running it on SQLite).
+_BY_ID = submission_rows().where(Submission.id == bindparam("submission_id"))
+
+
+def submission_row(db: Connection, submission_id: int):
+    """The row of :func:`submission_rows` of ``submission_id``, or None (one query)."""
+    return db.execute(_BY_ID, {"submission_id": submission_id}).first()
+
+
+def submission_view(sub, *, policy: policies.CoursePolicy, instructor: bool) -> dict:
+    """The JSON of one submission (a row of :func:`submission_rows`) as ``instructor`` (or its
+    student) may see it now (:func:`grader.serve.policy.reveal_submission`)."""
     rules = policy.for_assignment(sub.assignment)
     shown = rules.shown(instructor=instructor, now=utcnow())
     result = json.loads(sub.result) if sub.result else None
@@ -172,19 +231,36 @@ def _view(session, sub: Submission, *, policy: policies.CoursePolicy, instructor
         "max_score": fields["max_score"],
         "error": fields["error"],
         "graded_at": fields["graded_at"],
-        "queue_position": jobs.queue_position(session, sub.id),
+        "queue_position": sub.queue_position or None,
     }
+
+
+# The multipart form of POST /api/submissions, for /openapi.json (the route reads the form
+# itself, after the token: see upload_form).
+_UPLOAD_OPENAPI = {"requestBody": {"required": True, "content": {"multipart/form-data": {
+    "schema": {"type": "object", "required": ["assignment", "file"], "properties": {
+        "assignment": {"type": "string", "description": "assignment id"},
+        "file": {"type": "string", "format": "binary",
+                 "description": "your .py or .ipynb file"}}}}}}}
+
+
+def client_host(request: Request) -> str | None:
+    """The client's address as uvicorn reports it (see :mod:`grader.serve.throttle`)."""
+    return request.client.host if request.client else None
 
 
 def create_app(engine: Engine, *, assignments: list[str],
                max_upload_bytes: int = DEFAULT_MAX_UPLOAD,
-               policy: policies.CoursePolicy | None = None) -> FastAPI:
+               policy: policies.CoursePolicy | None = None,
+               auth_failures: FailureLimit | None = None) -> FastAPI:
     """The application over ``engine`` (already migrated), accepting ``assignments``, with
     their ``policy`` (:func:`grader.serve.policy.load`; default: no due dates, 10/hour, full
-    feedback), kept in ``app.state.policy``."""
+    feedback), kept in ``app.state.policy``, and at most ``auth_failures`` refused tokens per
+    client (:class:`grader.serve.throttle.FailureLimit`; default 20 in 10 minutes)."""
     Session = sessions(engine)
     known = list(assignments)
     policy = policy if policy is not None else policies.CoursePolicy()
+    throttle = Throttle(engine, auth_failures)
     app = FastAPI(title="jaxdl grader", version="1",
                   description="Submit course assignments; they are graded in a sandbox on "
                               "the server, with hidden cases that never leave it.",
@@ -192,7 +268,8 @@ def create_app(engine: Engine, *, assignments: list[str],
                   # origin, outside the pages' Content-Security-Policy. /openapi.json stays.
                   docs_url=None, redoc_url=None)
     app.state.policy = policy
-    app.add_middleware(LimitUploadSize, max_bytes=max_upload_bytes)
+    app.add_middleware(LimitUploadSize, max_bytes=max_upload_bytes,
+                       after_auth=frozenset({"/api/submissions", "/submit"}))
     bearer = HTTPBearer(auto_error=False, description="a token from your instructor")
 
     @app.exception_handler(ApiError)
@@ -216,27 +293,53 @@ def create_app(engine: Engine, *, assignments: list[str],
         msg = first.get("msg", "invalid request")
         return _error(422, f"{field or 'request'}: {msg}", field)
 
-    def account(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Account:
+    def authenticated(db: Connection, token: str, request: Request) -> auth.Caller:
+        """``token``'s caller (read in ``db``), under the throttle; :class:`ApiError` 401 or
+        429 if refused. The pages' login and cookie go through here too."""
+        try:
+            return throttle.authenticate(db, token, client_host(request))
+        except Throttled as exc:
+            raise ApiError(429, str(exc), "Authorization",
+                           headers={"Retry-After": str(exc.retry_after)},
+                           retry_after=exc.retry_after,
+                           next_accepted_at=_iso(exc.next_at)) from None
+        except auth.AuthError as exc:
+            raise ApiError(401, str(exc), "Authorization") from None
+
+    def caller(db: Connection, request: Request,
+               credentials: HTTPAuthorizationCredentials | None) -> auth.Caller:
         if credentials is None or credentials.scheme.lower() != "bearer":
             raise ApiError(401, "missing token: send the header 'Authorization: Bearer <token>'",
                            "Authorization")
-        with Session() as session:
-            try:
-                return auth.authenticate(session, credentials.credentials)
-            except auth.AuthError as exc:
-                raise ApiError(401, str(exc), "Authorization") from None
+        return authenticated(db, credentials.credentials, request)
 
-    @app.post("/api/submissions", status_code=202, summary="Submit a file for grading")
-    def submit(assignment: str | None = Form(None, description="assignment id"),
-               file: UploadFile | None = File(None, description="your .py or .ipynb file"),
-               who: Account = Depends(account)):
-        if not assignment:
+    def account(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(
+            bearer)) -> auth.Caller:
+        """The Bearer token's caller (a dependency)."""
+        with engine.connect() as db:
+            return caller(db, request, credentials)
+
+    async def upload_form(request: Request) -> FormData:
+        """The upload's form, read once its sender is known (never before): ``413`` at once
+        if its ``Content-Length`` is over the limit (else counted while it streams in,
+        :class:`LimitUploadSize`), ``400`` if it is not a multipart form. The caller closes
+        it (``await form.close()``)."""
+        declared = _declared_length(request.scope)
+        if declared is not None and declared > max_upload_bytes + _MULTIPART_SLACK:
+            raise ApiError(413, _too_large_message(max_upload_bytes), "file")
+        return await request.form(max_files=1, max_fields=10)
+
+    def accept(assignment, file, who: auth.Caller) -> dict:
+        """Queue ``file`` (an upload of the form) for grading as ``assignment`` for ``who``:
+        the checks and limits of ``POST /api/submissions``, shared with the pages' form.
+        Raises :class:`ApiError`."""
+        if not assignment or not isinstance(assignment, str):
             raise ApiError(422, "assignment: the form field 'assignment' (an assignment id) is "
                                 "missing", "assignment")
         if assignment not in known:
             raise ApiError(404, f"unknown assignment {assignment[:200]!r}; valid ids: "
                                 + ", ".join(known), "assignment", assignments=known)
-        if file is None:
+        if not isinstance(file, UploadFile):
             raise ApiError(422, "file: the form field 'file' (your .py or .ipynb file) is missing",
                            "file")
         name = _safe_filename(file.filename)
@@ -264,28 +367,48 @@ def create_app(engine: Engine, *, assignments: list[str],
             sub_id = sub.id
         return {"id": sub_id, "status": "queued", "queue_position": position}
 
+    @app.post("/api/submissions", status_code=202, summary="Submit a file for grading",
+              openapi_extra=_UPLOAD_OPENAPI)
+    async def submit(request: Request,
+                     credentials: HTTPAuthorizationCredentials | None = Depends(bearer)):
+        # The token first: a refused upload is answered before a byte of its body is read.
+        who = await run_in_threadpool(account, request, credentials)
+        form = await upload_form(request)
+        try:
+            return await run_in_threadpool(accept, form.get("assignment"), form.get("file"),
+                                           who)
+        finally:
+            await form.close()
+
+    def view_of(sub, who: auth.Caller) -> dict:
+        return submission_view(sub, policy=policy, instructor=who.role == INSTRUCTOR)
+
     @app.get("/api/submissions/{submission_id}", summary="One submission: status and report")
-    def get_submission(submission_id: int = FastAPIPath(ge=1, le=2**63 - 1),
-                       who: Account = Depends(account)):
-        with Session() as session:
-            sub = session.get(Submission, submission_id)
-            if sub is None or (sub.account_id != who.id and who.role != INSTRUCTOR):
-                raise ApiError(404, f"no submission {submission_id}", "submission_id")
-            return _view(session, sub, policy=policy, instructor=who.role == INSTRUCTOR)
+    def get_submission(request: Request,
+                       submission_id: int = FastAPIPath(ge=1, le=2**63 - 1),
+                       credentials: HTTPAuthorizationCredentials | None = Depends(bearer)):
+        # What `grader submit` polls: one connection, the token and then the submission.
+        with engine.connect() as db:
+            who = caller(db, request, credentials)
+            sub = submission_row(db, submission_id)
+        if sub is None or (sub.account_id != who.id and who.role != INSTRUCTOR):
+            raise ApiError(404, f"no submission {submission_id}", "submission_id")
+        return JSONResponse(view_of(sub, who))
 
     @app.get("/api/submissions", summary="Your submissions, newest first")
-    def list_submissions(assignment: str | None = Query(None), who: Account = Depends(account)):
-        with Session() as session:
-            stmt = select(Submission).where(Submission.account_id == who.id)
+    def list_submissions(request: Request, assignment: str | None = Query(None),
+                         credentials: HTTPAuthorizationCredentials | None = Depends(bearer)):
+        with engine.connect() as db:
+            who = caller(db, request, credentials)
+            stmt = submission_rows().where(Submission.account_id == who.id)
             if assignment:
                 stmt = stmt.where(Submission.assignment == assignment)
-            subs = session.scalars(stmt.order_by(Submission.id.desc())).all()
-            return [_view(session, s, policy=policy, instructor=who.role == INSTRUCTOR)
-                    for s in subs]
+            subs = db.execute(stmt.order_by(Submission.id.desc())).all()
+        return JSONResponse([view_of(s, who) for s in subs])
 
     @app.get("/api/grades.csv", summary="Instructors: grades, one row per student and assignment",
              response_class=Response)
-    def grades(who: Account = Depends(account)):
+    def grades(who: auth.Caller = Depends(account)):
         if who.role != INSTRUCTOR:
             raise ApiError(403, "instructors only", "Authorization")
         with Session() as session:
@@ -304,6 +427,7 @@ def create_app(engine: Engine, *, assignments: list[str],
                                  "Cache-Control": "no-store"})
 
     from grader.serve import pages  # the browser pages, through the functions above
-    app.include_router(pages.router(engine, assignments=known, policy=policy, submit=submit,
+    app.include_router(pages.router(engine, assignments=known, policy=policy, submit=accept,
+                                    upload_form=upload_form, authenticated=authenticated,
                                     grades=grades, account=account))
     return app

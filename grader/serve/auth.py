@@ -5,9 +5,11 @@ the secret (32 random bytes, url-safe base64) is checked against ``scrypt(secret
 with a per-token random salt, compared in constant time. The database holds neither the
 token nor its secret, so a copy of the database lets nobody in.
 
-scrypt is slow on purpose (about 50 ms), so a process remembers, for a minute, the SHA-256
+scrypt is slow on purpose (about 50 ms), so a process remembers, for an hour, the SHA-256
 of tokens it has verified (in memory only, never stored). Revocation is checked against the
-database on every request, so a revoked token is refused at once.
+database on every request (one query: the token's row joined to its account), so a revoked
+token is refused at once. A request's caller is a :class:`Caller` (plain values, no ORM
+object: a status request loads nothing else).
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ import re
 import secrets
 import threading
 import time
+from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
 from grader.serve.db import INSTRUCTOR, STUDENT, Account, Token, utcnow
@@ -41,6 +44,16 @@ class AuthError(Exception):
     """A missing, malformed, unknown or revoked token (HTTP 401)."""
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Whose token it is: the account's row id, its ``student_id`` (an instructor's name) and
+    ``role`` (``student`` or ``instructor``)."""
+
+    id: int
+    student_id: str
+    role: str
+
+
 def _hash(secret: str, salt: bytes) -> bytes:
     return hashlib.scrypt(secret.encode(), salt=salt, n=_N, r=_R, p=_P, maxmem=64 * 2**20,
                           dklen=32)
@@ -57,6 +70,10 @@ def new_token(session: Session, account: Account) -> str:
     return f"{PREFIX}{public_id}_{secret}"
 
 
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.strip().encode()).hexdigest()
+
+
 def parse(token: str) -> tuple[str, str]:
     m = _FORM.match(token.strip())
     if not m:
@@ -64,26 +81,48 @@ def parse(token: str) -> tuple[str, str]:
     return m.group(1), m.group(2)
 
 
-def authenticate(session: Session, token: str) -> Account:
-    """The account ``token`` belongs to. Raises :class:`AuthError` (the message says why)."""
+# Built once (building a statement costs more CPU than running it on SQLite).
+_BY_PUBLIC_ID = (select(Token.id, Token.salt, Token.hash, Token.revoked_at, Account.id,
+                        Account.student_id, Account.role)
+                 .join(Account, Account.id == Token.account_id)
+                 .where(Token.public_id == bindparam("public_id")))
+
+
+def authenticate(db: Session | Connection, token: str) -> Caller:
+    """The account ``token`` belongs to, read in ``db`` (a session or a connection; one query).
+
+    Raises:
+        AuthError: the token is malformed, unknown, revoked, or its secret is wrong (the
+            message says which, except that a wrong secret reads as unknown).
+    """
     public_id, secret = parse(token)
-    row = session.scalars(select(Token).where(Token.public_id == public_id)).first()
+    row = db.execute(_BY_PUBLIC_ID, {"public_id": public_id}).first()
     if row is None:
         raise AuthError("unknown token")
-    if row.revoked_at is not None:
+    token_id, salt, stored, revoked_at, account_id, student_id, role = row
+    if revoked_at is not None:
         raise AuthError("this token was revoked; ask your instructor for a new one")
-    digest = hashlib.sha256(token.encode()).hexdigest()
+    digest = _digest(token)
     now = time.monotonic()
     with _cache_lock:
         hit = _cache.get(digest)
-    if hit is None or hit[0] != row.id or now - hit[1] > _CACHE_SECONDS:
-        if not hmac.compare_digest(_hash(secret, row.salt), row.hash):
+    if hit is None or hit[0] != token_id or now - hit[1] > _CACHE_SECONDS:
+        if not hmac.compare_digest(_hash(secret, salt), stored):
             raise AuthError("unknown token")
         with _cache_lock:
             if len(_cache) > 10_000:
                 _cache.clear()
-            _cache[digest] = (row.id, now)
-    return row.account
+            _cache[digest] = (token_id, now)
+    return Caller(account_id, student_id, role)
+
+
+def verified_recently(token: str) -> bool:
+    """True if this process verified ``token``'s secret within the last hour (it may have been
+    revoked since: :func:`authenticate` still checks). Reads memory only."""
+    digest = _digest(token)
+    with _cache_lock:
+        hit = _cache.get(digest)
+    return hit is not None and time.monotonic() - hit[1] <= _CACHE_SECONDS
 
 
 def revoke(session: Session, token: str) -> bool:

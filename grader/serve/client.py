@@ -3,8 +3,11 @@
 ``submit`` uploads the file (``POST /api/submissions``), shows the queue position and then
 the grading while it waits (a spinner on a terminal, status lines otherwise), and prints the
 report exactly as a local ``grader submit`` does (:func:`grader.report.render`, rebuilt from
-the stored ``results.json``). ``--json OUT`` writes that ``results.json``. The server and
-token come from ``--server``/``--token`` or ``GRADER_SERVER``/``GRADER_TOKEN``.
+the stored ``results.json``). While it waits it asks for the submission's status every second
+when it is being graded or among the next two in the queue, less often the further back it
+waits (:func:`poll_interval`), so a class submitting at once does not flood the server.
+``--json OUT`` writes that ``results.json``. The server and token come from
+``--server``/``--token`` or ``GRADER_SERVER``/``GRADER_TOKEN``.
 
 Exit status: 0 once the submission is graded (whatever the score; also when the server
 reports a grading error, which the report shows), 2 for a usage error (a missing file, an
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -23,6 +27,11 @@ from rich.console import Console
 
 SERVER_ENV, TOKEN_ENV = "GRADER_SERVER", "GRADER_TOKEN"
 USAGE_ERROR = 2
+POLL_SECONDS = 1.0  # while being graded or next in the queue
+POLL_SECONDS_PER_PLACE = 0.5  # further back in the queue
+# At most this between two polls: below the server's keep-alive (5 s,
+# grader.serve.server.TIMEOUT_KEEP_ALIVE), so a waiting client keeps its one connection.
+MAX_POLL_SECONDS = 3.0
 
 
 class ClientError(Exception):
@@ -119,7 +128,10 @@ def _request(fn, *args, **kwargs):
 
 def submit(assignment: str, path: Path, *, server: str | None, token: str | None,
            out: Console, err: Console, json_out: str | None = None,
-           poll_seconds: float = 1.0, timeout: float = 3600.0) -> int:
+           poll_seconds: float = POLL_SECONDS, timeout: float = 3600.0) -> int:
+    """``grader submit ASSIGNMENT --file PATH --server URL``: upload, wait (asking for the
+    status every :func:`poll_interval` seconds, ``poll_seconds`` its shortest), print the
+    report; returns the exit status (module docstring)."""
     from grader import report
 
     try:
@@ -152,6 +164,56 @@ def submit(assignment: str, path: Path, *, server: str | None, token: str | None
         Path(json_out).write_text(json.dumps(sub["result"], indent=2) + "\n", encoding="utf-8")
         out.print(f"Wrote {json_out}", markup=False, style="dim")
     return 0
+
+
+def poll_interval(sub: dict, base: float = POLL_SECONDS) -> float:
+    """Seconds to wait before asking again for ``sub`` (a ``GET /api/submissions/{id}`` reply).
+
+    The rule: ``base`` (1 s) while it is running or has no position; else
+    ``POLL_SECONDS_PER_PLACE`` (0.5 s) times its position in the queue, at least ``base`` and
+    at most ``MAX_POLL_SECONDS`` (3 s): positions 1-2 every second, 4 every 2 s, 6 and further
+    back every 3 s. Why: a grading takes seconds of a worker (4-7 s per submission with 2
+    workers on the 2-core machine), so position p starts about 2p s or more later, and asking
+    every p/2 s still sees it move up several times before its turn, while a class that
+    submits at once, most of it far back, asks up to 3x less often than at 1 s.
+    """
+    position = sub.get("queue_position")
+    if sub.get("status") != "queued" or not isinstance(position, int) or position < 1:
+        return base
+    return max(base, min(MAX_POLL_SECONDS, POLL_SECONDS_PER_PLACE * position))
+
+
+def wait_for_server(url: str, proc: subprocess.Popen | None = None, log: Path | None = None,
+                    timeout: float = 60.0) -> None:
+    """Wait until a grading server at ``url`` answers (``GET /openapi.json`` is 200): for
+    scripts that start ``grader serve`` themselves (the tests, ``benchmarks/serve_load.py``).
+
+    Args:
+        url: the server's base URL, ``http://127.0.0.1:8000``.
+        proc: the server's process, if this script started it: its exit ends the wait.
+        log: the file its output goes to, quoted in the error.
+        timeout: seconds.
+
+    Raises:
+        RuntimeError: ``proc`` exited, or the server did not answer within ``timeout``
+            seconds (the message ends with ``log``'s text).
+    """
+    import httpx
+
+    def output() -> str:
+        return f":\n{log.read_text(errors='replace')}" if log is not None else ""
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the server exited ({proc.returncode}){output()}")
+        try:
+            if httpx.get(url + "/openapi.json", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"the server at {url} did not answer within {timeout:g} s{output()}")
 
 
 def _describe(sub: dict) -> str:
@@ -187,7 +249,7 @@ def _wait(http, sid: int, err: Console, poll: float, timeout: float) -> dict:
             if time.monotonic() > deadline:
                 raise ClientError(f"submission {sid} is still {sub['status']} after "
                                   f"{timeout:g} s; see it later with `grader history`")
-            time.sleep(poll)
+            time.sleep(poll_interval(sub, poll))
     finally:
         if progress is not None:
             progress.stop()

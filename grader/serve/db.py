@@ -21,6 +21,10 @@ Tables (the schema is created and upgraded by :mod:`grader.serve.migrations`, ne
   job has an owner (worker id), a ``claim`` (a random id per claim, so a worker whose lease
   was taken over cannot store its result) and ``lease_expires_at``; ``attempts`` counts
   claims. See :mod:`grader.serve.jobs`.
+- ``auth_failures``: one row per failed authentication (a token refused), with the client it
+  came from (an address; an IPv6 client's /64) and when; only the last window's rows matter
+  and older ones are deleted as new ones are written (revision 0003). See
+  :mod:`grader.serve.throttle`.
 
 URLs: ``sqlite:///path`` (or a bare file path), ``postgresql://...`` (driven by psycopg 3).
 SQLite runs in WAL mode with a busy timeout; transactions begin with a plain ``BEGIN`` unless
@@ -138,6 +142,17 @@ class Job(Base):
     submission: Mapped[Submission] = relationship()
 
     __table_args__ = (Index("ix_jobs_status_id", "status", "id"),)
+
+
+class AuthFailure(Base):
+    __tablename__ = "auth_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_auth_failures_client_at", "client", "at"),
+                      Index("ix_auth_failures_at", "at"))
 
 
 def normalize_url(url: str | None) -> str:

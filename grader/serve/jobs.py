@@ -25,7 +25,7 @@ import datetime as dt
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Engine, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from grader.serve.db import (
@@ -163,14 +163,21 @@ def release(engine: Engine, job: Claimed, *, counted: bool = False) -> bool:
         return True
 
 
+def queue_position_of(submission_id) -> ColumnElement[int]:
+    """The SQL of :func:`queue_position` for ``submission_id``, a value or a column: with
+    ``Submission.id`` it is correlated, one more column of a query of submissions (so a status
+    request reads its submission and its position in one statement). 0 if not queued."""
+    mine = (select(Job.id).where(Job.submission_id == submission_id, Job.status == QUEUED)
+            .correlate_except(Job).scalar_subquery())
+    ahead = Job.__table__.alias("ahead")
+    return (select(func.count()).select_from(ahead)
+            .where(ahead.c.status == QUEUED, ahead.c.id <= mine).scalar_subquery())
+
+
 def queue_position(session: Session, submission_id: int) -> int | None:
     """1 for the next job to be claimed; None unless the submission is queued.
 
-    One query (every status request asks): the queued jobs up to this submission's, counted
-    on the ``(status, id)`` index; 0 of them means it is not queued.
+    One query: the queued jobs up to this submission's, counted on the ``(status, id)``
+    index; 0 of them means it is not queued.
     """
-    mine = (select(Job.id).where(Job.submission_id == submission_id, Job.status == QUEUED)
-            .scalar_subquery())
-    position = session.scalar(select(func.count()).select_from(Job)
-                              .where(Job.status == QUEUED, Job.id <= mine))
-    return int(position) or None
+    return int(session.scalar(select(queue_position_of(submission_id)))) or None

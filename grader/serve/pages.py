@@ -22,7 +22,10 @@ their reports and history; instructors see the class and download grades.
 never carries it), ``Secure`` when the page was served over https, no expiry (it goes when
 the browser closes; ``POST /logout`` removes it at once). Every page checks the cookie's token
 again, so a revoked token is refused at once. The JSON API is unchanged: it reads only
-``Authorization: Bearer``, never the cookie.
+``Authorization: Bearer``, never the cookie. A token refused at the login form or in a
+cookie counts, like a refused Bearer token, towards its client's limit of failed
+authentications (:mod:`grader.serve.throttle`): over it, the login form and the pages answer
+``429`` with the message and ``Retry-After``, without checking the token.
 
 **Forged requests (CSRF).** Besides ``SameSite=Strict``, every form ``POST`` must come from a
 page of this server: its ``Origin`` (or, without one, its ``Referer``) must name the host the
@@ -37,7 +40,8 @@ feedback, printed output are text, never markup), and ``app.js`` writes only ``t
 A student reads only their own submissions (another's id is ``404``, as in the API);
 ``/instructor`` is ``403`` for students; without a valid cookie a page is ``401`` with the
 login form. A submission goes through the API's own ``POST /api/submissions`` code (every
-check and limit the same), handed to :func:`router` by :func:`grader.serve.app.create_app`.
+check and limit the same, the cookie checked before the form is read), handed to
+:func:`router` by :func:`grader.serve.app.create_app`.
 """
 
 from __future__ import annotations
@@ -49,13 +53,15 @@ from typing import Callable
 from urllib.parse import urlsplit
 
 import jinja2
-from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi import Path as FastAPIPath
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from sqlalchemy import Engine, select
+from starlette.concurrency import run_in_threadpool
 
-from grader.serve import auth, stats
+from grader.serve import stats
+from grader.serve.auth import Caller
 from grader.serve.db import INSTRUCTOR, Account, Submission, sessions
 from grader.serve.grades import class_rows
 from grader.serve.policy import CoursePolicy
@@ -85,9 +91,9 @@ _env = jinja2.Environment(loader=jinja2.FileSystemLoader(WEB / "templates"),
 class PageError(Exception):
     """A page that answers with an error status and a message (rendered as a page)."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, headers: dict | None = None):
         super().__init__(message)
-        self.status, self.message = status, message
+        self.status, self.message, self.headers = status, message, headers
 
 
 def page(name: str, status: int = 200, **context) -> HTMLResponse:
@@ -137,10 +143,13 @@ def _error_response(request: Request, exc: PageError) -> Response:
     status polling."""
     if request.url.path.endswith("/status"):
         return JSONResponse({"detail": exc.message, "field": None}, status_code=exc.status,
-                            headers={"Cache-Control": "no-store"})
-    if exc.status == 401:
-        return page("login.html", 401, error=exc.message)
-    return page("error.html", exc.status, message=exc.message)
+                            headers={"Cache-Control": "no-store", **(exc.headers or {})})
+    if exc.status in (401, 429):
+        resp = page("login.html", exc.status, error=exc.message)
+    else:
+        resp = page("error.html", exc.status, message=exc.message)
+    resp.headers.update(exc.headers or {})
+    return resp
 
 
 class _PageRoute(APIRoute):
@@ -166,19 +175,22 @@ def _submission_id(text: str) -> int:
 
 
 def router(engine: Engine, *, assignments: list[str], policy: CoursePolicy, submit: Callable,
-           grades: Callable, account: Callable) -> APIRouter:
+           upload_form: Callable, authenticated: Callable, grades: Callable,
+           account: Callable) -> APIRouter:
     """The pages over ``engine``, for ``assignments`` under ``policy``. The API's own
-    functions do the work the pages share with it: ``submit`` (``POST /api/submissions``:
-    ``submit(assignment=, file=, who=)``, raising :class:`grader.serve.app.ApiError`),
-    ``grades`` (``GET /api/grades.csv``: ``grades(who=)``) and ``account`` (the Bearer
-    dependency, for the ``/api`` download)."""
+    functions do the work the pages share with it: ``submit`` (``POST /api/submissions``'s
+    checks: ``submit(assignment=, file=, who=)``, raising :class:`grader.serve.app.ApiError`),
+    ``upload_form`` (reads that form: ``await upload_form(request)``), ``authenticated`` (a
+    token's caller under the throttle: ``authenticated(db, token, request)``, raising
+    ``ApiError`` 401 or 429), ``grades`` (``GET /api/grades.csv``: ``grades(who=)``) and
+    ``account`` (the Bearer dependency, for the ``/api`` download)."""
     from grader import registry
-    from grader.serve.app import ApiError, _view
+    from grader.serve.app import ApiError, submission_row, submission_rows, submission_view
 
     Session = sessions(engine)
 
-    def view_of(session, sub: Submission, who: Account) -> dict:
-        return _view(session, sub, policy=policy, instructor=who.role == INSTRUCTOR)
+    def view_of(sub, who: Caller) -> dict:
+        return submission_view(sub, policy=policy, instructor=who.role == INSTRUCTOR)
 
     known = list(assignments)
     static = {p.name: p.read_bytes() for p in (WEB / "static").iterdir()
@@ -186,33 +198,43 @@ def router(engine: Engine, *, assignments: list[str], policy: CoursePolicy, subm
     pages = APIRouter(include_in_schema=False, route_class=_PageRoute)
     api = APIRouter()
 
-    def viewer(request: Request) -> Account | None:
+    def check_token(token: str, request: Request) -> Caller:
+        """``token``'s caller. Raises :class:`PageError` 429 (its client is throttled) or
+        ``ApiError`` 401 (refused)."""
+        with engine.connect() as db:
+            try:
+                return authenticated(db, token, request)
+            except ApiError as exc:
+                if exc.status == 429:
+                    raise PageError(429, f"Not now: {exc.detail}.", exc.headers) from None
+                raise
+
+    def viewer(request: Request) -> Caller | None:
         token = request.cookies.get(COOKIE)
         if not token:
             return None
-        with Session() as session:
-            try:
-                return auth.authenticate(session, token)
-            except auth.AuthError:
-                return None
+        try:
+            return check_token(token, request)
+        except ApiError:
+            return None
 
-    def logged_in(who: Account | None = Depends(viewer)) -> Account:
+    def logged_in(who: Caller | None = Depends(viewer)) -> Caller:
         if who is None:
             raise PageError(401, "Log in with the token your instructor gave you.")
         return who
 
-    def instructor(who: Account = Depends(logged_in)) -> Account:
+    def instructor(who: Caller = Depends(logged_in)) -> Caller:
         if who.role != INSTRUCTOR:
             raise PageError(403, "This page is for instructors only.")
         return who
 
-    def own(session, submission_id: int, who: Account) -> Submission:
-        sub = session.get(Submission, submission_id)
+    def own(db, submission_id: int, who: Caller):
+        sub = submission_row(db, submission_id)
         if sub is None or (sub.account_id != who.id and who.role != INSTRUCTOR):
             raise PageError(404, f"no submission {submission_id}")
         return sub
 
-    def index(who: Account, status: int = 200, error: str | None = None,
+    def index(who: Caller, status: int = 200, error: str | None = None,
               chosen: str | None = None, headers: dict | None = None) -> HTMLResponse:
         due = {a: policy.for_assignment(a).due for a in known}
         resp = page("submit.html", status, who=who, assignments=known, due=due, chosen=chosen,
@@ -221,7 +243,7 @@ def router(engine: Engine, *, assignments: list[str], policy: CoursePolicy, subm
         return resp
 
     @pages.get("/", response_class=HTMLResponse)
-    def home(request: Request, who: Account | None = Depends(viewer)):
+    def home(request: Request, who: Caller | None = Depends(viewer)):
         if who is None:
             revoked = COOKIE in request.cookies
             resp = page("login.html", error="Your token is no longer valid; log in again."
@@ -235,11 +257,10 @@ def router(engine: Engine, *, assignments: list[str], policy: CoursePolicy, subm
     def login(request: Request, token: str = Form("")):
         if not same_origin(request):
             raise PageError(403, "This form must be sent from this server's own login page.")
-        with Session() as session:
-            try:
-                auth.authenticate(session, token)
-            except auth.AuthError as exc:
-                return page("login.html", 401, error=f"That token was refused: {exc}.")
+        try:
+            check_token(token, request)
+        except ApiError as exc:
+            return page("login.html", exc.status, error=f"That token was refused: {exc.detail}.")
         resp = RedirectResponse("/", status_code=303)
         resp.set_cookie(COOKIE, token.strip(), path="/", httponly=True, samesite="strict",
                         secure=request.url.scheme == "https")
@@ -255,37 +276,46 @@ def router(engine: Engine, *, assignments: list[str], policy: CoursePolicy, subm
         return resp
 
     @pages.post("/submit")
-    def submit_page(request: Request, assignment: str | None = Form(None),
-                    file: UploadFile | None = File(None), who: Account = Depends(logged_in)):
+    async def submit_page(request: Request):
+        # Where it comes from and who sends it first: the form is read only after that.
         if not same_origin(request):
             raise PageError(403, "This form must be sent from this server's own pages.")
+        who = logged_in(await run_in_threadpool(viewer, request))
         try:
-            created = submit(assignment=assignment, file=file, who=who)
+            form = await upload_form(request)
         except ApiError as exc:
-            return index(who, exc.status, exc.detail, assignment,
-                         getattr(exc, "headers", None))
+            return index(who, exc.status, exc.detail, None, exc.headers)
+        assignment = form.get("assignment")
+        try:
+            created = await run_in_threadpool(submit, assignment=assignment,
+                                              file=form.get("file"), who=who)
+        except ApiError as exc:
+            return index(who, exc.status, exc.detail,
+                         assignment if isinstance(assignment, str) else None, exc.headers)
+        finally:
+            await form.close()
         return RedirectResponse(f"/submissions/{created['id']}", status_code=303)
 
     @pages.get("/submissions/{submission_id}", response_class=HTMLResponse)
-    def submission(submission_id: str, who: Account = Depends(logged_in)):
+    def submission(submission_id: str, who: Caller = Depends(logged_in)):
         sid = _submission_id(submission_id)
-        with Session() as session:
-            view = view_of(session, own(session, sid, who), who)
+        with engine.connect() as db:
+            view = view_of(own(db, sid, who), who)
         report = report_text(view["result"]) if view["result"] is not None else None
         return page("submission.html", who=who, sub=view, report=report,
                     finished=view["status"] in _FINISHED)
 
     @pages.get("/submissions/{submission_id}/status")
-    def submission_status(submission_id: str, who: Account = Depends(logged_in)):
+    def submission_status(submission_id: str, who: Caller = Depends(logged_in)):
         sid = _submission_id(submission_id)
-        with Session() as session:
-            view = view_of(session, own(session, sid, who), who)
+        with engine.connect() as db:
+            view = view_of(own(db, sid, who), who)
         return JSONResponse({k: view[k] for k in ("id", "status", "queue_position")},
                             headers={"Cache-Control": "no-store"})
 
-    def gradescope(sid: int, who: Account) -> Response:
-        with Session() as session:
-            view = view_of(session, own(session, sid, who), who)
+    def gradescope(sid: int, who: Caller) -> Response:
+        with engine.connect() as db:
+            view = view_of(own(db, sid, who), who)
         if view["result"] is None:
             raise PageError(404, f"submission {sid} has no result yet (it is {view['status']})")
         return Response(json.dumps(view["result"], indent=2) + "\n",
@@ -295,32 +325,31 @@ def router(engine: Engine, *, assignments: list[str], policy: CoursePolicy, subm
                             "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
 
     @pages.get("/submissions/{submission_id}/gradescope.json")
-    def gradescope_page(submission_id: str, who: Account = Depends(logged_in)):
+    def gradescope_page(submission_id: str, who: Caller = Depends(logged_in)):
         return gradescope(_submission_id(submission_id), who)
 
     @api.get("/api/submissions/{submission_id}/gradescope.json",
              summary="One submission's Gradescope results.json (its owner or an instructor)",
              response_class=Response)
     def gradescope_api(submission_id: int = FastAPIPath(ge=1, le=2**63 - 1),
-                       who: Account = Depends(account)):
+                       who: Caller = Depends(account)):
         try:
             return gradescope(submission_id, who)
         except PageError as exc:
             raise ApiError(exc.status, exc.message, "submission_id") from None
 
     @pages.get("/history", response_class=HTMLResponse)
-    def history(assignment: str | None = Query(None), who: Account = Depends(logged_in)):
-        with Session() as session:
-            stmt = select(Submission).where(Submission.account_id == who.id)
+    def history(assignment: str | None = Query(None), who: Caller = Depends(logged_in)):
+        with engine.connect() as db:
+            stmt = submission_rows().where(Submission.account_id == who.id)
             if assignment:
                 stmt = stmt.where(Submission.assignment == assignment)
-            subs = [view_of(session, s, who)
-                    for s in session.scalars(stmt.order_by(Submission.id.desc()))]
+            subs = [view_of(s, who) for s in db.execute(stmt.order_by(Submission.id.desc()))]
         return page("history.html", who=who, subs=subs, assignment=assignment)
 
     @pages.get("/instructor", response_class=HTMLResponse)
     def instructor_page(assignment: str | None = Query(None),
-                        over: str = Query("latest"), who: Account = Depends(instructor)):
+                        over: str = Query("latest"), who: Caller = Depends(instructor)):
         if over not in stats.OVER:
             over = "latest"
         if assignment is None:
@@ -335,19 +364,18 @@ def router(engine: Engine, *, assignments: list[str], policy: CoursePolicy, subm
             table = [r for r in class_rows(session, policy) if r.assignment == assignment]
             summary = stats.summary(session, course, over=over)
             recent = session.execute(
-                select(Submission, Account.student_id)
+                submission_rows().add_columns(Account.student_id)
                 .join(Account, Account.id == Submission.account_id)
                 .where(Submission.assignment == assignment)
                 .order_by(Submission.id.desc()).limit(_RECENT)).all()
-            recent = [{**view_of(session, s, who), "student_id": student}
-                      for s, student in recent]
+            recent = [{**view_of(s, who), "student_id": s.student_id} for s in recent]
         return page("instructor.html", who=who, assignments=known, assignment=assignment,
                     over=over, table=table, summary=summary,
                     mistakes=stats.ranked_mistakes(summary),
                     bars=stats.histogram_bars(summary), recent=recent)
 
     @pages.get("/instructor/grades.csv")
-    def grades_csv(who: Account = Depends(instructor)):
+    def grades_csv(who: Caller = Depends(instructor)):
         return grades(who=who)
 
     @pages.get("/static/{name}")

@@ -16,7 +16,8 @@ Slow and idle clients (uvicorn's settings, chosen here, and one addition):
   connection forever. A request's body is not under this deadline (a large upload on a slow
   link may take longer).
 - ``TIMEOUT_KEEP_ALIVE`` (5 s): an idle connection between requests is closed after 5 s (a
-  polling client, every 0.5-2 s, keeps its one connection).
+  polling client keeps its one connection: ``grader submit`` asks every 1-3 s,
+  :data:`grader.serve.client.MAX_POLL_SECONDS`; the pages every second).
 - ``LIMIT_CONCURRENCY`` (1000): connections and requests in progress beyond which a new
   request is answered ``503`` at once instead of queueing without bound (uvicorn counts open
   connections, idle ones too; the file-descriptor limit is raised to fit it).

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import httpx
 
+from grader.serve.client import wait_for_server  # noqa: F401 (one helper for tests and benchmarks)
+
 REPO = Path(__file__).resolve().parents[3]
 SOLUTION = REPO / "grader" / "course" / "selftest" / "basics" / "solution.py"
 ASSIGNMENT = "selftest/basics"
@@ -48,20 +50,6 @@ def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 20)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-
-
-def wait_for_server(url: str, proc: subprocess.Popen, log: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"the server exited ({proc.returncode}):\n{log.read_text()}")
-        try:
-            if httpx.get(url + "/openapi.json", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"the server did not start within {timeout} s:\n{log.read_text()}")
 
 
 def wait_status(url: str, token: str, sid: int, statuses: tuple[str, ...],

@@ -471,7 +471,7 @@ def test_upgrade_from_revision_0001_keeps_every_row_without_a_visible_run(backen
                               "'a', 'a.py', :c, :t, 'graded', '{}', 2.0)"),
                          {"c": b"x = 1\n", "t": utcnow()})
         migrations.upgrade(engine)
-        assert migrations.current(engine) == migrations.head() == "0002"
+        assert migrations.current(engine) == migrations.head() == "0003"
         columns = {c["name"]: c for c in inspect(engine).get_columns("submissions")}
         assert columns["visible_result"]["nullable"]
         with write_session(engine) as s:
