@@ -65,6 +65,28 @@ class Group:
     dirs: list[str]
     procs_files: list[str]
     memory_file: str | None
+    cpu_file: str | None = None  # v2 cpu.stat (usage_usec) or v1 cpuacct.usage (ns)
+
+    def cpu_seconds(self) -> float | None:
+        """Processor seconds used by every process that ever ran in the group, those that
+        ended included (``None`` if unknown): a running total that never goes down."""
+        if not self.cpu_file:
+            return None
+        try:
+            with open(self.cpu_file, encoding="ascii") as f:
+                text = f.read()
+        except OSError:
+            return None
+        if self.cpu_file.endswith("cpu.stat"):
+            for line in text.splitlines():
+                key, _, value = line.partition(" ")
+                if key == "usage_usec":
+                    return int(value) / 1e6
+            return None
+        try:
+            return int(text.strip()) / 1e9
+        except ValueError:
+            return None
 
     def memory_usage(self) -> int:
         """Bytes charged to the group now (0 if unknown)."""
@@ -140,7 +162,8 @@ def create(*, memory_bytes: int, max_pids: int) -> Group | None:
                     and _write(os.path.join(d, "pids.max"), str(max_pids))):
                 raise OSError("memory or pids controller not enabled")
             _write(os.path.join(d, "memory.swap.max"), "0")
-            return Group(made, [os.path.join(d, "cgroup.procs")], os.path.join(d, "memory.current"))
+            return Group(made, [os.path.join(d, "cgroup.procs")], os.path.join(d, "memory.current"),
+                         os.path.join(d, "cpu.stat"))
         mem_base = os.path.join(_ROOT, "memory", _own_path("memory").lstrip("/"))
         pids_base = os.path.join(_ROOT, "pids", _own_path("pids").lstrip("/"))
         for base in (mem_base, pids_base):
@@ -159,17 +182,29 @@ def create(*, memory_bytes: int, max_pids: int) -> Group | None:
         procs = [os.path.join(mem, "cgroup.procs"), os.path.join(pids, "cgroup.procs")]
         # A CPU group of its own (default weight): the scheduler shares CPU time equally
         # between workers, however many processes one of them starts.
-        cpu_base = os.path.join(_ROOT, "cpu", _own_path("cpu").lstrip("/"))
-        if os.path.isdir(cpu_base):
-            _remove_stale(cpu_base)
-            cpu = os.path.join(cpu_base, name)
-            try:
-                os.mkdir(cpu)
-                made.append(cpu)
-                procs.append(os.path.join(cpu, "cgroup.procs"))
-            except OSError:
-                pass
-        return Group(made, procs, os.path.join(mem, "memory.usage_in_bytes"))
+        # And one in the cpuacct hierarchy (the same as cpu's where they are mounted together):
+        # the processor time of the worker's processes, those that ended included (the
+        # parent's time limits; /proc misses a child that nobody waited for).
+        cpu_file = None
+        for controller in ("cpu", "cpuacct"):
+            base = os.path.join(_ROOT, controller, _own_path(controller).lstrip("/"))
+            if not os.path.isdir(base):
+                continue
+            d = os.path.join(base, name)
+            if os.path.isdir(d):  # cpu and cpuacct mounted together: made already
+                made_here = True
+            else:
+                _remove_stale(base)
+                try:
+                    os.mkdir(d)
+                    made.append(d)
+                    procs.append(os.path.join(d, "cgroup.procs"))
+                    made_here = True
+                except OSError:
+                    made_here = False
+            if made_here and cpu_file is None and os.path.exists(os.path.join(d, "cpuacct.usage")):
+                cpu_file = os.path.join(d, "cpuacct.usage")
+        return Group(made, procs, os.path.join(mem, "memory.usage_in_bytes"), cpu_file)
     except OSError:
         Group(made, [], None).remove()
         return None

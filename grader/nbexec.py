@@ -105,6 +105,8 @@ import sys
 import warnings
 from typing import Any, Callable
 
+from grader.protocol import WAIT_SLACK  # here, not in run_cells: the student's import policy is on by then
+
 # Cells compile as IPython compiles them (autoawait): a top-level ``await``, ``async for`` or
 # ``async with`` makes the cell's code a coroutine, run to completion in one event loop.
 TOP_LEVEL_AWAIT = getattr(ast, "PyCF_ALLOW_TOP_LEVEL_AWAIT", 0)
@@ -547,25 +549,29 @@ def run_cells(cells: list, namespace: dict, filename: str, *, keep_going: bool,
     of the cells that were skipped or failed (``error(exc)`` describes each; every one has a
     ``line`` in the joined text, the line of its syntax error or its cell's first line).
 
-    ``seconds``: the load time limit; when it is up, :class:`LoadTimeout` is raised in the
-    running cell (a ``SIGALRM`` timer) and propagates (the notebook did not load).
+    ``seconds``: the load time limit, in processor time (``ITIMER_PROF``: every thread of the
+    worker, so a busy machine does not shorten it), with ``protocol.WAIT_SLACK`` times as
+    long in wall-clock time (``ITIMER_REAL``) for a cell that waits instead of computing; when
+    either is up, :class:`LoadTimeout` is raised in the running cell and propagates (the
+    notebook did not load).
     ``output_bytes``: the output cap (default: the worker's, :func:`prepare`); a print that
     would pass it raises :class:`OutputLimitExceeded` in the running cell instead.
     """
     import signal
 
+    timers = ((signal.ITIMER_PROF, signal.SIGPROF, 1.0), (signal.ITIMER_REAL, signal.SIGALRM, WAIT_SLACK))
+    old_handlers = []
     if seconds is not None and seconds > 0:
-        old_alarm = signal.signal(signal.SIGALRM, _time_up)
-        signal.setitimer(signal.ITIMER_REAL, float(seconds))
-    else:
-        old_alarm = None
+        for timer, signum, factor in timers:
+            old_handlers.append(signal.signal(signum, _time_up))
+            signal.setitimer(timer, float(seconds) * factor)
     try:
         return _run_cells(cells, namespace, filename, keep_going=keep_going, error=error,
                           output_bytes=_output_hard_bytes if output_bytes is None else output_bytes)
     finally:
-        if old_alarm is not None:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, old_alarm)
+        for (timer, signum, _), old in zip(timers, old_handlers):
+            signal.setitimer(timer, 0)
+            signal.signal(signum, old)
 
 
 def _run_cells(cells: list, namespace: dict, filename: str, *, keep_going: bool,

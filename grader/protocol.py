@@ -45,7 +45,14 @@ from typing import Any, Callable
 import numpy as np
 
 # Caps, chosen far above what any assignment needs and far below what hurts the parent.
-MAX_HEADER_BYTES = 4 * 2**20
+MAX_HEADER_BYTES = 4 * 2**20  # a worker's reply
+# A request from the parent: a load request carries the student's code (up to the engine's
+# 4 MiB code limit) twice (a notebook's cells and their joined source), JSON-escaped (a
+# non-ASCII character as up to 12 bytes), so its cap follows the code limit, not the replies'.
+REQUEST_HEADER_BYTES = 128 * 2**20
+# Time limits count processor time; code that waits instead of computing is stopped at this
+# many times the limit in wall-clock time (the parent's requests, a notebook's load timer).
+WAIT_SLACK = 3.0
 MAX_PAYLOAD_BYTES = 256 * 2**20
 MAX_BLOBS = 10_000
 MAX_DEPTH = 32
@@ -140,8 +147,10 @@ class FrameReader:
         return header, blobs
 
 
-def read_frame_blocking(fd: int, max_payload: int = MAX_PAYLOAD_BYTES) -> tuple[dict, list[bytes]]:
-    """Blocking read of one frame (used by the worker, which trusts its parent)."""
+def read_frame_blocking(fd: int, max_payload: int = MAX_PAYLOAD_BYTES,
+                        max_header: int = MAX_HEADER_BYTES) -> tuple[dict, list[bytes]]:
+    """Blocking read of one frame (used by the worker, which trusts its parent: it reads
+    requests with ``max_header=REQUEST_HEADER_BYTES``)."""
 
     def read_exact(n: int) -> bytes:
         chunks, got = [], 0
@@ -154,7 +163,7 @@ def read_frame_blocking(fd: int, max_payload: int = MAX_PAYLOAD_BYTES) -> tuple[
         return b"".join(chunks)
 
     (n,) = struct.unpack(">I", read_exact(4))
-    if n > MAX_HEADER_BYTES:
+    if n > max_header:
         raise ProtocolError("header too large")
     header, sizes = parse_header(read_exact(n), max_payload)
     return header, [read_exact(s) for s in sizes]

@@ -123,7 +123,7 @@ class Failure:
     message: str
 
 
-WAIT_SLACK = 3.0        # a request may take this many times its time limit in wall-clock time
+WAIT_SLACK = protocol.WAIT_SLACK  # a request may take this many times its limit in wall-clock time
 CPU_POLL_SECONDS = 0.25  # how often the parent reads the worker's processor time while it waits
 
 
@@ -421,6 +421,14 @@ class Worker:
         return reply
 
     def _cpu_seconds(self) -> float:
+        """The worker's processor time so far: its control group's running total where it has
+        one (every process that ever ran in it), else its live process tree's
+        (:func:`grader.processes.tree_cpu_seconds`, which misses a child nobody waited for: the
+        wall-clock backstop still bounds such a call)."""
+        if self.group is not None:
+            total = self.group.cpu_seconds()
+            if total is not None:
+                return total
         return processes.tree_cpu_seconds(self.proc.pid) if self.proc is not None else 0.0
 
     def _send(self, data: bytes, deadline: float) -> None:
@@ -466,6 +474,8 @@ class Worker:
                     return self._with_output(Reply({}, [], failure=Failure(
                         "protocol", f"sent back output the grader could not read ({exc}) while {what}")))
                 if frame is not None:
+                    if self._log_size() > self.cfg["output_hard_bytes"]:  # printed past it just before
+                        return self._with_output(Reply({}, [], failure=self._flood(what)))
                     return self._with_output(Reply(frame[0], frame[1]))
             elif self.proc is not None and self._memory() > mem_cap:
                 return self._with_output(Reply({}, [], failure=Failure(

@@ -594,7 +594,7 @@ def main(argv: list[str] | None = None) -> None:
     write(resp_fd, {"op": "ready", "pid": os.getpid(), "jax": jax.__version__})
     while True:
         try:
-            header, blobs = protocol.read_frame_blocking(req_fd)
+            header, blobs = protocol.read_frame_blocking(req_fd, max_header=protocol.REQUEST_HEADER_BYTES)
         except (EOFError, OSError):
             os._exit(0)
         op = header.get("op")

@@ -89,8 +89,12 @@ def _relu_only(selftest):
 
 
 def _hogs(cpu: int, n: int) -> list[subprocess.Popen]:
-    return [subprocess.Popen([sys.executable, "-c", "while True: pass"],
-                             preexec_fn=lambda: os.sched_setaffinity(0, {cpu})) for _ in range(n)]
+    """``n`` busy processes on ``cpu`` (pinned after the start: no preexec_fn, which would
+    fork a process where JAX runs threads)."""
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    for h in hogs:
+        os.sched_setaffinity(h.pid, {cpu})
+    return hogs
 
 
 @pytest.mark.slow
