@@ -19,7 +19,7 @@ import traceback
 from importlib import import_module
 
 BENCHMARKS = ("moons_adam", "digits_softmax", "optimizer_update", "batchnorm", "tuning",
-              "serve_load")
+              "serve_load", "grader_speed")
 
 
 def load_average() -> str:

@@ -86,16 +86,30 @@ def cache_root() -> str | None:
     return str(path)
 
 
-def _configure_parent_jax(root: str | None) -> None:
+def _configure_parent_jax(root: str | None, *, before_import: bool = False) -> None:
+    """JAX's settings in the parent (the process that computes expected values): the CPU,
+    and its persistent compilation cache in ``<root>/parent`` with thresholds at zero.
+
+    ``before_import`` (a command that owns its process: ``test``, ``submit``): when JAX is
+    not imported yet, the settings go into the variables JAX reads when it is imported
+    (``JAX_COMPILATION_CACHE_DIR``, ...), so that JAX (half a second to import) is imported
+    only when the cases need it, while the worker is already starting. Otherwise, and when
+    JAX is imported already, they are set with ``jax.config.update``.
+    """
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
     if root is None:
+        return
+    settings = {"jax_compilation_cache_dir": str(Path(root) / "parent"),
+                "jax_persistent_cache_min_compile_time_secs": 0.0,
+                "jax_persistent_cache_min_entry_size_bytes": -1}
+    if before_import and "jax" not in sys.modules:
+        os.environ.update({name.upper(): str(value) for name, value in settings.items()})
         return
     import jax
 
     try:
-        jax.config.update("jax_compilation_cache_dir", str(Path(root) / "parent"))
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-        jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+        for name, value in settings.items():
+            jax.config.update(name, value)
     except Exception:  # noqa: BLE001 - a cache is an optimisation, never a reason to fail
         pass
 
@@ -348,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run_one(out: Console, err: Console, assignment, path: Path, args, hidden: bool,
              interruption: _Interruption) -> int:
     root = cache_root()
-    _configure_parent_jax(root)
+    _configure_parent_jax(root, before_import=True)
     from grader import engine, report
 
     result = None

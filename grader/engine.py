@@ -3,7 +3,9 @@
 The flow for ``grade(assignment, path)``:
 
 1. The worker starts (importing JAX) in a background thread while the parent builds the
-   cases from the seed (a random one unless given; always recorded in the result).
+   cases from the seed (a random one unless given; always recorded in the result) and
+   starts computing their expected values, in grading order, in another thread (see
+   :class:`_Ahead`: the jit executor and the next part's worker also start while a part runs).
 2. For every part, in order, the worker re-executes the student's source into a fresh
    namespace (``load``), so a function that only works because an earlier call of another
    function left a global behind fails here, as it would in any fresh session. If the very
@@ -35,7 +37,6 @@ masked, so the same file and seed give the same scores and feedback.
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import os
 import re
 import secrets
@@ -316,6 +317,7 @@ class Grader:
     """Grades submissions of one assignment. Reusable across files (batch mode)."""
 
     _submission: Submission | None = None  # the file being graded (feedback names its cells)
+    _ahead: _Ahead | None = None  # while grade() runs: the work started early
 
     def __init__(self, assignment: Assignment, *, seed: int | None = None, hidden: bool = True,
                  overrides: Mapping[str, Any] | None = None, deny_read: Sequence[str] = (),
@@ -380,32 +382,47 @@ class Grader:
             return self._all_zero(result, f"Your file could not be read: {exc}", t0)
         self._submission = source
 
-        cache_dir = None
+        cache_dir = executor_cache = None
         if self.cache_root:
-            folder = worker_cache.folder(self.cache_root, a.id, source.text, trusted=self.trusted_cache,
-                                         owner=cache_owner)
-            worker_cache.prune(folder.parent)
-            try:
-                os.makedirs(folder, exist_ok=True)
-                cache_dir = str(folder)
-            except OSError:  # an unwritable cache is skipped: grading works without one
-                cache_dir = None
-        worker = Worker(forbidden=a.forbidden_imports, forbidden_names=("grader",),
-                        preload=a.preload,
-                        memory_bytes=self.limits.memory_bytes, output_bytes=self.limits.output_bytes,
-                        output_hard_bytes=self.limits.output_hard_bytes, deny_read=self.deny_read,
-                        cache_dir=cache_dir)
+            cache_dir, executor_cache = (
+                _cache_folder(worker_cache.folder(self.cache_root, a.id, source.text,
+                                                  trusted=self.trusted_cache, owner=cache_owner,
+                                                  executor=executor))
+                for executor in (False, True))
+
+        def new_worker(trusted: Mapping[str, str], cache: str | None) -> Worker:
+            return Worker(forbidden=a.forbidden_imports, forbidden_names=("grader",),
+                          preload=a.preload, trusted=trusted,
+                          memory_bytes=self.limits.memory_bytes, output_bytes=self.limits.output_bytes,
+                          output_hard_bytes=self.limits.output_hard_bytes, deny_read=self.deny_read,
+                          cache_dir=cache)
+
+        worker = new_worker({}, cache_dir)
         # Runs the programs a submission's jit cases export, on the real inputs, with no
-        # student Python in it (see _call_exported). Started on first use, in this thread.
+        # student Python in it (see _call_exported). Started once the file has loaded, in the
+        # worker's start-up thread (see _Ahead). Its compile cache is its own folder
+        # (worker_cache.folder), none at all when a case is timed ("cold", see below).
         executor = Worker(forbidden_names=("grader",), memory_bytes=self.limits.memory_bytes,
                           output_bytes=self.limits.output_bytes,
                           output_hard_bytes=self.limits.output_hard_bytes)
-        pool = concurrent.futures.ThreadPoolExecutor(1)
+        pool = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="grader-start")
+        relay = _Relay(worker, pool, new_worker)
         try:
             started = pool.submit(worker.start)
             all_cases = self.cases()
             if self.hidden is False:
                 result.hidden_not_run = sum(pc.hidden_count for pc in all_cases)
+            # Each part's worker: the trusted helpers its cases bind (reference code of other
+            # parts, only in the workers of the parts that bind them; loaded before the
+            # policy is armed), and no compile cache for a part with timed ("cold") cases:
+            # the worker also switches JAX's cache off for those calls, but that switch lives
+            # in the student's process, and a submission that switched it back on could pass
+            # a "jit once, not every epoch" limit on programs compiled by an earlier run.
+            configs = [(_trusted_helpers(a, pc), None if any(case.cold for case, _ in pc.cases)
+                        else cache_dir) for pc in all_cases]
+            if not any(case.cold for pc in all_cases for case, _ in pc.cases):
+                executor.reconfigure(cache_dir=executor_cache)  # not started yet: sets it
+            self._ahead = _Ahead(all_cases, pool, executor, relay, configs)
             try:
                 failure = started.result()
             except Exception as exc:  # noqa: BLE001 - the grader's fault, never the student's
@@ -418,27 +435,28 @@ class Grader:
             for index, pc in enumerate(all_cases):
                 if on_part:
                     on_part(index, len(all_cases), pc.part.function)
-                # Trusted helpers (reference code of other parts) exist only in the workers of
-                # the parts whose cases bind them; they are loaded before the policy is armed.
-                needed = _trusted_helpers(a, pc)
-                if worker.cfg["trusted"] != needed:
-                    worker.reconfigure(trusted=needed)
-                with _without_cache(worker, any(case.cold for case, _ in pc.cases)):
-                    part_result, fatal = self._grade_part(worker, pc, source, shown, deadline,
-                                                          first, executor)
+                worker = relay.use(*configs[index])
+                part_result, fatal = self._grade_part(worker, pc, source, shown, deadline,
+                                                      first, executor)
                 if fatal is not None:  # the file itself cannot be loaded: same for every part
                     return self._all_zero(result, fatal, t0, output=part_result.output)
                 first = first and part_result.status == ERROR
                 result.parts.append(part_result)
+                self._ahead.part_done(index)
         finally:
+            if self._ahead is not None:
+                self._ahead.close()
+                self._ahead = None
             # Before the pool's thread ends: bubblewrap's --die-with-parent follows the thread
             # that started the sandbox, so the first worker dies with it.
-            worker.save_cache()  # the parent writes what the worker compiled (runner)
+            relay.current.save_cache()  # the parent writes what the worker compiled (runner)
+            executor.save_cache()
             pool.shutdown(wait=True)
-            worker.close()
+            relay.close()
             executor.close()
-            if cache_dir:
-                worker_cache.cap_size(cache_dir)
+            for folder in (cache_dir, executor_cache):
+                if folder:
+                    worker_cache.cap_size(folder)
         result.seconds = time.monotonic() - t0
         return result
 
@@ -471,6 +489,8 @@ class Grader:
                  target: Worker | None = None) -> Reply | str:
             nonlocal dropped
             target = worker if target is None else target
+            if target is executor and self._ahead is not None:
+                self._ahead.executor_ready()  # never two threads on one worker
             left = deadline - time.monotonic()
             if left <= 0:
                 return (f"Not graded: the submission used up its total time budget of "
@@ -538,6 +558,8 @@ class Grader:
             if not loaded.ok:
                 msg = self._load_error(loaded.error, limits.load_seconds)
                 return finish(msg, fatal=msg if first else None)
+            if self._ahead is not None:
+                self._ahead.file_loaded(pc)
             if fn not in loaded.functions:
                 what = "notebook" if source.notebook else "file"
                 return finish(f"Your {what} does not define {fn}() (or it is not a function)."
@@ -605,7 +627,8 @@ class Grader:
             return first
         out = first.value
         if case.expected is not UNSET:
-            expected = judge.resolve(case.expected)
+            expected = (self._ahead.expected(case) if self._ahead is not None
+                        else judge.resolve(case.expected))
             msg = judge.compare(out, expected, rtol=case.rtol, atol=case.atol,
                                 check_dtype=case.check_dtype)
             if msg is not None:
@@ -826,21 +849,157 @@ class Grader:
         return f"Your file raised {etype} while loading{_where(error, self._submission)}: {message}"
 
 
-@contextlib.contextmanager
-def _without_cache(worker: Worker, cold: bool):
-    """A part with timed ("cold") cases runs in a worker started without the submission's
-    compile cache: the worker also switches JAX's cache off for those calls, but that switch
-    lives in the student's process, and a submission that switched it back on could pass
-    a "jit once, not every epoch" limit on programs compiled by an earlier run."""
-    folder = worker.cfg.get("cache_dir")
-    if not (cold and folder):
-        yield
-        return
-    worker.reconfigure(cache_dir=None)
+class _Ahead:
+    """Work the parent starts early, so that it overlaps what it would otherwise wait for
+    (one ``grade()`` call; the parent's own work, never the student's).
+
+    - The expected values of the cases, computed in grading order in one background thread
+      from the moment the cases exist: while the worker starts, and then while it runs the
+      student's calls (each used to be computed when its case was judged, the worker idle
+      meanwhile). A part that ends (passed, or stopped at a failing case) cancels those of
+      its values not yet begun. :meth:`expected` gives a case's value, or raises what
+      computing it raised, exactly as ``judge.resolve`` in the judging thread would have (a
+      grading error of that part). Values already computed (``Grader.materialize``) are
+      used as they are.
+    - The executor of jit and vjp cases, when some case to run has one: started in the
+      worker's start-up threads (which outlive it, see :class:`grader.runner.Worker`) as
+      soon as the student's file has loaded, so its start-up overlaps the first part
+      instead of delaying the first jit case; a file that does not load never starts it.
+      :meth:`executor_ready` waits for that start before the executor's first request, so
+      only one thread at a time ever uses it. A start that failed leaves the executor
+      stopped, and its next request starts it again (and reports the failure) as before.
+    - The next part's worker, when it needs another configuration than this part's (see
+      :class:`_Relay`): started once this part's load succeeded, while its cases run.
+    """
+
+    def __init__(self, parts: list[_PartCases], starter: concurrent.futures.ThreadPoolExecutor,
+                 executor: Worker, relay: _Relay | None = None,
+                 configs: Sequence[tuple[Mapping[str, str], str | None]] = ()):
+        self._starter, self._executor = starter, executor
+        self._relay, self._configs = relay, list(configs)
+        self._index = {id(pc): i for i, pc in enumerate(parts)}
+        self._executor_start: concurrent.futures.Future | None = None
+        self._needs_executor = any(case.jit or case.vjp for pc in parts for case, _ in pc.cases)
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="grader-expected")
+        self._values: dict[int, concurrent.futures.Future] = {}
+        self._by_part: list[list[concurrent.futures.Future]] = []
+        for pc in parts:
+            futures = []
+            for case, _ in pc.cases:
+                if _lazy(case.expected) and id(case) not in self._values:
+                    self._values[id(case)] = self._pool.submit(judge.resolve, case.expected)
+                    futures.append(self._values[id(case)])
+            self._by_part.append(futures)
+
+    def expected(self, case: Case) -> Any:
+        """``judge.resolve(case.expected)``, computed ahead when it could be."""
+        future = self._values.pop(id(case), None)
+        if future is None or future.cancelled():
+            return judge.resolve(case.expected)
+        return future.result()
+
+    def part_done(self, index: int) -> None:
+        for future in self._by_part[index]:
+            future.cancel()
+
+    def file_loaded(self, pc: _PartCases) -> None:
+        """The student's file loaded in the worker of part ``pc``."""
+        if self._needs_executor:  # once: from then on the executor is started on demand
+            self._needs_executor = False
+            self._executor_start = self._starter.submit(self._executor.start)
+        index = self._index.get(id(pc))
+        if self._relay is not None and index is not None and index + 1 < len(self._configs):
+            self._relay.prepare(*self._configs[index + 1])
+
+    def executor_ready(self) -> None:
+        start, self._executor_start = self._executor_start, None
+        if start is not None:
+            concurrent.futures.wait([start])
+
+    def close(self) -> None:
+        """Cancel what has not begun; wait for what has (an expected value, the executor's
+        start: the caller then stops both workers)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self.executor_ready()
+
+
+def _cache_folder(folder: Path) -> str | None:
+    """``folder`` created (its parent pruned to the newest folders), or ``None`` where it cannot
+    be: a cache the grader cannot write is skipped, grading works without one."""
+    worker_cache.prune(folder.parent)
     try:
-        yield
-    finally:
-        worker.reconfigure(cache_dir=folder)  # the next part starts with the cache again
+        os.makedirs(folder, exist_ok=True)
+    except OSError:
+        return None
+    return str(folder)
+
+
+def _lazy(value: Any) -> bool:
+    """An expected value still to be computed (what ``judge.resolve`` would call)."""
+    return (value is not UNSET and callable(value)
+            and not isinstance(value, (np.ndarray, np.generic, judge.Symptom)))
+
+
+class _Relay:
+    """The worker of each part, in turn: one worker serves consecutive parts that need the same
+    configuration (trusted helpers, compile cache); where the next part needs another, its
+    worker is started beforehand (:meth:`prepare`, in the start-up threads, while this part
+    runs) instead of after this one ends.
+
+    What a worker holds is what it held before: the helpers of its own parts only, no cache
+    for a part with timed cases, a fresh process for every configuration. A spare that was
+    prepared loads no student code until its part begins; it is seeded with the cache folder
+    as it was when it started (the entries the current worker compiles meanwhile are written
+    when it stops, for later runs). A worker is still never reused after a failure
+    (:meth:`grader.runner.Worker.request` replaces it).
+    """
+
+    def __init__(self, first: Worker, starter: concurrent.futures.ThreadPoolExecutor,
+                 make: Callable[[Mapping[str, str], str | None], Worker]):
+        self.current = first
+        self._starter, self._make = starter, make
+        self._spare: tuple[Worker, concurrent.futures.Future] | None = None
+
+    @staticmethod
+    def _fits(worker: Worker, trusted: Mapping[str, str], cache_dir: str | None) -> bool:
+        return worker.cfg["trusted"] == dict(trusted) and worker.cfg["cache_dir"] == cache_dir
+
+    def prepare(self, trusted: Mapping[str, str], cache_dir: str | None) -> None:
+        """Start a worker for the next part, unless the current one fits it (or one is ready)."""
+        if self._fits(self.current, trusted, cache_dir) or self._spare is not None:
+            return
+        spare = self._make(trusted, cache_dir)
+        self._spare = (spare, self._starter.submit(spare.start))
+
+    def use(self, trusted: Mapping[str, str], cache_dir: str | None) -> Worker:
+        """The worker for a part with this configuration: the current one if it fits, else the
+        prepared one (the current one's compiled programs saved, then it is stopped), else the
+        current one restarted with it."""
+        if self._fits(self.current, trusted, cache_dir):
+            return self.current
+        spare = self._take_spare()
+        if spare is not None and self._fits(spare, trusted, cache_dir):
+            self.current.save_cache()
+            self.current.close()
+            self.current = spare
+        else:
+            if spare is not None:
+                spare.close()
+            self.current.reconfigure(trusted=dict(trusted), cache_dir=cache_dir)
+        return self.current
+
+    def _take_spare(self) -> Worker | None:
+        if self._spare is None:
+            return None
+        (spare, start), self._spare = self._spare, None
+        concurrent.futures.wait([start])  # never two threads on one worker
+        return spare
+
+    def close(self) -> None:
+        spare = self._take_spare()
+        if spare is not None:
+            spare.close()
+        self.current.close()
 
 
 def _placeholder(value: Any) -> Any:

@@ -11,8 +11,9 @@ still treated as hostile: walks are iterative (a tree 10,000 levels deep is fine
 follow symlinks, stop counting at a limit, count allocated blocks (not just sizes), and
 removal never raises. The parent's own cache is elsewhere and is never shown to a worker.
 
-Layout: ``<cache root>/worker/<digest>``, where the digest covers the assignment id and who
-the folder belongs to (see :func:`folder`): one student (``grader test``/``submit`` on a
+Layout: ``<cache root>/worker/<digest>`` (and ``executor/<digest>`` for the jit executor's
+programs), where the digest covers the assignment id and who the folder belongs to (see
+:func:`folder`): one student (``grader test``/``submit`` on a
 student's machine, one per student id in ``grader grade``), one submission's source, or the
 project's own trusted runs. The newest :data:`KEEP` folders are kept; a folder that grew past
 :data:`MAX_BYTES` is deleted after grading.
@@ -37,15 +38,22 @@ MAX_ENTRIES = 100_000  # counting stops here: such a folder is over any sane lim
 
 
 def folder(cache_root: str | Path, assignment_id: str, source: str, *, trusted: bool = False,
-           owner: str | None = None) -> Path:
+           owner: str | None = None, executor: bool = False) -> Path:
     """The cache folder of one submission (not created).
 
     Keyed by the assignment and, in order: ``"trusted"`` (the project's own runs: one folder
     per assignment), the ``owner`` (one student: every file of theirs shares the folder, so an
     edited file compiles only what changed), or else the submission's ``source`` (nothing is
     shared). What a student's worker put into a cache can only ever reach that student's own
-    later workers: never another student's, the jit executor's (it runs without a cache) or
-    the parent's (its cache is elsewhere).
+    later workers: never another student's, the parent's (its cache is elsewhere) or the jit
+    executor's.
+
+    ``executor``: the folder of the executor that runs the programs the submission's jit and
+    vjp cases export (``<cache root>/executor/<digest>``, beside ``worker/``, same keys). Only
+    that executor writes it (through the parent, as for workers), and it runs no student
+    Python: each of its entries is the compiler's own output for the program whose hash names
+    the entry, so a submission cannot put anything there but the compiled form of a program
+    it sent, found again only by the same program. Its student's worker never sees it.
     """
     if trusted:
         who = "trusted"
@@ -55,7 +63,7 @@ def folder(cache_root: str | Path, assignment_id: str, source: str, *, trusted: 
         who = "source\0" + source
     key = assignment_id + "\0" + who
     digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:24]
-    return Path(cache_root) / "worker" / digest
+    return Path(cache_root) / ("executor" if executor else "worker") / digest
 
 
 MAX_DEPTH = 8  # JAX's cache is flat: a folder nested deeper than this is not a cache

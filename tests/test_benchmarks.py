@@ -41,9 +41,11 @@ EXPECTED = {
     ],
     "serve_load": ["GET /api/submissions/{id}", "GET /api/submissions/{id} p99", "target p99",
                    "POST /api/submissions", "time per graded submission"],
+    "grader_speed": ["grader test (cold)", "grader test (edited)", "grader submit (edited)",
+                     "fresh process: init_mlp + fit (cold)", "NumPy course loop"],
 }
 TARGETED = {"moons_adam": 4, "digits_softmax": 0, "optimizer_update": 1, "batchnorm": 1, "tuning": 1,
-            "serve_load": 1}
+            "serve_load": 1, "grader_speed": 3}
 
 
 @pytest.fixture(scope="module")
@@ -88,10 +90,23 @@ def test_markdown_has_every_table(quick_results):
     _, md, stdout = quick_results
     assert md.startswith("Measured ")
     for name in ("Course moons/Adam", "Digits softmax", "10M-parameter", "Batch norm", "tuning trials",
-                 "grader serve"):
+                 "grader serve", "grader test / submit"):
         assert name in md
     assert "| ratio | value | per-repeat | target | result |" in md
     assert "Targets" in stdout and "load average at start" in stdout
+
+
+def test_grader_speed_reports_each_command_with_the_load(quick_results):
+    """One sample per grader command (``--quick``: one repeat, the self-test assignment), each
+    a whole ``grader`` process that exited 0 with full marks (else the benchmark fails), and
+    the load average the numbers were measured at."""
+    data, _, _ = quick_results
+    result = next(r for r in data["results"] if r["name"] == "grader_speed")
+    assert "selftest/basics" in result["title"]
+    timings = {t["name"]: t for t in result["timings"]}
+    for row in ("grader test (cold)", "grader test (edited)", "grader submit (edited)"):
+        assert len(timings[row]["samples_s"]) == 1
+    assert any(n.startswith("load average (1 min)") for n in result["notes"])
 
 
 def test_ratio_status_and_missing_contender():

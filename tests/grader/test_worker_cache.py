@@ -167,6 +167,13 @@ def test_cache_folders_are_shared_by_one_owner_and_never_across_owners(tmp_path)
     # An owner named like a source, or "trusted", cannot meet the other kinds of folder.
     assert wc.folder(tmp_path, "x/y", a, owner=a) != wc.folder(tmp_path, "x/y", a)
     assert wc.folder(tmp_path, "x/y", a, owner="trusted") != wc.folder(tmp_path, "x/y", a, trusted=True)
+    # The jit executor's folder is its own: the student's worker, which can write anything
+    # into the student's folder, never fills the cache of the process that checks it.
+    student = wc.folder(tmp_path, "x/y", a, owner="student\0ann")
+    executor = wc.folder(tmp_path, "x/y", a, owner="student\0ann", executor=True)
+    assert executor.parent == tmp_path / "executor" and student.parent == tmp_path / "worker"
+    assert executor == wc.folder(tmp_path, "x/y", b, owner="student\0ann", executor=True)
+    assert executor != wc.folder(tmp_path, "x/y", a, owner="student\0bob", executor=True)
 
 
 def test_batch_gives_each_student_a_cache_folder_of_their_own(tmp_path, selftest):
