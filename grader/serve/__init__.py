@@ -16,6 +16,7 @@ Modules, one concern each:
 ``policy``          per-assignment rules from ``course.toml``: due date, rate limit, reveal
 ``grades``          the class table (best and latest score per student and assignment)
 ``app``             the ASGI application (FastAPI): ``/api/...`` and ``/openapi.json``
+``request_body``    request bodies held to a size and a pace while they stream in (413, 408)
 ``pages``           the browser pages (Jinja2 templates in ``web/``, cookie login)
 ``stats``           the instructor page's pass rates, named mistakes and score histogram
 ``worker_loop``     a grading worker: claim, grade, store; ``grader worker``

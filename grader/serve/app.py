@@ -17,14 +17,19 @@ A student reads only their own submissions: another's id is ``404`` (as if it di
 exist, so ids leak nothing); instructor endpoints are ``403``. Errors are JSON
 ``{"detail": message, "field": name or null}`` with a 4xx status: ``401`` missing, malformed,
 unknown or revoked token (the header is checked before a byte of an upload's body is read:
-a refused upload is answered at once and its connection closed, see :class:`LimitUploadSize`);
+a refused upload is answered at once and its connection closed, see
+:mod:`grader.serve.request_body`);
 ``429`` a client with too many refused tokens (:mod:`grader.serve.throttle`; header
 ``Retry-After``); ``404`` unknown assignment (``assignments`` lists the ids) or
-submission; ``413`` an upload over ``max_upload_bytes`` (the request body is counted while it
-streams in and refused as soon as it is too large); ``422`` a missing field or a file that is
+submission; ``413`` an upload over ``max_upload_bytes``, or another request's body over
+``FORM_BYTES`` (64 KiB; the body is counted while it streams in and refused as soon as it is
+too large); ``408`` a body that comes too slowly (each part within 10 s, at least 500 bytes
+a second on average: :mod:`grader.serve.request_body`); ``422`` a missing field or a file that is
 not ``.py``/``.ipynb``; ``400`` a body that is not multipart; ``429`` a student over the
 assignment's rate limit (header ``Retry-After``: whole seconds; the message says when, in UTC,
-the next submission is accepted; ``next_accepted_at`` and ``retry_after`` in the body).
+the next submission is accepted; ``next_accepted_at`` and ``retry_after`` in the body);
+``503`` when no database connection came free within the pool's timeout (SQLAlchemy's 30 s:
+the server is overloaded; header ``Retry-After``).
 
 Each assignment's policy (:mod:`grader.serve.policy`, from the course's ``course.toml``; the
 application keeps it in ``app.state.policy``): a rate limit per student (instructors have
@@ -36,10 +41,12 @@ text comes from a visible-cases-only grading, ``graded_at`` is null and ``error`
 wording; with ``none``, ``score`` and ``max_score`` are null until then). Instructors always
 see the whole result.
 
-A status request (``GET /api/submissions/{id}``, what ``grader submit`` polls) costs one
-connection and two indexed queries: the token joined to its account
-(:func:`grader.serve.auth.authenticate`), then the submission's columns it shows (never its
-file) with its queue position (:func:`submission_rows`).
+A status request (``GET /api/submissions/{id}``, what ``grader submit`` polls) costs two
+indexed queries, each on a pooled connection held for that query only: the token joined to
+its account (:func:`grader.serve.auth.lookup`, under :class:`grader.serve.throttle.Throttle`,
+which gives the connection back before any scrypt), then the submission's columns it shows
+(never its file) with its queue position (:func:`submission_rows`). No request holds a
+connection while it waits for another.
 
 ``grades.csv`` (:func:`grader.serve.grades.class_rows`): ``best_score`` is the best graded
 score, ``late`` is ``true`` when the submission that best score comes from (the earliest one
@@ -60,6 +67,7 @@ from fastapi import Path as FastAPIPath
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+import sqlalchemy.exc
 from sqlalchemy import Connection, Engine, Select, bindparam, select
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
@@ -69,11 +77,14 @@ from grader.batch import spreadsheet_cell
 from grader.serve import auth, jobs, policy as policies
 from grader.serve.db import INSTRUCTOR, Submission, sessions, utcnow, write_session
 from grader.serve.grades import class_rows
+from grader.serve.request_body import (
+    MULTIPART_SLACK, RequestBodyLimits, declared_length, too_large_message,
+)
 from grader.serve.throttle import FailureLimit, Throttle, Throttled
 
 from grader.serve import DEFAULT_MAX_UPLOAD
 
-_MULTIPART_SLACK = 64 * 1024  # the form's other fields and boundaries
+_BUSY_RETRY_SECONDS = 5  # Retry-After of a 503 (no database connection free)
 
 
 class ApiError(Exception):
@@ -87,89 +98,6 @@ class ApiError(Exception):
 def _error(status: int, detail: str, field: str | None = None, headers=None, **extra):
     body = {"detail": detail, "field": field, **extra}
     return JSONResponse(body, status_code=status, headers=headers)
-
-
-def _declared_length(scope) -> int | None:
-    """The request's ``Content-Length`` (None without one, or unreadable)."""
-    for name, value in scope.get("headers", []):
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
-
-
-def _too_large_message(max_bytes: int) -> str:
-    return f"the upload is larger than this server accepts ({max_bytes} bytes for the file)"
-
-
-class LimitUploadSize:
-    """ASGI middleware for ``POST`` requests: a body over the limit is refused with ``413``
-    while it streams in (by ``Content-Length`` at once, else as soon as the count passes
-    it), never read whole first; and a response sent before the request's body was read to
-    its end (a refused token, an upload too large) closes the connection (``Connection:
-    close``), so the server reads none of the rest (uvicorn would otherwise read it all to
-    throw it away, to keep the connection).
-
-    ``after_auth``: the paths whose routes check the token before the body and the declared
-    size right after it (:func:`upload_form`); for them the ``Content-Length`` check waits, so
-    a client without a valid token is told ``401``, not the size limit.
-    """
-
-    def __init__(self, app, max_bytes: int, after_auth: frozenset[str] = frozenset()):
-        self.app, self.max_bytes, self.after_auth = app, max_bytes, after_auth
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["method"] != "POST":
-            return await self.app(scope, receive, send)
-        limit = self.max_bytes + _MULTIPART_SLACK
-        message = _too_large_message(self.max_bytes)
-        declared = _declared_length(scope)
-        if (declared is not None and declared > limit
-                and scope.get("path") not in self.after_auth):
-            return await _error(413, message, "file",
-                                headers={"Connection": "close"})(scope, receive, send)
-        chunked = any(n == b"transfer-encoding" for n, _ in scope.get("headers", []))
-        seen = 0
-        over = started = False
-        body_read = not chunked and not declared  # no body to read
-
-        async def counted_receive():
-            nonlocal seen, over, body_read
-            if over:
-                return {"type": "http.disconnect"}
-            msg = await receive()
-            if msg["type"] == "http.request":
-                seen += len(msg.get("body", b""))
-                if not msg.get("more_body", False):
-                    body_read = True
-                if seen > limit:
-                    # Stop reading: the app sees the client go away (whatever it answers to
-                    # that is replaced by the 413 below).
-                    over = True
-                    return {"type": "http.disconnect"}
-            return msg
-
-        async def tracked_send(msg):
-            nonlocal started
-            if over:
-                return
-            if msg["type"] == "http.response.start":
-                started = True
-                if not body_read:
-                    msg = {**msg, "headers": [*msg.get("headers", []),
-                                              (b"connection", b"close")]}
-            await send(msg)
-
-        try:
-            await self.app(scope, counted_receive, tracked_send)
-        except Exception:
-            if not over:
-                raise
-        if over and not started:
-            await _error(413, message, "file",
-                         headers={"Connection": "close"})(scope, receive, send)
 
 
 def _safe_filename(name: str | None) -> str:
@@ -268,8 +196,8 @@ def create_app(engine: Engine, *, assignments: list[str],
                   # origin, outside the pages' Content-Security-Policy. /openapi.json stays.
                   docs_url=None, redoc_url=None)
     app.state.policy = policy
-    app.add_middleware(LimitUploadSize, max_bytes=max_upload_bytes,
-                       after_auth=frozenset({"/api/submissions", "/submit"}))
+    app.add_middleware(RequestBodyLimits, upload_bytes=max_upload_bytes,
+                       upload_paths=frozenset({"/api/submissions", "/submit"}))
     bearer = HTTPBearer(auto_error=False, description="a token from your instructor")
 
     @app.exception_handler(ApiError)
@@ -284,6 +212,11 @@ def create_app(engine: Engine, *, assignments: list[str],
             detail = f"the request body could not be read as a multipart form: {detail}"
         return _error(exc.status_code, detail, "body" if exc.status_code == 400 else None)
 
+    @app.exception_handler(sqlalchemy.exc.TimeoutError)
+    async def _pool_timeout(request: Request, exc: sqlalchemy.exc.TimeoutError):
+        return _error(503, "the server is too busy to answer now; try again in a few seconds",
+                      headers={"Retry-After": str(_BUSY_RETRY_SECONDS)})
+
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError):
         errors = exc.errors()
@@ -293,11 +226,12 @@ def create_app(engine: Engine, *, assignments: list[str],
         msg = first.get("msg", "invalid request")
         return _error(422, f"{field or 'request'}: {msg}", field)
 
-    def authenticated(db: Connection, token: str, request: Request) -> auth.Caller:
-        """``token``'s caller (read in ``db``), under the throttle; :class:`ApiError` 401 or
-        429 if refused. The pages' login and cookie go through here too."""
+    def authenticated(token: str, request: Request) -> auth.Caller:
+        """``token``'s caller, under the throttle (which holds no database connection while
+        the token is checked); :class:`ApiError` 401 or 429 if refused. The pages' login and
+        cookie go through here too."""
         try:
-            return throttle.authenticate(db, token, client_host(request))
+            return throttle.authenticate(token, client_host(request))
         except Throttled as exc:
             raise ApiError(429, str(exc), "Authorization",
                            headers={"Retry-After": str(exc.retry_after)},
@@ -306,27 +240,22 @@ def create_app(engine: Engine, *, assignments: list[str],
         except auth.AuthError as exc:
             raise ApiError(401, str(exc), "Authorization") from None
 
-    def caller(db: Connection, request: Request,
-               credentials: HTTPAuthorizationCredentials | None) -> auth.Caller:
-        if credentials is None or credentials.scheme.lower() != "bearer":
-            raise ApiError(401, "missing token: send the header 'Authorization: Bearer <token>'",
-                           "Authorization")
-        return authenticated(db, credentials.credentials, request)
-
     def account(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(
             bearer)) -> auth.Caller:
         """The Bearer token's caller (a dependency)."""
-        with engine.connect() as db:
-            return caller(db, request, credentials)
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise ApiError(401, "missing token: send the header 'Authorization: Bearer <token>'",
+                           "Authorization")
+        return authenticated(credentials.credentials, request)
 
     async def upload_form(request: Request) -> FormData:
         """The upload's form, read once its sender is known (never before): ``413`` at once
         if its ``Content-Length`` is over the limit (else counted while it streams in,
-        :class:`LimitUploadSize`), ``400`` if it is not a multipart form. The caller closes
+        :class:`grader.serve.request_body.RequestBodyLimits`), ``400`` if it is not a multipart form. The caller closes
         it (``await form.close()``)."""
-        declared = _declared_length(request.scope)
-        if declared is not None and declared > max_upload_bytes + _MULTIPART_SLACK:
-            raise ApiError(413, _too_large_message(max_upload_bytes), "file")
+        declared = declared_length(request.scope)
+        if declared is not None and declared > max_upload_bytes + MULTIPART_SLACK:
+            raise ApiError(413, too_large_message(max_upload_bytes), "file")
         return await request.form(max_files=1, max_fields=10)
 
     def accept(assignment, file, who: auth.Caller) -> dict:
@@ -387,9 +316,9 @@ def create_app(engine: Engine, *, assignments: list[str],
     def get_submission(request: Request,
                        submission_id: int = FastAPIPath(ge=1, le=2**63 - 1),
                        credentials: HTTPAuthorizationCredentials | None = Depends(bearer)):
-        # What `grader submit` polls: one connection, the token and then the submission.
+        # What `grader submit` polls: the token, then the submission (one query each).
+        who = account(request, credentials)
         with engine.connect() as db:
-            who = caller(db, request, credentials)
             sub = submission_row(db, submission_id)
         if sub is None or (sub.account_id != who.id and who.role != INSTRUCTOR):
             raise ApiError(404, f"no submission {submission_id}", "submission_id")
@@ -398,8 +327,8 @@ def create_app(engine: Engine, *, assignments: list[str],
     @app.get("/api/submissions", summary="Your submissions, newest first")
     def list_submissions(request: Request, assignment: str | None = Query(None),
                          credentials: HTTPAuthorizationCredentials | None = Depends(bearer)):
+        who = account(request, credentials)
         with engine.connect() as db:
-            who = caller(db, request, credentials)
             stmt = submission_rows().where(Submission.account_id == who.id)
             if assignment:
                 stmt = stmt.where(Submission.assignment == assignment)

@@ -6,10 +6,15 @@ with a per-token random salt, compared in constant time. The database holds neit
 token nor its secret, so a copy of the database lets nobody in.
 
 scrypt is slow on purpose (about 50 ms), so a process remembers, for an hour, the SHA-256
-of tokens it has verified (in memory only, never stored). Revocation is checked against the
+of tokens it has verified (in memory only, never stored); a token refused for any reason
+(revoked, unknown, a wrong secret) is forgotten at once. Revocation is checked against the
 database on every request (one query: the token's row joined to its account), so a revoked
 token is refused at once. A request's caller is a :class:`Caller` (plain values, no ORM
 object: a status request loads nothing else).
+
+Checking a token is two steps, so a server need not hold a database connection while scrypt
+runs: :func:`lookup` (one query) and :func:`verify` (memory and CPU only);
+:func:`authenticate` is both.
 """
 
 from __future__ import annotations
@@ -88,37 +93,84 @@ _BY_PUBLIC_ID = (select(Token.id, Token.salt, Token.hash, Token.revoked_at, Acco
                  .where(Token.public_id == bindparam("public_id")))
 
 
+@dataclass(frozen=True)
+class TokenRow:
+    """What :func:`lookup` read of a token that is not revoked: its row id, salt and scrypt
+    hash, and its account."""
+
+    token_id: int
+    salt: bytes
+    hash: bytes
+    caller: Caller
+
+
+def forget(token: str) -> None:
+    """Drop ``token`` from this process's verified tokens (see :func:`verified_recently`)."""
+    digest = _digest(token)
+    with _cache_lock:
+        _cache.pop(digest, None)
+
+
+def lookup(db: Session | Connection, token: str) -> TokenRow:
+    """``token``'s row, read in ``db`` (a session or a connection; one query). Its secret is
+    not checked (:func:`verify` does).
+
+    Raises:
+        AuthError: the token is malformed, unknown or revoked (the message says which); it is
+            forgotten (:func:`forget`).
+    """
+    try:
+        public_id, _ = parse(token)
+        row = db.execute(_BY_PUBLIC_ID, {"public_id": public_id}).first()
+        if row is None:
+            raise AuthError("unknown token")
+        token_id, salt, stored, revoked_at, account_id, student_id, role = row
+        if revoked_at is not None:
+            raise AuthError("this token was revoked; ask your instructor for a new one")
+    except AuthError:
+        forget(token)
+        raise
+    return TokenRow(token_id, salt, stored, Caller(account_id, student_id, role))
+
+
+def verify(token: str, row: TokenRow) -> Caller:
+    """The caller of ``token`` if its secret matches ``row`` (its :func:`lookup`): from memory
+    if this process verified it within the hour, else by scrypt (about 50 ms of CPU; no
+    database needed).
+
+    Raises:
+        AuthError: the secret is wrong (read as "unknown token"); the token is forgotten.
+    """
+    _, secret = parse(token)
+    digest = _digest(token)
+    now = time.monotonic()
+    with _cache_lock:
+        hit = _cache.get(digest)
+    if hit is None or hit[0] != row.token_id or now - hit[1] > _CACHE_SECONDS:
+        if not hmac.compare_digest(_hash(secret, row.salt), row.hash):
+            forget(token)
+            raise AuthError("unknown token")
+        with _cache_lock:
+            if len(_cache) > 10_000:
+                _cache.clear()
+            _cache[digest] = (row.token_id, now)
+    return row.caller
+
+
 def authenticate(db: Session | Connection, token: str) -> Caller:
-    """The account ``token`` belongs to, read in ``db`` (a session or a connection; one query).
+    """The account ``token`` belongs to, read in ``db`` (:func:`lookup` then :func:`verify`).
 
     Raises:
         AuthError: the token is malformed, unknown, revoked, or its secret is wrong (the
             message says which, except that a wrong secret reads as unknown).
     """
-    public_id, secret = parse(token)
-    row = db.execute(_BY_PUBLIC_ID, {"public_id": public_id}).first()
-    if row is None:
-        raise AuthError("unknown token")
-    token_id, salt, stored, revoked_at, account_id, student_id, role = row
-    if revoked_at is not None:
-        raise AuthError("this token was revoked; ask your instructor for a new one")
-    digest = _digest(token)
-    now = time.monotonic()
-    with _cache_lock:
-        hit = _cache.get(digest)
-    if hit is None or hit[0] != token_id or now - hit[1] > _CACHE_SECONDS:
-        if not hmac.compare_digest(_hash(secret, salt), stored):
-            raise AuthError("unknown token")
-        with _cache_lock:
-            if len(_cache) > 10_000:
-                _cache.clear()
-            _cache[digest] = (token_id, now)
-    return Caller(account_id, student_id, role)
+    return verify(token, lookup(db, token))
 
 
 def verified_recently(token: str) -> bool:
-    """True if this process verified ``token``'s secret within the last hour (it may have been
-    revoked since: :func:`authenticate` still checks). Reads memory only."""
+    """True if this process verified ``token``'s secret within the last hour and has not
+    refused it since (it may have been revoked since without this process knowing yet:
+    :func:`lookup` still checks). Reads memory only."""
     digest = _digest(token)
     with _cache_lock:
         hit = _cache.get(digest)

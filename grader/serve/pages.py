@@ -25,7 +25,10 @@ again, so a revoked token is refused at once. The JSON API is unchanged: it read
 ``Authorization: Bearer``, never the cookie. A token refused at the login form or in a
 cookie counts, like a refused Bearer token, towards its client's limit of failed
 authentications (:mod:`grader.serve.throttle`): over it, the login form and the pages answer
-``429`` with the message and ``Retry-After``, without checking the token.
+``429`` with the message and ``Retry-After``, without checking the token. The login form's
+body is at most :data:`grader.serve.request_body.FORM_BYTES` (64 KiB; a token is about 80
+bytes): a larger one is ``413`` by its ``Content-Length`` or as soon as the count passes it,
+never read whole.
 
 **Forged requests (CSRF).** Besides ``SameSite=Strict``, every form ``POST`` must come from a
 page of this server: its ``Origin`` (or, without one, its ``Referer``) must name the host the
@@ -181,7 +184,7 @@ def router(engine: Engine, *, assignments: list[str], policy: CoursePolicy, subm
     functions do the work the pages share with it: ``submit`` (``POST /api/submissions``'s
     checks: ``submit(assignment=, file=, who=)``, raising :class:`grader.serve.app.ApiError`),
     ``upload_form`` (reads that form: ``await upload_form(request)``), ``authenticated`` (a
-    token's caller under the throttle: ``authenticated(db, token, request)``, raising
+    token's caller under the throttle: ``authenticated(token, request)``, raising
     ``ApiError`` 401 or 429), ``grades`` (``GET /api/grades.csv``: ``grades(who=)``) and
     ``account`` (the Bearer dependency, for the ``/api`` download)."""
     from grader import registry
@@ -201,13 +204,12 @@ def router(engine: Engine, *, assignments: list[str], policy: CoursePolicy, subm
     def check_token(token: str, request: Request) -> Caller:
         """``token``'s caller. Raises :class:`PageError` 429 (its client is throttled) or
         ``ApiError`` 401 (refused)."""
-        with engine.connect() as db:
-            try:
-                return authenticated(db, token, request)
-            except ApiError as exc:
-                if exc.status == 429:
-                    raise PageError(429, f"Not now: {exc.detail}.", exc.headers) from None
-                raise
+        try:
+            return authenticated(token, request)
+        except ApiError as exc:
+            if exc.status == 429:
+                raise PageError(429, f"Not now: {exc.detail}.", exc.headers) from None
+            raise
 
     def viewer(request: Request) -> Caller | None:
         token = request.cookies.get(COOKIE)

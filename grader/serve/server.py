@@ -13,8 +13,15 @@ Slow and idle clients (uvicorn's settings, chosen here, and one addition):
   within 10 s of opening its connection (a later request on a kept-alive connection: of its
   first byte), else it gets ``408`` and the connection is closed. uvicorn has no such timeout (its open item ``--timeout-request-start``,
   Kludex/uvicorn#157): a slowloris client that sends half a request line would hold its
-  connection forever. A request's body is not under this deadline (a large upload on a slow
-  link may take longer).
+  connection forever.
+- ``MIN_BODY_RATE`` (500 bytes/s): a request's body must keep coming, each part within
+  ``REQUEST_HEAD_SECONDS`` of the application asking for it and the whole at this average
+  pace after those first 10 s (``10 s + received / 500`` of waiting in all; Apache's
+  ``mod_reqtimeout`` rule ``body=10,MinRate=500``), else ``408`` and the connection is
+  closed (:mod:`grader.serve.request_body`, an ASGI middleware: only the time the
+  application waits for the client counts). Without it, 1000 connections sending the start
+  of a body and then nothing held every ``LIMIT_CONCURRENCY`` slot. A large upload on a slow
+  link still gets in (5 MiB at 50 kB/s takes 105 s).
 - ``TIMEOUT_KEEP_ALIVE`` (5 s): an idle connection between requests is closed after 5 s (a
   polling client keeps its one connection: ``grader submit`` asks every 1-3 s,
   :data:`grader.serve.client.MAX_POLL_SECONDS`; the pages every second).
@@ -42,6 +49,7 @@ import time
 from grader.serve.worker_loop import _log
 
 REQUEST_HEAD_SECONDS = 10.0
+MIN_BODY_RATE = 500  # bytes/s
 TIMEOUT_KEEP_ALIVE = 5
 LIMIT_CONCURRENCY = 1000
 MAX_HEAD_BYTES = 16 * 1024

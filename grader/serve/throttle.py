@@ -10,15 +10,21 @@ and costs the server no scrypt; ``Retry-After`` says when its oldest counted fai
 window. Refusals while throttled are not counted (the window does not grow by trying).
 
 - **Counted in the database**, so the limit holds across restarts and for several server
-  processes on one database (the count is one indexed query; a failure is one small write,
-  and rows older than the window are deleted then). Two processes may each let a failure
-  through at the limit at the same moment: the limit can be passed by a few, never by many.
+  processes on one database (the count is one indexed query; a failure is one small write
+  transaction that counts again and writes only below the limit, and deletes the rows older
+  than the window). On PostgreSQL two processes may each let a failure through at the limit
+  at the same moment: the limit can be passed by a few, never by many.
+- **One database connection at a time, none during scrypt.** A check reads the count and the
+  token's row on one connection and gives it back before the secret is checked; a refusal is
+  then written on another. A request never holds a connection while it waits for a second,
+  so a burst of guesses cannot take the whole pool and stall every other request.
 - **Successful logins are never slowed or counted.** A valid token from any other client is
   never refused for these failures. From the throttled client itself, a token this process
   verified within the hour (:func:`grader.serve.auth.verified_recently`: a student already
   logged in, a ``grader submit`` polling its result) still works; a token not seen yet waits
   for the window like any guess (the price of a shared address: students behind one NAT as a
-  guesser).
+  guesser). A token refused for any reason (revoked since, say) is no longer verified: it is
+  throttled like any other.
 - **The client** is the address uvicorn reports for the connection: a reverse proxy's
   ``X-Forwarded-For`` only from the addresses uvicorn trusts (``FORWARDED_ALLOW_IPS``, default
   loopback), so a remote client cannot pick its own address. An IPv6 client counts by its
@@ -92,23 +98,29 @@ class Throttle:
     def __init__(self, engine: Engine, limit: FailureLimit | None = None):
         self.engine, self.limit = engine, limit or FailureLimit()
 
-    def authenticate(self, db: Session | Connection, token: str, host: str | None) -> auth.Caller:
-        """The caller of ``token`` sent from ``host``, read in ``db``.
+    def authenticate(self, token: str, host: str | None) -> auth.Caller:
+        """The caller of ``token`` sent from ``host``. Uses connections of ``engine`` one at a
+        time, and none while the token's secret is checked (scrypt).
 
         Raises:
-            Throttled: ``host``'s client is over the limit and this process has not verified
-                ``token`` recently (the token is not checked).
+            Throttled: ``host``'s client is over the limit, and this process has not verified
+                ``token`` recently (the token is not checked) or refuses it (not counted).
             grader.serve.auth.AuthError: the token is refused (counted against the client).
         """
-        if not auth.verified_recently(token):
-            self._check(db, client_key(host))
+        key = client_key(host)
+        known = auth.verified_recently(token)
         try:
-            return auth.authenticate(db, token)
+            with self.engine.connect() as db:
+                if not known:
+                    self._check(db, key)
+                row = auth.lookup(db, token)
+            return auth.verify(token, row)
         except auth.AuthError:
-            self._record(client_key(host))
+            self._record(key)
             raise
 
     def _check(self, db: Session | Connection, key: str) -> None:
+        """Raises :class:`Throttled` if ``key``'s client is at the limit (read in ``db``)."""
         now = utcnow()
         recent = db.execute(
             select(AuthFailure.at)
@@ -122,8 +134,13 @@ class Throttle:
             raise Throttled(self.limit, wait, next_at)
 
     def _record(self, key: str) -> None:
+        """Count a refused token against ``key``'s client, in one write transaction (on its own
+        connection: the caller holds none) that counts again first: at the limit (other
+        requests counted meanwhile, or a recently verified token refused from a throttled
+        client) nothing is written and :class:`Throttled` is raised."""
         now = utcnow()
         with write_session(self.engine) as session:
+            self._check(session, key)
             session.execute(delete(AuthFailure).where(
                 AuthFailure.at <= now - dt.timedelta(seconds=self.limit.seconds)))
             session.add(AuthFailure(client=key, at=now))
