@@ -7,7 +7,9 @@
   ``LANG``, ``HOME``/``TMPDIR`` pointing into ``work/``, ``JAX_PLATFORMS=cpu``,
   ``PYTHONHASHSEED=0`` (reproducible set/dict-of-str iteration), unbuffered output. No
   credentials or other variables of the caller's environment reach student code.
-- Every request has a deadline. The parent waits with ``select`` on the reply pipe, polling
+- Every request has a time limit in processor time (the worker's control group's running
+  total, else its process tree's, read every 0.25 s) and a wall-clock backstop of
+  ``WAIT_SLACK`` times it (see :meth:`Worker.request`). The parent waits with ``select`` on the reply pipe, polling
   the worker's resident memory (``/proc``) every 0.1 s as a second fence behind
   ``RLIMIT_DATA``/``RLIMIT_AS``; replies go through :class:`grader.protocol.FrameReader`, so
   any garbage becomes a :class:`Failure` ("invalid output"), never an exception here.
@@ -20,13 +22,12 @@
   ``RLIMIT_FSIZE`` (that cap + 256 MiB) bounds every file the worker writes, as a backstop.
 
 Compilation cache for workers: workers never share the parent's cache (student code runs in
-the worker and could write anything into a cache it can write to). Each distinct submission
-source gets its own cache folder ``<cache root>/worker/<sha256 of id+source>``, so
-re-grading the same file (``grader test`` then ``grader submit``, or a re-run) reuses its
-compiled programs. The worker sees that folder read-only and compiles into a copy in its
-scratch space; :meth:`Worker.save_cache` then writes back the entries it added, the parent
-doing the writing (see :mod:`grader.worker_cache`). A poisoned entry can only ever be read
-back by the same bytes of the same student's file. The newest 64 folders are kept.
+the worker and could write anything into a cache it can write to). A worker gets the folder
+:func:`grader.worker_cache.folder` names for its submission (one student's, one source's, or
+the project's trusted runs; never shared between students), sees it read-only and compiles
+into a copy in its scratch space; :meth:`Worker.save_cache` then writes back the entries it
+added, the parent doing the writing (see :mod:`grader.worker_cache`). A poisoned entry can
+only ever be read back by the same student's later workers.
 """
 
 from __future__ import annotations
