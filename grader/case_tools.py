@@ -71,10 +71,14 @@ mini-batch) exceed it at least 9-fold in the costs and 600-fold in the parameter
 cost mistake, whose parameters are right) 16-fold in the costs.
 
 A run that leaves both replays is compared with the float32 replays of the known loop
-mistakes, and the nearest one is named if the run lies within ``NAMING_SLACK`` bounds of it:
-a mistake's trajectory can be far more sensitive to rounding than the documented one (Adam
-without its state takes sign-like steps at every step), while the replays of different
-mistakes lie hundreds of bounds apart. The name is feedback only: the run has already failed.
+mistakes, and the nearest one is named if the run lies within ``NAMING_SLACK`` bounds of it
+and ``NAMING_MARGIN`` times nearer to it than to the documented loop: a mistake's trajectory
+can be far more sensitive to rounding than the documented one (Adam without its state takes
+sign-like steps at every step), while the replays of different mistakes lie hundreds of
+bounds apart; the margin keeps an unknown mistake that is merely as far from one known
+mistake as from the documented loop (Adam's ``beta2`` changed: the parameters off, the cost
+formula right, like the cost-per-mini-batch mistake's) from being given that mistake's name.
+The name is feedback only: the run has already failed.
 
 Parameters are ``{"W1", "b1", ..., "WL", "bL"}`` (batch-first: ``W_l`` is ``(n_{l-1}, n_l)``,
 ``b_l`` is ``(n_l,)``); gradients and optimizer state use the same names with a ``d``
@@ -94,6 +98,7 @@ F32 = np.float32
 ULPS = 64  # the rounding slack of a well-conditioned computation, in units of eps (see above)
 STEP_GROWTH = 10  # how much one optimizer step amplifies the rounding carried into it (trajectories)
 NAMING_SLACK = 100  # how near (in bounds) a failing run must be to a known mistake's replay to name it
+NAMING_MARGIN = 4  # ... and how many times nearer to it than to the documented loop's replay
 
 
 def tolerance(dtype: Any = np.float32, *, cond: float = 0.0, ops: float = 4.0, scale: float = 1.0,
@@ -250,7 +255,8 @@ def trajectory_verdict(costs: Any, trained: Mapping[str, Any], replay: Callable[
     """``None`` when a training run follows the float64 replay of the documented loop, or its
     replay in ``dtype`` (:func:`trajectory_problem`; why both: the trajectory rule, module
     docstring). Otherwise the message of the known mistake whose ``dtype`` replay the run lies
-    nearest to, if within ``NAMING_SLACK`` bounds of it; else where the run leaves the
+    nearest to, if within ``NAMING_SLACK`` bounds of it and ``NAMING_MARGIN`` times nearer to
+    it than to the documented loop's ``dtype`` replay; else where the run leaves the
     documented float64 replay, followed by ``conventions``.
 
     Args:
@@ -270,13 +276,14 @@ def trajectory_verdict(costs: Any, trained: Mapping[str, Any], replay: Callable[
     items = excess(documented, np.float64)
     if all(ratio <= 1.0 for ratio, _ in items):
         return None
-    if all(ratio <= 1.0 for ratio, _ in excess(documented, dtype)):
+    from_documented = max(ratio for ratio, _ in excess(documented, dtype))
+    if from_documented <= 1.0:
         return None
     distances = [(max(ratio for ratio, _ in excess(v, dtype)), message) for message, variants in known_mistakes
                  for v in variants]
     if distances:
         nearest, message = min(distances, key=lambda d: d[0])
-        if nearest <= NAMING_SLACK:
+        if nearest <= NAMING_SLACK and nearest * NAMING_MARGIN <= from_documented:
             return message
     first = next(what for ratio, what in items if not ratio <= 1.0)
     return f"{first}; {conventions}"

@@ -374,6 +374,8 @@ def test_trajectory_verdict_names_the_nearest_known_mistake():
     assert verdict(*runs["stateless"]) == "state not carried"
     assert ("stateless", "float32") in replays and ("stateless", "float64") not in replays
     assert verdict([2.2, 1.6], {"W": np.full(4, 0.5)}) == "cost per mini-batch"
+    # as far from a known mistake as from the documented loop (an unknown mistake): not named
+    assert verdict([2.1, 1.55], {"W": np.full(4, 0.5)}).endswith("; CONVENTIONS")
     # near a mistake but beyond NAMING_SLACK bounds of it: not named, the conventions follow
     tol = case_tools.trajectory_tolerance(20)
     off = {"W": np.full(4, 0.3 + 0.3 * 2 * case_tools.NAMING_SLACK * tol)}
