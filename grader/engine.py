@@ -886,7 +886,7 @@ class _Ahead:
         for pc in parts:
             futures = []
             for case, _ in pc.cases:
-                if _lazy(case.expected) and id(case) not in self._values:
+                if judge.is_lazy(case.expected) and id(case) not in self._values:
                     self._values[id(case)] = self._pool.submit(judge.resolve, case.expected)
                     futures.append(self._values[id(case)])
             self._by_part.append(futures)
@@ -932,12 +932,6 @@ def _cache_folder(folder: Path) -> str | None:
     except OSError:
         return None
     return str(folder)
-
-
-def _lazy(value: Any) -> bool:
-    """An expected value still to be computed (what ``judge.resolve`` would call)."""
-    return (value is not UNSET and callable(value)
-            and not isinstance(value, (np.ndarray, np.generic, judge.Symptom)))
 
 
 class _Relay:

@@ -42,11 +42,16 @@ class Symptom:
         return f"Symptom({getattr(self.test, '__name__', 'test')})"
 
 
+def is_lazy(value: Any) -> bool:
+    """A lazy expected value: a zero-argument callable that :func:`resolve` calls."""
+    return callable(value) and not isinstance(value, (np.ndarray, np.generic, Symptom))
+
+
 def resolve(value: Any) -> Any:
     """Evaluate a lazy expected value (zero-argument callable) and convert it to numpy."""
     if isinstance(value, Symptom):
         return value
-    if callable(value) and not isinstance(value, (np.ndarray, np.generic)):
+    if is_lazy(value):
         value = value()
     return to_numpy(value)
 
