@@ -72,6 +72,7 @@ from sqlalchemy import Connection, Engine, Select, bindparam, select
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from grader.batch import spreadsheet_cell
 from grader.serve import auth, jobs, policy as policies
@@ -256,7 +257,11 @@ def create_app(engine: Engine, *, assignments: list[str],
         declared = declared_length(request.scope)
         if declared is not None and declared > max_upload_bytes + MULTIPART_SLACK:
             raise ApiError(413, too_large_message(max_upload_bytes), "file")
-        return await request.form(max_files=1, max_fields=10)
+        try:
+            return await request.form(max_files=1, max_fields=10)
+        except ClientDisconnect:  # the sender went away mid-upload: nobody to answer, no error
+            raise ApiError(400, "the upload ended before its end (the connection was closed)",
+                           "file") from None
 
     def accept(assignment, file, who: auth.Caller) -> dict:
         """Queue ``file`` (an upload of the form) for grading as ``assignment`` for ``who``:
