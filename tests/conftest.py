@@ -11,8 +11,21 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+# One persistent compilation cache for the whole run, shared by pytest-xdist's workers (they
+# inherit it from the controller, which loads this file first): the graders' parents compile
+# the same expected-value programs in every worker and every grading (-17% on
+# test_assignments). Never the user's cache: a new folder per run, removed at the end.
+_RUN_CACHE = None
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    _RUN_CACHE = tempfile.mkdtemp(prefix="jaxdl-tests-jax-cache-")
+    os.environ.update({"JAX_COMPILATION_CACHE_DIR": _RUN_CACHE,
+                       "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+                       "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "-1"})
 
 import jax  # noqa: E402
 
@@ -24,3 +37,8 @@ import pytest  # noqa: E402
 
 # The shared solution-test helpers assert; let pytest explain their failures like a test's.
 pytest.register_assert_rewrite("tests.solution_tools")
+
+
+def pytest_unconfigure(config):
+    if _RUN_CACHE is not None:  # the process that made it (the controller, under xdist)
+        shutil.rmtree(_RUN_CACHE, ignore_errors=True)
