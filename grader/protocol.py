@@ -147,6 +147,36 @@ class FrameReader:
         return header, blobs
 
 
+class RequestTooLarge(ValueError):
+    """The parent's own request is one its worker would refuse to read (a grader fault)."""
+
+
+def pack_request(header: dict, blobs: list[bytes] | tuple[bytes, ...] = ()) -> bytes:
+    """:func:`pack` for a request of the parent to its worker, checked against the limits the
+    worker reads requests with (``REQUEST_HEADER_BYTES``, ``MAX_PAYLOAD_BYTES``,
+    ``MAX_BLOBS``), so that a request too large is the grader's error, raised here, and never
+    a worker that stopped on it (which would look like the student's code ending it).
+
+    Raises:
+        RequestTooLarge: the header or the blobs exceed what the worker reads.
+    """
+    data = pack(header, blobs)
+    (n,) = struct.unpack(">I", data[:4])
+    if n > REQUEST_HEADER_BYTES:
+        raise RequestTooLarge(f"a request header of {n} bytes (the worker reads at most "
+                              f"{REQUEST_HEADER_BYTES})")
+    try:
+        parse_header(data[4:4 + n], MAX_PAYLOAD_BYTES)
+    except ProtocolError as exc:
+        raise RequestTooLarge(f"a request the worker would refuse: {exc}") from None
+    return data
+
+
+# A worker that cannot read its parent's request exits with this status. The parent only sends
+# requests that pass pack_request, so the channel was disturbed from inside the worker.
+UNREADABLE_REQUEST_EXIT = 86
+
+
 def read_frame_blocking(fd: int, max_payload: int = MAX_PAYLOAD_BYTES,
                         max_header: int = MAX_HEADER_BYTES) -> tuple[dict, list[bytes]]:
     """Blocking read of one frame (used by the worker, which trusts its parent: it reads

@@ -393,6 +393,10 @@ class Worker:
         ``WAIT_SLACK * timeout`` seconds of wall-clock time; both are failures of kind
         ``"timeout"``. ``wall_limit`` (seconds, the submission's remaining budget) stops it
         sooner: a failure of kind ``"budget"``.
+
+        Raises:
+            protocol.RequestTooLarge: the request is one the worker would refuse to read (the
+                grader's own fault; the engine reports it as a grading error).
         """
         if not self.alive:
             failure = self.start()
@@ -405,8 +409,9 @@ class Worker:
                          and wall_limit < WAIT_SLACK * timeout)
         self.counter += 1
         header = dict(header, id=self.counter)
+        data = protocol.pack_request(header, list(blobs))  # RequestTooLarge: the grader's fault
         try:
-            self._send(protocol.pack(header, list(blobs)), deadline)
+            self._send(data, deadline)
         except TimeoutError:
             reply = Reply({}, [], failure=self._timeout(limits, what, waited=True))
         except OSError:
@@ -554,6 +559,9 @@ class Worker:
                 return Failure("memory", f"was killed (SIGKILL) while {what}, most likely for "
                                          "using too much memory")
             return Failure("crash", f"crashed with {_signal_name(sig)} while {what}")
+        if code == protocol.UNREADABLE_REQUEST_EXIT:
+            return Failure("protocol", f"disturbed the worker's channel to the grader while {what} "
+                                       "(the worker could not read the grader's request)")
         return Failure("exit", f"ended the worker process (exit status {code}) while {what}: "
                                "graded code must return a value, not call os._exit() or exit "
                                "the process")

@@ -597,6 +597,8 @@ def main(argv: list[str] | None = None) -> None:
             header, blobs = protocol.read_frame_blocking(req_fd, max_header=protocol.REQUEST_HEADER_BYTES)
         except (EOFError, OSError):
             os._exit(0)
+        except protocol.ProtocolError:  # not the parent's (pack_request): the channel was disturbed
+            os._exit(protocol.UNREADABLE_REQUEST_EXIT)
         op = header.get("op")
         t0 = time.perf_counter()
         if op == "load":

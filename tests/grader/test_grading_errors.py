@@ -165,3 +165,55 @@ def test_a_validator_choking_on_a_student_result_costs_the_part(selftest):
     p = by_function(grader.grade(SOLUTION))["train_logistic"]
     assert p.status == "graded" and p.score == 0
     assert "could not be checked (OverflowError: int too large" in p.feedback
+
+
+def _only(assignment, *functions):
+    return dataclasses.replace(assignment, parts=tuple(p for p in assignment.parts
+                                                       if p.function in functions))
+
+
+def test_a_request_the_worker_would_refuse_is_a_grading_error(selftest, tmp_path, monkeypatch):
+    """The parent checks each request against the limits its worker reads with
+    (``protocol.pack_request``): a request too large used to stop the worker, which the student
+    was told as "ended the worker process (exit status 1) ... os._exit()" (a file within the
+    4 MiB code limit met the worker's then 4 MiB request header cap)."""
+    from grader import protocol
+
+    path = tmp_path / "long.py"
+    path.write_text(SOLUTION.read_text() + "\n# " + "x" * 200_000 + "\n")
+    monkeypatch.setattr(protocol, "REQUEST_HEADER_BYTES", 100_000)  # the parent's side only
+    result = engine.grade(_only(selftest, "relu", "sigmoid"), path, seed=SEED, hidden=False,
+                          overrides=LIMITS)
+    for p in result.parts:
+        assert p.status == "error" and not p.passed, p.feedback
+        assert "RequestTooLarge" in p.feedback and "os._exit" not in p.feedback, p.feedback
+        assert "while loading your file" in p.feedback
+    assert result.status == "incomplete"
+
+
+CHANNEL_THIEF = '''
+
+import json as _json
+import os as _os
+import sys as _sys
+import threading as _threading
+
+_fd = int(_json.loads(_sys.argv[-1])["req_fd"])
+_threading.Thread(target=lambda: _os.read(_fd, 3), daemon=True).start()
+'''
+
+
+def test_code_that_disturbs_the_request_channel_gets_its_zero_not_a_grading_error(selftest, tmp_path):
+    """The other side of the check above: a worker that cannot read a request the parent
+    checked was disturbed from inside (here a thread of the student's steals three bytes of
+    the next request). That is the submission's zero, never a grading error, whichever of the
+    two reads wins the race (an unreadable request, or one that never completes)."""
+    path = tmp_path / "thief.py"
+    path.write_text(SOLUTION.read_text() + CHANNEL_THIEF)
+    result = engine.grade(_only(selftest, "relu"), path, seed=SEED, hidden=False,
+                          overrides=dict(LIMITS, time_per_call=1.0))
+    relu = by_function(result)["relu"]
+    assert relu.status == "graded" and relu.score == 0, relu.feedback
+    assert ("disturbed the worker's channel to the grader" in relu.feedback
+            or "did not finish" in relu.feedback or "waited" in relu.feedback), relu.feedback
+    assert "os._exit" not in relu.feedback, relu.feedback
