@@ -32,10 +32,14 @@ pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="ne
 MARKER = "STUDENT-CODE-LOOPING"
 
 # Every graded function of the self-test prints the marker, tries to start a helper process
-# (refused by the fence today; inside a sandbox it may succeed, and must die too), then spins.
+# (refused by the fence today; inside a sandbox it may succeed, and must die too), then waits
+# for ever. It sleeps rather than spins: a process that computes dies the same way, and the
+# spinning pairs took the suite's two cores from the gradings these tests wait for (and from
+# the other tests running beside them).
 LOOP = f'''
 
 import os as _os
+import time as _time
 
 
 def _spin(*args, **kwargs):
@@ -45,7 +49,7 @@ def _spin(*args, **kwargs):
     except BaseException:
         pass
     while True:
-        pass
+        _time.sleep(0.05)
 
 
 relu = relu_backward = sigmoid = sample_normal = standardize = train_logistic = _spin
