@@ -8,11 +8,15 @@ computed the same way (``"xavier"`` is the sqrt(1 / n_{l-1}) mistake, ``"random"
 ``scale=1`` the missing x 10); shape mistakes and non-zero biases are recognised by a
 :class:`~grader.judge.Symptom` whatever the values.
 
-Hidden cases: other layer sizes (consecutive sizes always differ, so a transposed weight
-has the wrong shape and the n_{l-1} / n_l scale mix-up shows), a typed key and a raw
-``PRNGKey``, ``jax.jit`` with ``layers_dims`` static (a tuple; a jitted normal may differ from
-the eager one by an ulp, hence the tolerance), same key -> same parameters and another key ->
-other parameters. The He part also has a behavioural case: the parent trains the course's
+Hidden cases: other layer sizes, the same for every seed (:data:`DEEP` and :data:`SHALLOW`:
+fixed shapes, the case-building rule of :mod:`grader.case_tools`, so a resubmission finds
+every program compiled; the keys are drawn per seed): three and one weight layers where the
+visible cases have two, consecutive sizes that differ, odd and non-square (a transposed weight
+has the wrong shape and the n_{l-1} / n_l scale mix-up shows), and no n_l equal to 2 n_{l-1}
+(the n_l-for-n_{l-1} scale is then not the Xavier one); a typed key and a raw ``PRNGKey``,
+``jax.jit`` with ``layers_dims`` static (a tuple; a jitted normal may differ from the eager one
+by an ulp, hence the tolerance), same key -> same parameters and another key -> other
+parameters. The He part also has a behavioural case: the parent trains the course's
 network ``[2, 10, 5, 1]`` from the student's parameters with its own compiled gradient
 descent (``jaxdl.nn.mlp_apply`` + ``jaxdl.losses.binary_cross_entropy``) on circles drawn
 from the seed and requires 80% accuracy on held-out points (the reference reaches ~96%;
@@ -23,6 +27,7 @@ Import policy: ``jaxdl.init`` would be the answer; ``optax`` and ``flax`` are re
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Sequence
 
@@ -46,16 +51,26 @@ TRAIN_LR = 0.3
 TRAIN_THRESHOLD = 0.80
 
 
-def distinct_dims(r: np.random.Generator, layers: tuple[int, int] = (2, 4), low: int = 2,
-                  high: int = 12) -> list[int]:
-    """Random layer sizes in which consecutive sizes differ and not every n_l is 2 n_{l-1}
-    (so transposed shapes, the n_l-for-n_{l-1} scale and the Xavier scale all show)."""
-    while True:
-        n = int(r.integers(layers[0], layers[1] + 1))
-        dims = [int(d) for d in r.integers(low, high, size=n + 1)]
-        pairs = list(zip(dims[:-1], dims[1:]))
-        if all(a != b for a, b in pairs) and not all(b == 2 * a for a, b in pairs):
-            return dims
+# The hidden layer sizes (fixed: programs compiled for them are reused across seeds). Each
+# differs from the visible [3, 2, 1] / [2, 4, 1] in depth; consecutive sizes differ (a
+# transposed weight has the wrong shape, the n_{l-1} / n_l scale mix-up shows) and no n_l is
+# 2 n_{l-1} (so scaling by n_l is never the Xavier scale). ``distinct_dims`` checks this.
+DEEP = (5, 3, 7, 2)
+SHALLOW = (6, 11)
+
+
+def distinct_dims(dims: Sequence[int]) -> list[int]:
+    """``dims`` as a list, checked to tell the mistakes apart: consecutive sizes differ and no
+    size is twice the one before (transposed shapes, the n_l-for-n_{l-1} scale and the Xavier
+    scale all show).
+
+    Raises:
+      ValueError: ``dims`` does not.
+    """
+    pairs = list(zip(dims[:-1], dims[1:]))
+    if any(a == b or b == 2 * a for a, b in pairs):
+        raise ValueError(f"hidden layer sizes {list(dims)} cannot tell the initialization mistakes apart")
+    return [int(d) for d in dims]
 
 
 def _label(name: str, dims, key_desc: str = "") -> str:
@@ -148,8 +163,7 @@ def zeros_visible():
 
 
 def zeros_hidden(seed: int):
-    r = _rng(seed)
-    return [_zeros_case(distinct_dims(r)), _zeros_case(distinct_dims(r, (1, 3)), jit=True)]
+    return [_zeros_case(distinct_dims(DEEP)), _zeros_case(distinct_dims(SHALLOW), jit=True)]
 
 
 # ------------------------------------------------------------------ random and He
@@ -199,12 +213,13 @@ def _random_parts(kind: str, visible_dims: Sequence[int]):
         r = _rng(seed)
         s = [int(x) for x in r.integers(0, 2**31 - 1, size=4)]
         cases = [
-            _random_case(kind, s[0], distinct_dims(r), other=s[0] ^ 1),
-            _random_case(kind, s[1], distinct_dims(r, (1, 3)), raw=True, other=s[1] ^ 1),
-            _random_case(kind, s[2], distinct_dims(r), jit=True),
+            _random_case(kind, s[0], distinct_dims(DEEP), other=s[0] ^ 1),
+            _random_case(kind, s[1], distinct_dims(SHALLOW), raw=True, other=s[1] ^ 1),
+            _random_case(kind, s[2], distinct_dims(DEEP), jit=True),
         ]
         if kind == "he":
-            cases.append(_random_case(kind, s[3], list(TRAIN_DIMS), validate=_training_validator(s[3])))
+            case = _random_case(kind, s[3], list(TRAIN_DIMS), validate=_training_validator(s[3]))
+            cases.append(dataclasses.replace(case, expected=_ahead_of_validation(case.expected, s[3])))
         return cases
 
     return visible, hidden
@@ -237,13 +252,38 @@ def _trainer():
     return jax.jit(run)
 
 
+@functools.lru_cache(maxsize=4)
+def _circles(data_seed: int):
+    """The circles the He case trains and scores on (scikit-learn's, imported on first use)."""
+    from jaxdl import datasets
+
+    return datasets.circles(n_train=300, n_test=500, seed=data_seed)
+
+
+def _data_seed(seed: int) -> int:
+    return seed % 100_000
+
+
+def _ahead_of_validation(expected, seed: int):
+    """``expected`` that also prepares the validator: draws its circles and runs its trainer
+    once (on the expected parameters). The parent computes expected values ahead, while the
+    worker starts and runs (``grader.engine._Ahead``), so the validation after the student's
+    call waits neither for scikit-learn's import and the data nor for the trainer's program."""
+    def f():
+        value = expected()
+        train_and_score(value, _data_seed(seed))
+        return value
+
+    return f
+
+
 def train_and_score(params: dict, data_seed: int) -> float:
     """Held-out accuracy of the course network trained from ``params`` (parent side)."""
     import jax.numpy as jnp
 
-    from jaxdl import datasets, nn
+    from jaxdl import nn
 
-    X, y, X_test, y_test = datasets.circles(n_train=300, n_test=500, seed=data_seed)
+    X, y, X_test, y_test = _circles(data_seed)
     p = {k: jnp.asarray(v, dtype=jnp.float32) for k, v in params.items()}
     trained = _trainer()(p, X, y.astype(jnp.float32)[:, None])
     logits = nn.mlp_apply(trained, X_test)[:, 0]
@@ -254,7 +294,7 @@ def _training_validator(seed: int):
     dims = TRAIN_DIMS
     template = {name: np.zeros(shape, F32) for l in range(1, len(dims))
                 for name, shape in ((f"W{l}", (dims[l - 1], dims[l])), (f"b{l}", (dims[l],)))}
-    data_seed = seed % 100_000
+    data_seed = _data_seed(seed)
 
     def validate(out):
         problem = case_tools.trained_params_problem(out, template)
