@@ -38,7 +38,8 @@ import datetime as dt
 from pathlib import Path
 
 from sqlalchemy import (
-    Engine, ForeignKey, Index, Integer, LargeBinary, String, Text, create_engine, event,
+    Engine, ForeignKey, Index, Integer, LargeBinary, String, Text, create_engine, event, func,
+    select,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
@@ -53,6 +54,18 @@ STUDENT, INSTRUCTOR = "student", "instructor"
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
+
+
+def database_now(session) -> dt.datetime:
+    """The time by the database's clock (aware, UTC), for what processes on several machines
+    compare: a job's lease (:mod:`grader.serve.jobs`). On PostgreSQL, ``clock_timestamp()``
+    of the server, so grading workers whose clocks disagree still agree on when a lease
+    ends; on SQLite, this machine's clock (a SQLite file is shared only by the processes of
+    one machine)."""
+    if session.get_bind().dialect.name == "postgresql":
+        value = session.execute(select(func.clock_timestamp())).scalar_one()
+        return value.astimezone(dt.timezone.utc)
+    return utcnow()
 
 
 class UTCDateTime(TypeDecorator):

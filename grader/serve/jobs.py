@@ -8,7 +8,9 @@
   job is chosen, so two workers never choose the same job); on PostgreSQL the row is selected
   ``FOR UPDATE SKIP LOCKED`` (workers on several machines each skip the rows others are
   claiming). SQLAlchemy renders ``with_for_update`` only where the dialect has it.
-- :func:`renew` extends the lease while grading runs (a worker heartbeat).
+- :func:`renew` extends the lease while grading runs (a worker heartbeat). Leases are taken
+  and compared by the database's clock (PostgreSQL's, for workers on several machines whose
+  clocks may disagree).
 - :func:`complete` stores the result only if this worker's claim is still the job's claim: a
   worker whose lease expired and whose job was claimed again stores nothing, so a submission
   is never counted twice. A job whose workers keep dying (``MAX_ATTEMPTS`` claims) becomes a
@@ -29,7 +31,7 @@ from sqlalchemy import ColumnElement, Engine, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from grader.serve.db import (
-    ERROR, GRADED, JOB_DONE, QUEUED, RUNNING, Job, Submission, sessions, utcnow,
+    ERROR, GRADED, JOB_DONE, QUEUED, RUNNING, Job, Submission, database_now, sessions, utcnow,
 )
 
 MAX_ATTEMPTS = 3
@@ -66,11 +68,12 @@ def enqueue(session: Session, *, account_id: int, assignment: str, filename: str
 
 
 def claim(engine: Engine, owner: str, lease_seconds: float) -> Claimed | None:
-    """Claim the next job for ``owner``, or None if there is none."""
-    now = utcnow()
+    """Claim the next job for ``owner``, or None if there is none. Leases begin and end by
+    the database's clock (:func:`grader.serve.db.database_now`), never the worker's own."""
     with engine.connect() as conn:
         conn = conn.execution_options(sqlite_immediate=True)
         with Session(bind=conn) as session, session.begin():
+            now = database_now(session)
             stmt = (select(Job)
                     .where(or_(Job.status == QUEUED,
                                and_(Job.status == RUNNING, Job.lease_expires_at < now)))
@@ -99,10 +102,11 @@ def claim(engine: Engine, owner: str, lease_seconds: float) -> Claimed | None:
 def renew(engine: Engine, job: Claimed, lease_seconds: float) -> bool:
     """Extend ``job``'s lease; False if the claim is no longer ours (do not store a result)."""
     with sessions(engine).begin() as session:
+        expires = database_now(session) + dt.timedelta(seconds=lease_seconds)
         res = session.execute(
             update(Job).where(Job.id == job.job_id, Job.claim == job.claim,
                               Job.status == RUNNING)
-            .values(lease_expires_at=utcnow() + dt.timedelta(seconds=lease_seconds)))
+            .values(lease_expires_at=expires))
         return res.rowcount == 1
 
 

@@ -4,6 +4,7 @@ worker killed with SIGKILL mid-grading whose job another worker then grades, onc
 
 from __future__ import annotations
 
+import datetime as dt
 import signal
 import threading
 import time
@@ -176,3 +177,27 @@ def test_a_worker_killed_mid_grading_loses_nothing(tmp_path):
         for w in workers:
             stop(w)
         stop(server)
+
+
+def test_leases_follow_the_database_clock_not_the_workers(postgres, monkeypatch):
+    """Workers on several machines against one PostgreSQL: one whose clock is an hour behind
+    claims a job; one whose clock is an hour ahead must not see that lease as expired (with
+    each worker's own clock it did, and graded a job that was being graded), and the lease
+    still runs out on time by the server's clock."""
+    engine = make_engine(postgres.new_database())
+    migrations.upgrade(engine)
+    try:
+        (sid,) = _enqueue(engine, 1)
+        real = jobs.utcnow
+        monkeypatch.setattr(jobs, "utcnow", lambda: real() - dt.timedelta(hours=1))
+        slow = jobs.claim(engine, "behind", lease_seconds=1.0)
+        assert slow is not None and slow.submission_id == sid
+        monkeypatch.setattr(jobs, "utcnow", lambda: real() + dt.timedelta(hours=1))
+        assert jobs.claim(engine, "ahead", lease_seconds=60) is None
+        assert jobs.renew(engine, slow, 1.0)
+        assert jobs.claim(engine, "ahead", lease_seconds=60) is None
+        time.sleep(1.2)  # "behind" stopped renewing: its lease ends by the server's clock
+        taken = jobs.claim(engine, "ahead", lease_seconds=60)
+        assert taken is not None and taken.submission_id == sid and taken.attempts == 2
+    finally:
+        engine.dispose()
