@@ -7,7 +7,8 @@ their reports and history; instructors see the class and download grades.
 ``POST /submit``                      multipart ``assignment``, ``file`` -> the submission
 ``GET /submissions/{id}``             status, queue position (kept current by
                                       ``static/app.js``), then the report
-``GET /submissions/{id}/status``      ``{"id", "status", "queue_position"}`` (that polling)
+``GET /submissions/{id}/status``      ``{"id", "status", "queue_position", "poll_seconds"}`` (that
+                                      polling, at the interval of ``client.poll_interval``)
 ``GET /submissions/{id}/gradescope.json``  the submission's Gradescope ``results.json``
 ``GET /history``                      the caller's submissions, newest first
 ``GET /instructor``                   instructors: the class table, per-part pass rates,
@@ -65,6 +66,7 @@ from starlette.concurrency import run_in_threadpool
 
 from grader.serve import stats
 from grader.serve.auth import Caller
+from grader.serve.client import poll_interval
 from grader.serve.db import INSTRUCTOR, Account, Submission, sessions
 from grader.serve.grades import class_rows
 from grader.serve.policy import CoursePolicy
@@ -312,8 +314,11 @@ def router(engine: Engine, *, assignments: list[str], policy: CoursePolicy, subm
         sid = _submission_id(submission_id)
         with engine.connect() as db:
             view = view_of(own(db, sid, who), who)
-        return JSONResponse({k: view[k] for k in ("id", "status", "queue_position")},
-                            headers={"Cache-Control": "no-store"})
+        body = {k: view[k] for k in ("id", "status", "queue_position")}
+        # When to ask again: the rule `grader submit` follows (app.js reads it, so the page
+        # and the command line ask alike: less often from far back in the queue).
+        body["poll_seconds"] = poll_interval(body)
+        return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
     def gradescope(sid: int, who: Caller) -> Response:
         with engine.connect() as db:

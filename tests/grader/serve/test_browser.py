@@ -20,6 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from grader.serve import client
+
 from .helpers import ASSIGNMENT, SOLUTION, bearer
 from .test_api import service  # noqa: F401 - the module's server (a fixture)
 
@@ -99,6 +101,8 @@ def test_student_submits_watches_the_queue_and_reads_the_report(  # noqa: F811
     # One worker, busy with (or about to take) the first: the second waits in the queue.
     assert second.locator("#status").text_content() == "queued"
     assert "in the queue" in second.locator("#position").text_content()
+    polled = second.request.get(f"{url}/submissions/{mistaken}/status").json()
+    assert polled["poll_seconds"] == client.poll_interval(polled), polled  # app.js waits that long
     assert second.locator("#filename").text_content() == HOSTILE_NAME  # text, not markup
     assert second.locator("main img").count() == 0
 
