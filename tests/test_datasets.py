@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import sklearn.datasets
@@ -129,3 +133,28 @@ def test_bad_input():
         datasets.digits(test_fraction=1.5)
     with pytest.raises(TypeError, match="test_fraction must be a number"):
         datasets.digits(test_fraction=None)
+
+
+@pytest.mark.parametrize("shape", ["circles", "moons"])
+def test_arcs_are_scikit_learns_draw_for_draw(shape):
+    """circles and moons are computed with NumPy; they are scikit-learn's generators'
+    arrays exactly, for any size (odd, tiny), noise (zero included) and seed."""
+    make = getattr(sklearn.datasets, f"make_{shape}")
+    ours = getattr(datasets, shape)
+    for n, noise, seed in [(1, 0.1, 0), (2, 0.0, 5), (7, 0.3, 1), (300, 0.05, 123), (301, 0.2, 9)]:
+        X_ref, y_ref = make(n_samples=n, noise=noise, random_state=seed)
+        Xt_ref, yt_ref = make(n_samples=n + 1, noise=noise, random_state=seed + 1)
+        X, y, Xt, yt = (np.asarray(a) for a in ours(n_train=n, n_test=n + 1, noise=noise, seed=seed))
+        np.testing.assert_array_equal(X, X_ref.astype(np.float32))
+        np.testing.assert_array_equal(y, y_ref)
+        np.testing.assert_array_equal(Xt, Xt_ref.astype(np.float32))
+        np.testing.assert_array_equal(yt, yt_ref)
+
+
+def test_circles_and_moons_do_not_import_scikit_learn():
+    code = ("import sys\nfrom jaxdl import datasets\ndatasets.circles()\ndatasets.moons()\n"
+            "print('sklearn' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         check=False, env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
