@@ -4,8 +4,9 @@ Every grader row is the real command, ``python -m grader.cli test|submit <id> --
 as a fresh process with the OS sandbox required (``GRADER_SANDBOX=require``, as in CI) and
 timed from the outside, from start to exit (interpreter start-up, imports, the sandboxed
 workers, every case, the report). Without ``--seed``, as a person types it, every ``submit``
-draws new hidden inputs (new shapes: programs no cache holds yet). Each run must exit 0 with
-full marks, or the benchmark fails. The caches are the grader's own
+draws new hidden inputs: new values in shapes that are the same for every seed (the shape rule
+of :mod:`grader.case_tools`), so an edited run finds the programs the run before compiled,
+whatever its seed. Each run must exit 0 with full marks, or the benchmark fails. The caches are the grader's own
 (``JAXDL_GRADER_CACHE=<folder>``: the parent's compilation cache and the student's worker
 cache):
 
@@ -16,9 +17,8 @@ cache):
 
 Repeat by repeat: ``test`` of the reference solution in a new empty folder (cold), then of
 the file with a comment edited (edited); the same for ``submit`` in another folder; the same
-again for ``submit --seed 0`` (both runs draw the same hidden inputs, so the edited run finds
-every program it needs in the cache: how the issue measured its "now" column, with
-``python -m grader.bench --edited``); then every assignment of the built-in course (the ids
+again for ``submit --seed 0`` (both runs draw the same hidden inputs, values included: how
+the issue measured its "now" column, with ``python -m grader.bench --edited``); then every assignment of the built-in course (the ids
 ``grader list`` shows, the self-test excluded: the course's seven), each reference solution
 submitted in turn, all in one new empty folder (a new machine that submits them all: the sum
 of the seven processes). Targets: edited ``test`` at most 2 s, edited ``submit`` at most 4 s
@@ -249,7 +249,7 @@ def run(*, quick: bool = False, repeats: int = 5) -> Result:
     if SUBMIT_COLD in samples:
         result.add(SUBMIT_COLD, samples[SUBMIT_COLD], f"{how}; empty cache folder; new hidden inputs")
     result.add(SUBMIT_EDITED, samples[SUBMIT_EDITED],
-               f"{how}; cache of the run before, a comment edited; new hidden inputs")
+               f"{how}; cache of the run before, a comment edited; new hidden inputs (same shapes)")
     if SEED_COLD in samples:
         result.add(SEED_COLD, samples[SEED_COLD], f"{how}; empty cache folder; hidden inputs of seed 0")
         result.add(SEED_EDITED, samples[SEED_EDITED], f"{how}; cache of the run before (same seed), a comment "

@@ -1,7 +1,8 @@
 """Tools shared by the assignments' case builders (``assignment.py`` in each course folder).
 
 - Seeded inputs: :func:`rng` (NumPy generator for a case's seed), :func:`key` (a typed or raw
-  JAX PRNG key from a seed), :func:`random_params`, :func:`random_dims`.
+  JAX PRNG key from a seed), :func:`random_params`; the course's hidden layer sizes
+  :data:`HIDDEN_DIMS` (the shape rule below).
 - The course's dict conventions: :func:`to_grad_keys`, :func:`to_param_keys`, :func:`as_numpy`.
 - Judging a trained model in the parent (a case's ``validate``): :func:`trained_params_problem`
   (structure and finiteness of what training returned) and :func:`held_out_accuracy_problem`
@@ -11,6 +12,25 @@
   :func:`trajectory_tolerance`: the trajectory rule below) and :func:`trajectory_verdict`
   (that, then the replays of known loop mistakes, to name the one the run matches).
 - How close is close enough: :func:`tolerance` (the rule below).
+
+**The shape rule: hidden shapes are fixed, hidden values are drawn per seed.** Each hidden
+case has a fixed pool of shapes (today one entry per case: sizes written in its builder, or
+:data:`HIDDEN_DIMS`), and so does everything that ends up a static argument or a Python
+constant of a compiled program: layer sizes, numbers of examples and mini-batches, epochs,
+learning rates and other hyperparameters baked into a jitted closure (of the reference code
+in the parent, or of a student's). What the seed draws is the values: entries of arrays,
+PRNG keys, data sets, labels, learning rates passed as traced arguments. Every program the
+parent (expected values), the student's worker and the jit executor compile for a hidden case
+is then compiled once and found in their caches by every later submission, whatever its
+seed (a new shape used to cost each of the three a compile on every ``grader submit``: 3.5 s
+of the parent's CPU alone for ``week1/initialization``); the values still change with every
+seed, so no hard-coded answer passes. The fixed shapes are chosen to catch what random ones
+caught: they differ from the visible cases' (other numbers of layers, rows and columns), are
+non-square with consecutive sizes distinct (a transposed matrix has the wrong shape) and odd
+where parity could hide a mistake; a builder checks the property a named mistake needs rather
+than relying on a draw to have it. A pool of more than one entry per case (``pool[seed %
+len(pool)]``) would add variety at the price of a compile per entry on the submissions that
+first draw it.
 
 **The tolerance rule** (every case builder follows it; a correct answer must never score 0).
 Expected values are computed in float64 (NumPy, or ``jax`` under ``jax.enable_x64``) from the
@@ -48,6 +68,8 @@ and carries that error into every later step, where Adam's per-entry normalizati
 statistics of small batches amplify it by a bounded factor per step (``STEP_GROWTH``); after
 ``t`` steps the bound is :func:`tolerance` at ``cond = STEP_GROWTH * t``
 (:func:`trajectory_tolerance`): the first epochs are compared tightly, later ones more loosely.
+A loop may be right in more than one way (Adam's ``eps`` as optax's 1e-8 or Keras's 1e-7:
+``grader.training_replay.ACCEPTED``): a run that follows the replay of any of them passes.
 The cost of epoch ``e`` is compared relative to the replay's, with ``t`` the steps taken by
 the end of epoch ``e``; trained parameters normwise, relative to how far the replay moved
 them (``||p - p_ref|| <= rtol * ||p_ref - p_0||``), because entry by entry a correct loop
@@ -149,10 +171,10 @@ def as_numpy(tree: Mapping[str, Any]) -> dict:
     return {k: np.asarray(v) for k, v in tree.items()}
 
 
-def random_dims(r: np.random.Generator, low: int = 2, high: int = 7, layers: tuple[int, int] = (2, 4)) -> list[int]:
-    """Random layer sizes: ``layers`` bounds the number of weight layers (inclusive)."""
-    n = int(r.integers(layers[0], layers[1] + 1))
-    return [int(d) for d in r.integers(low, high, size=n + 1)]
+# Hidden layer sizes for networks whose sizes only need to differ from the visible cases' (the
+# shape rule above): three and two weight layers, odd and even, no two consecutive sizes
+# equal (a transposed weight has the wrong shape).
+HIDDEN_DIMS = ((5, 3, 6, 2), (4, 7, 3))
 
 
 def trained_params_problem(params: Any, template: Mapping[str, Any], *,
@@ -251,10 +273,12 @@ def trajectory_problem(costs: Any, ref_costs: Sequence[float], steps: Sequence[i
 
 def trajectory_verdict(costs: Any, trained: Mapping[str, Any], replay: Callable[[Any, Any], tuple],
                        documented: Any, known_mistakes: Sequence[tuple[str, Sequence[Any]]], conventions: str,
-                       *, what: str = "parameters", dtype: Any = np.float32) -> str | None:
+                       *, what: str = "parameters", dtype: Any = np.float32,
+                       accepted: Sequence[Any] = ()) -> str | None:
     """``None`` when a training run follows the float64 replay of the documented loop, or its
     replay in ``dtype`` (:func:`trajectory_problem`; why both: the trajectory rule, module
-    docstring). Otherwise the message of the known mistake whose ``dtype`` replay the run lies
+    docstring), or either replay of a loop in ``accepted`` (right too, e.g. Adam with another
+    library's default ``eps``). Otherwise the message of the known mistake whose ``dtype`` replay the run lies
     nearest to, if within ``NAMING_SLACK`` bounds of it and ``NAMING_MARGIN`` times nearer to
     it than to the documented loop's ``dtype`` replay; else where the run leaves the
     documented float64 replay, followed by ``conventions``.
@@ -266,6 +290,8 @@ def trajectory_verdict(costs: Any, trained: Mapping[str, Any], replay: Callable[
         replay of a loop in ``np.float64`` or ``dtype`` (``steps``: optimizer steps by the end
         of each epoch). Only the float64 replay of ``documented`` runs for a passing run.
       documented: the variant the stub documents.
+      accepted: other variants a correct run may follow (replayed only for a run that leaves
+        ``documented``'s replays).
       known_mistakes: ``(message, variants)``: a mistake and the ways of writing it.
       conventions: what the documented loop fixes, appended to an unnamed difference.
     """
@@ -278,6 +304,8 @@ def trajectory_verdict(costs: Any, trained: Mapping[str, Any], replay: Callable[
         return None
     from_documented = max(ratio for ratio, _ in excess(documented, dtype))
     if from_documented <= 1.0:
+        return None
+    if any(all(ratio <= 1.0 for ratio, _ in excess(v, d)) for v in accepted for d in (np.float64, dtype)):
         return None
     distances = [(max(ratio for ratio, _ in excess(v, dtype)), message) for message, variants in known_mistakes
                  for v in variants]

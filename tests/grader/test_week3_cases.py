@@ -12,7 +12,8 @@ way the worker binds them, and judged by the same :mod:`grader.judge` functions 
 - the trusted helpers agree with ``jaxdl`` and with the reference solution;
 - the training loops (``model``, ``model_with_batchnorm``): the parent's replays are the
   solutions' loops; :func:`grader.case_tools.trajectory_problem` and ``trajectory_verdict``
-  follow the trajectory rule. (Correct loops written other ways are in the corpus of
+  follow the trajectory rule (a run of an ``accepted`` loop passes); a returned batch-norm state
+  equal to the initial one is named as the loss called with train=False or the state thrown away. (Correct loops written other ways are in the corpus of
   ``alternatives/``, graded end to end by ``test_alternatives.py``.)
 """
 
@@ -364,9 +365,10 @@ def test_trajectory_verdict_names_the_nearest_known_mistake():
 
     mistakes = [("state not carried", ["stateless"]), ("cost per mini-batch", ["per batch"])]
 
-    def verdict(costs, trained):
+    def verdict(costs, trained, accepted=()):
         replays.clear()
-        return case_tools.trajectory_verdict(costs, trained, replay, "documented", mistakes, "CONVENTIONS")
+        return case_tools.trajectory_verdict(costs, trained, replay, "documented", mistakes, "CONVENTIONS",
+                                             accepted=accepted)
 
     assert verdict(*runs["documented"]) is None
     assert replays == [("documented", "float64")]  # a passing run costs one replay
@@ -382,3 +384,29 @@ def test_trajectory_verdict_names_the_nearest_known_mistake():
     msg = verdict([2.1, 1.8], off)
     assert msg.startswith("costs[0] is 2.1 where the replay of the documented loop gives 2 ")
     assert msg.endswith("; CONVENTIONS")
+    # a loop that is right too (accepted): its run passes, replayed only for a run off the documented one
+    assert verdict(*runs["documented"], accepted=["per batch"]) is None
+    assert replays == [("documented", "float64")]
+    assert verdict(*runs["per batch"], accepted=["per batch"]) is None
+    assert ("per batch", "float64") in replays
+
+
+def test_unchanged_state_names_the_loss_in_eval_mode_or_the_discarded_state():
+    """``model_with_batchnorm``'s visible case: a returned state equal to the initial one is the
+    loss called with train=False when the run is that loop (here the parent's own float32 run of
+    it, which the mistake's source reproduces: ``test_each_mistake_fails_its_part_with_its_hint``),
+    else the state thrown away."""
+    bn = _module("week3/batch_norm")
+    T = registry.module("week3/batch_norm", "trusted")
+    case = next(p for p in bn.ASSIGNMENT.parts if p.function == "model_with_batchnorm").visible()[0]
+    key, X, Y = case.args
+    kw = case.kwargs
+    initial, trained, batch_costs = T.train_with_batchnorm(key, X, Y, kw["learning_rate"], kw["num_epochs"],
+                                                           kw["minibatch_size"], dtype=np.float32, train=False)
+    params = {k: np.asarray(v) for k, v in trained.items() if not k.startswith(("mean", "var"))}
+    state = {k: np.asarray(v) for k, v in trained.items() if k.startswith(("mean", "var"))}
+    assert all(np.array_equal(state[k], initial[k]) for k in state)  # eval mode never updates it
+    costs = bn._costs(batch_costs, "example", kw["minibatch_size"])
+    assert case.validate((params, state, costs)) == bn.HINTS["model_loss_in_eval_mode"]
+    start = {k: np.asarray(initial[k]) for k in params}
+    assert case.validate((start, state, costs)) == bn.HINTS["model_discards_state"]

@@ -17,6 +17,9 @@ Parts (expected values computed in the parent with ``jax``):
 - ``train_logistic(key, X, y, num_steps, learning_rate)`` - returns ``{"w": (2,), "b": ()}``;
   the parent measures the accuracy on held-out points it never sends (at least 90%).
 
+Hidden cases have shapes of their own, the same for every seed (the shape rule of
+:mod:`grader.case_tools`), and values and keys drawn per seed.
+
 Import policy: ``optax``, ``flax`` and ``jaxdl.nn`` are refused (``jaxdl.nn.relu`` would
 solve part one).
 """
@@ -62,9 +65,9 @@ def relu_visible():
 
 def relu_hidden(seed: int):
     r = _rng(seed)
-    z1 = r.normal(size=(int(r.integers(5, 9)), int(r.integers(2, 7)))).astype(F32)
-    z2 = r.normal(size=(int(r.integers(10, 20)),)).astype(F32)
-    z3 = r.normal(size=(3, 2, int(r.integers(2, 5)))).astype(F32)
+    z1 = r.normal(size=(7, 3)).astype(F32)  # shapes fixed, values per seed (grader.case_tools)
+    z2 = r.normal(size=(13,)).astype(F32)
+    z3 = r.normal(size=(3, 2, 4)).astype(F32)
     return [_relu_case(z1), _relu_case(z2), _relu_case(z3, jit=True)]
 
 
@@ -91,8 +94,7 @@ def relu_backward_visible():
 def relu_backward_hidden(seed: int):
     r = _rng(seed)
     out = []
-    for jit in (False, True):
-        shape = (int(r.integers(4, 9)), int(r.integers(2, 6)))
+    for jit, shape in ((False, (6, 5)), (True, (7, 3))):
         out.append(_relu_backward_case(r.normal(size=shape).astype(F32),
                                        r.normal(size=shape).astype(F32), jit=jit))
     return out
@@ -129,13 +131,13 @@ def sigmoid_visible():
 
 def sigmoid_hidden(seed: int):
     r = _rng(seed)
-    z = (3 * r.normal(size=(int(r.integers(4, 9)), 3))).astype(F32)
+    z = (3 * r.normal(size=(7, 3))).astype(F32)  # shapes fixed, values per seed (grader.case_tools)
     # The jit case's input is drawn on its own: one derived from another case's (z reversed)
     # let a red-team file precompute the answer in Python and export a constant program.
-    z_jit = (3 * r.normal(size=(int(r.integers(4, 9)), 3))).astype(F32)
+    z_jit = (3 * r.normal(size=(5, 3))).astype(F32)
     # The vjp case's input too: with z shared, a file kept z from the plain case and exported a
     # custom_vjp whose backward rule was the gradient at that z, computed ahead of time.
-    z_vjp = (3 * r.normal(size=(int(r.integers(4, 9)), 3))).astype(F32)
+    z_vjp = (3 * r.normal(size=(6, 3))).astype(F32)
     ct = r.normal(size=z_vjp.shape).astype(F32)
     return [_sigmoid_case(z), _sigmoid_case(z_jit, jit=True), _sigmoid_grad_case(z_vjp, ct)]
 
@@ -163,8 +165,8 @@ def sample_visible():
 def sample_hidden(seed: int):
     r = _rng(seed)
     s, s2 = (int(v) for v in r.integers(2, 2**30, size=2))  # independent: see sigmoid_hidden
-    return [_sample_case(s, int(r.integers(3, 50)), s + 1),
-            _sample_case(s2, int(r.integers(3, 50)), s2 + 1, jit=True)]
+    return [_sample_case(s, 13, s + 1),  # n fixed (static under jit), keys per seed
+            _sample_case(s2, 29, s2 + 1, jit=True)]
 
 
 # ----------------------------------------------------------------------------- standardize
@@ -193,8 +195,8 @@ def standardize_visible():
 
 def standardize_hidden(seed: int):
     r = _rng(seed)
-    X1 = (r.normal(size=(int(r.integers(6, 12)), int(r.integers(2, 5)))) * 5 + 3).astype(F32)
-    X2 = (r.normal(size=(int(r.integers(6, 12)), 5)) * 0.1 - 1).astype(F32)
+    X1 = (r.normal(size=(9, 4)) * 5 + 3).astype(F32)  # shapes fixed, values per seed (grader.case_tools)
+    X2 = (r.normal(size=(7, 5)) * 0.1 - 1).astype(F32)
     return [_standardize_case(X1), _standardize_case(X2, jit=True)]
 
 

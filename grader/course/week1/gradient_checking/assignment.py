@@ -36,14 +36,18 @@ formula in IEEE float32 with NumPy, bit-identical to JAX's float32; the N-D one 
 stub's recipe eagerly in JAX float32 in the parent) and, for float32, by a result orders of
 magnitude above the float64 one on the cases where only rounding noise is expected.
 
-Hidden cases: other values, epsilons and networks ([n_x, n_1, n_2, 1], m examples); Python
-floats and 0-d float32 arrays; float32 and float64 (``x64``) network inputs; ``jax.jit`` for
+Hidden cases: other values and epsilons; other networks ([n_x, n_1, n_2, 1], m examples), of
+sizes fixed for every seed (:data:`HIDDEN_NETS`: the shape rule of :mod:`grader.case_tools`;
+sizes all distinct and other than the course's), their entries drawn per seed; Python floats
+and 0-d float32 arrays; float32 and float64 (``x64``) network inputs; ``jax.jit`` for
 the array functions; float32 in, float32 out.
 
 Import policy: ``jaxdl.gradcheck`` would be the answer; ``optax`` and ``flax`` are refused.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -211,10 +215,15 @@ def course_test_case():
     return x.T.copy(), y.astype(np.float64)[:, None], {k: v.copy() for k, v in params.items()}
 
 
-def random_net(r: np.random.Generator, dtype=F32):
-    """A random [n_x, n_1, n_2, 1] problem with moderate activations (A3 not saturated)."""
-    dims = [int(r.integers(2, 6)), int(r.integers(3, 7)), int(r.integers(2, 5)), 1]
-    m = int(r.integers(4, 11))
+# Hidden network sizes ([n_x, n_1, n_2, 1], m), fixed (the shape rule of grader.case_tools) and
+# other than the course's ([4, 5, 3, 1], 3): n_x, n_1, n_2 and m all distinct.
+HIDDEN_NETS = (((5, 3, 4, 1), 7), ((3, 6, 2, 1), 9))
+
+
+def random_net(r: np.random.Generator, dtype=F32, sizes=HIDDEN_NETS[0]):
+    """A [n_x, n_1, n_2, 1] problem of ``sizes`` (``(dims, m)``) with entries drawn from ``r``
+    and moderate activations (A3 not saturated)."""
+    dims, m = list(sizes[0]), sizes[1]
     X = r.normal(size=(m, dims[0])).astype(dtype)
     Y = (r.random((m, 1)) < 0.5).astype(dtype)
     Y[0, 0], Y[1, 0] = 1.0, 0.0
@@ -350,22 +359,33 @@ def _check_n_float32(params, gradients, X, Y, epsilon: float) -> float:
     return float(numerator / (jnp.linalg.norm(grad) + jnp.linalg.norm(gradapprox)))
 
 
+def _course_cost(p, X, Y):
+    import jax
+    import jax.numpy as jnp
+
+    m = X.shape[0]
+    A1 = jax.nn.relu(X @ p["W1"] + p["b1"][None, :])
+    A2 = jax.nn.relu(A1 @ p["W2"] + p["b2"][None, :])
+    A3 = 1.0 / (1.0 + jnp.exp(-(A2 @ p["W3"] + p["b3"][None, :])))
+    return 1.0 / m * jnp.sum(-jnp.log(A3) * Y + -jnp.log(1 - A3) * (1 - Y))
+
+
+@functools.lru_cache(maxsize=1)
+def _course_grad():
+    """``jax.grad`` of the course's cost, one jitted function (compiled once per shape)."""
+    import jax
+
+    return jax.jit(jax.grad(_course_cost))
+
+
 def true_gradients(X, Y, params) -> dict:
     """``jax.grad`` of the cost (float64, compiled), keyed ``dW1, db1, ...``."""
     import jax
     import jax.numpy as jnp
 
-    m = X.shape[0]
-
-    def cost(p, X, Y):
-        A1 = jax.nn.relu(X @ p["W1"] + p["b1"][None, :])
-        A2 = jax.nn.relu(A1 @ p["W2"] + p["b2"][None, :])
-        A3 = 1.0 / (1.0 + jnp.exp(-(A2 @ p["W3"] + p["b3"][None, :])))
-        return 1.0 / m * jnp.sum(-jnp.log(A3) * Y + -jnp.log(1 - A3) * (1 - Y))
-
     with jax.enable_x64(True):
-        g = jax.jit(jax.grad(cost))({k: jnp.asarray(v, dtype=jnp.float64) for k, v in params.items()},
-                                   jnp.asarray(X, dtype=jnp.float64), jnp.asarray(Y, dtype=jnp.float64))
+        g = _course_grad()({k: jnp.asarray(v, dtype=jnp.float64) for k, v in params.items()},
+                           jnp.asarray(X, dtype=jnp.float64), jnp.asarray(Y, dtype=jnp.float64))
         return {"d" + k: np.asarray(v) for k, v in g.items()}
 
 
@@ -410,11 +430,11 @@ def gc_n_visible():
 def gc_n_hidden(seed: int):
     r = _rng(seed)
     # 1. float32 inputs, gradients of the buggy backward pass (dW2 x 2, db1 x 4), eps 1e-4
-    X, Y, params, _ = random_net(r)
+    X, Y, params, _ = random_net(r, sizes=HIDDEN_NETS[0])
     _, cache = forward_n(X, Y, params)
     buggy = _cast(backward_n(X, Y, cache, "bugs_not_fixed"), F32)
     # 2. float32 inputs, correct gradients (float32-rounded) with one entry off by 1%, eps 1e-3
-    X2, Y2, params2, _ = random_net(r)
+    X2, Y2, params2, _ = random_net(r, sizes=HIDDEN_NETS[1])
     _, cache2 = forward_n(X2, Y2, params2)
     near = backward_n(X2, Y2, cache2)
     name = str(r.choice(["dW1", "dW2", "dW3"]))
@@ -423,11 +443,11 @@ def gc_n_hidden(seed: int):
     near[name][idx] *= 1.01
     near = _cast(near, F32)
     # 3. float32 inputs, correct gradients, eps 1e-3 (the one-sided error shows)
-    X3, Y3, params3, _ = random_net(r)
+    X3, Y3, params3, _ = random_net(r, sizes=HIDDEN_NETS[1])
     _, cache3 = forward_n(X3, Y3, params3)
     exact3 = _cast(backward_n(X3, Y3, cache3), F32)
     # 4. float64 inputs, correct gradients, the course's eps 1e-7: a tiny difference
-    X4, Y4, params4, _ = random_net(r, np.float64)
+    X4, Y4, params4, _ = random_net(r, np.float64, HIDDEN_NETS[0])
     _, cache4 = forward_n(X4, Y4, params4)
     exact4 = backward_n(X4, Y4, cache4)
     return [
@@ -466,9 +486,9 @@ def backward_n_visible():
 
 def backward_n_hidden(seed: int):
     r = _rng(seed)
-    X1, Y1, p1, _ = random_net(r)
-    X2, Y2, p2, _ = random_net(r)
-    X3, Y3, p3, _ = random_net(r, np.float64)
+    X1, Y1, p1, _ = random_net(r, sizes=HIDDEN_NETS[0])
+    X2, Y2, p2, _ = random_net(r, sizes=HIDDEN_NETS[1])
+    X3, Y3, p3, _ = random_net(r, np.float64, HIDDEN_NETS[1])
     return [_backward_n_case(X1, Y1, p1), _backward_n_case(X2, Y2, p2, jit=True),
             _backward_n_case(X3, Y3, p3)]
 

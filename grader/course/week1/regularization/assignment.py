@@ -24,8 +24,11 @@ or not over m, no 1/keep_prob, mask with >, dropout on the output, one key for b
 backward without the masks or without 1/keep_prob). Dropping the output layer is also
 recognised whatever its key handling: the returned ``A3`` is then not ``sigmoid(Z3)``.
 
-Hidden cases: other n_x, n_1, n_2, m and ``lambd``/``keep_prob``; ``jax.jit`` (``lambd`` and
-``keep_prob`` static); same key -> same dropout, another key -> other masks; a raw
+Hidden cases: other n_x, n_1, n_2 and m, the same for every seed (:data:`HIDDEN_SIZES`: the
+shape rule of :mod:`grader.case_tools`; all sizes distinct, m odd, so a transposed matrix or a
+mean over the wrong axis shows), values and keys drawn per seed; ``lambd``/``keep_prob`` drawn
+per seed, except in the ``jax.jit`` cases, where they are static (compiled in) and fixed
+(:data:`JIT_LAMBD`, :data:`JIT_KEEP_PROB`, other than the visible ones); same key -> same dropout, another key -> other masks; a raw
 ``PRNGKey``; float32 in, float32 out. Parameters have non-zero biases (so penalizing them
 shows) and moderate scale (so ``A3`` is not saturated and ``jax.grad`` is accurate in float32).
 
@@ -34,6 +37,8 @@ answer; ``optax`` and ``flax`` are refused too.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -66,10 +71,17 @@ def make_problem(r: np.random.Generator, dims, m: int) -> tuple[np.ndarray, np.n
     return X, Y, params
 
 
-def random_problem(r: np.random.Generator):
-    dims = [int(r.integers(2, 6)), int(r.integers(3, 9)), int(r.integers(2, 6)), 1]
-    m = int(r.integers(6, 15))
-    return (*make_problem(r, dims, m), dims)
+# Hidden sizes ([n_x, n_1, n_2, 1], m), fixed (the shape rule of grader.case_tools) and other
+# than the visible ([3, 2, 3, 1], 5): n_x, n_1, n_2 and m all distinct, m odd.
+HIDDEN_SIZES = (((4, 7, 3, 1), 9), ((5, 3, 6, 1), 11))
+# The static ``lambd`` / ``keep_prob`` of the jit cases: compiled into the student's program.
+JIT_LAMBD, JIT_KEEP_PROB = 1.3, 0.8
+
+
+def random_problem(r: np.random.Generator, sizes=HIDDEN_SIZES[0]):
+    """``(X, Y, params, dims)`` of the hidden ``sizes`` (``(dims, m)``), values drawn from ``r``."""
+    dims, m = sizes
+    return (*make_problem(r, list(dims), m), list(dims))
 
 
 def _dims_label(name: str, X, params) -> str:
@@ -208,28 +220,41 @@ def _backward(X, Y, cache, *, lambd: float = 0.0, l2_variant: str | None = None,
     return {k: np.asarray(out[k], F32) for k in BACKWARD_KEYS}
 
 
-def jax_gradients(X, Y, params, *, lambd: float = 0.0, masks=None, keep_prob: float = 1.0) -> dict:
-    """``jax.grad`` (float32, compiled) of the course's cost: L2-regularized, or through the
-    dropout forward pass with the given masks; keyed ``dW1, db1, ...``."""
+def _course_cost(p, X, Y, D1, D2, lambd, keep_prob, dropout: bool):
+    """The course's cost (float32): L2-regularized, or with ``dropout`` through the masks."""
     import jax
     import jax.numpy as jnp
 
     m = X.shape[0]
+    A = X
+    for l, D in ((1, D1), (2, D2)):
+        A = jax.nn.relu(A @ p[f"W{l}"] + p[f"b{l}"][None, :])
+        if dropout:
+            A = A * D / keep_prob
+    A3 = jax.nn.sigmoid(A @ p["W3"] + p["b3"][None, :])
+    ce = jnp.nansum(-(Y * jnp.log(A3) + (1.0 - Y) * jnp.log(1.0 - A3))) / m
+    l2 = sum(jnp.sum(jnp.square(p[f"W{l}"])) for l in (1, 2, 3))
+    return ce + lambd / (2 * m) * l2
 
-    def cost(p, X, Y, D1, D2):
-        A = X
-        for l, D in ((1, D1), (2, D2)):
-            A = jax.nn.relu(A @ p[f"W{l}"] + p[f"b{l}"][None, :])
-            if masks is not None:
-                A = A * D / keep_prob
-        A3 = jax.nn.sigmoid(A @ p["W3"] + p["b3"][None, :])
-        ce = jnp.nansum(-(Y * jnp.log(A3) + (1.0 - Y) * jnp.log(1.0 - A3))) / m
-        l2 = sum(jnp.sum(jnp.square(p[f"W{l}"])) for l in (1, 2, 3))
-        return ce + lambd / (2 * m) * l2
+
+@functools.lru_cache(maxsize=1)
+def _course_grad():
+    """``jax.grad`` of :func:`_course_cost`, compiled once per shape: ``lambd`` and
+    ``keep_prob`` are traced arguments, so a new value compiles nothing."""
+    import jax
+
+    return jax.jit(jax.grad(_course_cost), static_argnames="dropout")
+
+
+def jax_gradients(X, Y, params, *, lambd: float = 0.0, masks=None, keep_prob: float = 1.0) -> dict:
+    """``jax.grad`` (float32, compiled) of the course's cost: L2-regularized, or through the
+    dropout forward pass with the given masks; keyed ``dW1, db1, ...``."""
+    import jax.numpy as jnp
 
     D1, D2 = masks if masks is not None else (np.zeros((), F32), np.zeros((), F32))
-    grads = jax.jit(jax.grad(cost))({k: jnp.asarray(v) for k, v in params.items()},
-                                    jnp.asarray(X), jnp.asarray(Y), jnp.asarray(D1), jnp.asarray(D2))
+    grads = _course_grad()({k: jnp.asarray(v) for k, v in params.items()}, jnp.asarray(X), jnp.asarray(Y),
+                           jnp.asarray(D1), jnp.asarray(D2), F32(lambd), F32(keep_prob),
+                           dropout=masks is not None)
     return {"d" + k: np.asarray(v) for k, v in grads.items()}
 
 
@@ -261,10 +286,10 @@ def cost_visible():
 def cost_hidden(seed: int):
     r = _rng(seed)
     out = []
-    for jit in (False, False, True):
-        X, Y, params, _ = random_problem(r)
-        out.append(_cost_case(forward(X, params)[0], Y, params, float(r.uniform(0.05, 2.0)),
-                              _dims_label("the cost", X, params), jit=jit))
+    for jit, sizes in zip((False, False, True), (*HIDDEN_SIZES, HIDDEN_SIZES[0])):
+        X, Y, params, _ = random_problem(r, sizes)
+        lambd = JIT_LAMBD if jit else float(r.uniform(0.05, 2.0))
+        out.append(_cost_case(forward(X, params)[0], Y, params, lambd, _dims_label("the cost", X, params), jit=jit))
     return out
 
 
@@ -292,9 +317,9 @@ def l2_backward_visible():
 def l2_backward_hidden(seed: int):
     r = _rng(seed)
     out = []
-    for jit in (False, False, True):
-        X, Y, params, _ = random_problem(r)
-        out.append(_l2_backward_case(X, Y, params, float(r.uniform(0.1, 2.0)), jit=jit))
+    for jit, sizes in zip((False, False, True), (*HIDDEN_SIZES, HIDDEN_SIZES[0])):
+        X, Y, params, _ = random_problem(r, sizes)
+        out.append(_l2_backward_case(X, Y, params, JIT_LAMBD if jit else float(r.uniform(0.1, 2.0)), jit=jit))
     return out
 
 
@@ -337,9 +362,9 @@ def dropout_hidden(seed: int):
     s = [int(x) for x in r.integers(0, 2**31 - 1, size=3)]
     out = []
     for i, (raw, jit) in enumerate(((False, False), (True, False), (False, True))):
-        X, Y, params, _ = random_problem(r)
+        X, Y, params, _ = random_problem(r, HIDDEN_SIZES[i % 2])
         make = jax.random.PRNGKey if raw else jax.random.key
-        kp = float(np.round(r.uniform(0.5, 0.9), 2))
+        kp = JIT_KEEP_PROB if jit else float(np.round(r.uniform(0.5, 0.9), 2))
         name = f"dropout with jax.random.{'PRNGKey' if raw else 'key'}({s[i]})"
         out.append(_dropout_case(make(s[i]), X, params, kp, _dims_label(name, X, params),
                                  other=None if jit else make(s[i] ^ 1), jit=jit))
@@ -390,9 +415,9 @@ def dropout_backward_visible():
 def dropout_backward_hidden(seed: int):
     r = _rng(seed)
     out = []
-    for jit in (False, False, True):
-        X, Y, params, _ = random_problem(r)
-        kp = float(np.round(r.uniform(0.5, 0.9), 2))
+    for jit, sizes in zip((False, False, True), (*HIDDEN_SIZES, HIDDEN_SIZES[0])):
+        X, Y, params, _ = random_problem(r, sizes)
+        kp = JIT_KEEP_PROB if jit else float(np.round(r.uniform(0.5, 0.9), 2))
         key, s = _masked_key(int(r.integers(0, 2**31 - 1)), X, params, kp)
         name = f"the dropout backward pass (masks of jax.random.key({s}))"
         out.append(_dropout_backward_case(key, X, Y, params, kp, _dims_label(name, X, params), jit=jit))

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from grader.case_tools import F32, as_numpy, random_dims, random_params, to_grad_keys
+from grader.case_tools import F32, HIDDEN_DIMS, as_numpy, random_params, to_grad_keys
 from grader.case_tools import rng as _rng
 from grader.judge import Symptom
 from grader.spec import Assignment, Case, Part
@@ -31,9 +31,10 @@ HINTS = {slug: mistake.message for slug, mistake in MISTAKES.items()}
 STEPS = 10  # hidden optimizer cases replay t = 1..STEPS
 
 
-def _net(r: np.random.Generator, dims=None):
-    dims = dims or random_dims(r)
-    return random_params(r, dims), dims
+def _net(r: np.random.Generator, dims):
+    """Parameters of normal entries drawn from ``r`` for layer sizes ``dims`` (hidden cases:
+    :data:`grader.case_tools.HIDDEN_DIMS`, the same for every seed: the shape rule)."""
+    return random_params(r, dims), list(dims)
 
 
 def _dims_label(dims) -> str:
@@ -92,8 +93,8 @@ def gd_visible():
 def gd_hidden(seed: int):
     r = _rng(seed)
     out = []
-    for jit in (False, True):
-        params, dims = _net(r)
+    for jit, hidden_dims in zip((False, True), HIDDEN_DIMS):
+        params, dims = _net(r, hidden_dims)
         out.append(_gd_case(params, _grad_seq(r, params, 1)[0], float(r.uniform(0.001, 0.5)),
                             _dims_label(dims), jit=jit))
     return out
@@ -143,12 +144,11 @@ def minibatch_visible():
 
 
 def minibatch_hidden(seed: int):
-    r = _rng(seed)
-    bs = int(r.choice([8, 16, 32]))
-    m1 = bs * int(r.integers(2, 5)) + int(r.integers(1, bs))  # a partial last batch
-    m2 = bs * int(r.integers(2, 5))                            # no partial batch
-    return [_minibatch_case(seed + 1, m1, int(r.integers(2, 6)), bs),
-            _minibatch_case(seed + 2, m2, int(r.integers(2, 6)), bs)]
+    # Fixed sizes (the shape rule of grader.case_tools), other than the visible case's; the
+    # rows, the key and so the permutation are drawn per seed.
+    bs = 16
+    return [_minibatch_case(seed + 1, 3 * bs + 5, 3, bs),  # a partial last batch of 5
+            _minibatch_case(seed + 2, 3 * bs, 5, bs)]      # no partial batch
 
 
 # ------------------------------------------------------------------ state initializers
@@ -176,8 +176,8 @@ def _init_parts(pair: bool, hint_keys: str, hint_dtype: str | None = None):
     def hidden(seed: int):
         r = _rng(seed)
         out = []
-        for _ in range(2):
-            params, dims = _net(r)
+        for hidden_dims in HIDDEN_DIMS:
+            params, dims = _net(r, hidden_dims)
             out.append(_init_case(params, _dims_label(dims), pair, hint_keys, hint_dtype))
         return out
 
@@ -236,7 +236,7 @@ def _ema_parts(kind: str):
 
     def hidden(seed: int):
         r = _rng(seed)
-        params, dims = _net(r)
+        params, dims = _net(r, HIDDEN_DIMS[0])
         grads = _grad_seq(r, params, STEPS)
         beta = float(r.uniform(0.5, 0.95))
         return _ema_cases(kind, params, grads, beta, float(r.uniform(0.005, 0.1)), 1e-2,
@@ -293,11 +293,11 @@ def adam_visible():
 
 def adam_hidden(seed: int):
     r = _rng(seed)
-    params, dims = _net(r)
+    params, dims = _net(r, HIDDEN_DIMS[0])
     cases = _adam_cases(params, _grad_seq(r, params, STEPS, scale=0.05), float(r.uniform(0.001, 0.05)),
                         float(r.uniform(0.8, 0.95)), float(r.uniform(0.99, 0.9999)), 1e-2,
                         _dims_label(dims), jit_at=STEPS)
-    params2, dims2 = _net(r)
+    params2, dims2 = _net(r, HIDDEN_DIMS[1])
     cases += _adam_cases(params2, _grad_seq(r, params2, 3), 0.01, 0.9, 0.999, 1e-8, _dims_label(dims2))
     return cases
 

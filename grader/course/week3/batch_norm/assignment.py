@@ -34,16 +34,20 @@ the student's namespace, and ``model_with_batchnorm`` with the grader's
 part is judged on its own code. ``model_with_batchnorm`` is judged on its result: the parent
 measures, in the visible case, the eval-mode accuracy (running statistics, ``train=False``) of
 the returned parameters and state on held-out digits (>= 0.9; the reference reaches 0.95-0.97,
-about 1.5 to 4.5 s a run on one CPU core, mostly compilation) within a 30 s limit, and a
-returned state equal to the initial one (mean 0, variance 1) is named as the "state discarded"
-mistake. In the hidden case it replays the documented loop with the same key in float64
-(``trusted.train_with_batchnorm``) on a few hundred digits for 4 epochs, and compares the
-returned cost history, parameters and running statistics with it
+about 1.5 to 4.5 s a run on one CPU core, mostly compilation) within a 30 s limit. A
+returned state equal to the initial one (mean 0, variance 1), in either case, is one of two
+known mistakes: the loss calling the network with ``train=False`` (every batch normalized
+with the initial statistics, which are never updated) when the run follows the parent's
+float32 replay of that loop, else the new state thrown away at every step (the parameters
+those of the documented loop). In the hidden case it replays the documented loop with the
+same key in float64 (``trusted.train_with_batchnorm``) on a few hundred digits for 4 epochs,
+and compares the returned cost history, parameters and running statistics with it
 (``case_tools.trajectory_verdict``, the trajectory rule of ``case_tools``); the training set
 ends in a mini-batch of 5 to 8 examples, so a cost averaged per mini-batch is far from the
-per-example one. A run that leaves the replay is compared with the replays of the known loop
-mistakes (Adam's state not carried, one shuffle for every epoch, the cost averaged per
-mini-batch), and the one it matches is named.
+per-example one. A run that follows the replay with Keras's Adam ``eps`` (1e-7) passes too
+(``grader.training_replay.ACCEPTED``). A run that leaves the replays is compared with the
+replays of the known loop mistakes (Adam's state not carried, one shuffle for every epoch,
+the cost averaged per mini-batch), and the one it matches is named.
 
 Import policy (``ASSIGNMENT`` states it; the stub's paragraph is rendered from it):
 ``jaxdl.nn`` (its ``batchnorm``), ``jaxdl.losses`` (``compute_cost``), ``jaxdl.train`` (the
@@ -71,8 +75,9 @@ F32 = np.float32
 TRUSTED = "trusted"  # this folder's trusted.py (spec.Case.replace)
 
 HINTS = {slug: mistake.message for slug, mistake in MISTAKES.items()}
-SLOW_MODEL = ("a training step that is not jitted, or jitted again inside the loop, is this slow: wrap the step "
-              "in jax.jit once, before the epoch loop.")
+# The part's timeout hint: the time alone cannot tell these apart, so it names none of them.
+SLOW_MODEL = ("one of these (time alone cannot tell which): a step not jitted, a new jax.jit every step or epoch, "
+              "or a jitted epoch whose Python loop is unrolled (use lax.scan). Jit the step once, before the loop.")
 
 MODEL_HELPERS = {name: f"{TRUSTED}:{name}" for name in (
     "batchnorm_forward", "forward_propagation_with_batchnorm", "initialize_parameters_with_batchnorm",
@@ -393,9 +398,10 @@ def _templates(dims):
     return p0, s0
 
 
-def _model_output_problem(out, dims, num_epochs: int) -> str | None:
+def _model_output_problem(out, dims, num_epochs: int, eval_mode_replay) -> str | None:
     """The checks every ``model_with_batchnorm`` case makes first: ``(parameters, state, costs)``
-    with the stub's structure, finite, and a state that training changed."""
+    with the stub's structure, finite, and a state that training changed (if not, which of the two
+    known mistakes that leave it unchanged the run is: :func:`_unchanged_state_mistake`)."""
     from grader import judge
 
     p0, s0 = _templates(dims)
@@ -417,13 +423,45 @@ def _model_output_problem(out, dims, num_epochs: int) -> str | None:
     if not all(np.all(np.isfinite(v)) for v in [*params.values(), *state.values()]):
         return "the trained parameters or running statistics contain NaN or infinity"
     if all(np.array_equal(v, np.asarray(s0[k])) for k, v in state.items()):
-        return HINTS["model_discards_state"]
+        return _unchanged_state_mistake(params, state, cost_values, eval_mode_replay)
     return None
 
 
-def _model_validator(X_test, y_test, dims, num_epochs: int, threshold: float = 0.9):
+def _unchanged_state_mistake(params, state, costs, eval_mode_replay) -> str:
+    """The message for a run that returns the initial running statistics: the loss called with
+    ``train=False`` if the run follows the float32 replay of that loop (``eval_mode_replay``;
+    within the trajectory bound, :func:`grader.case_tools.trajectory_problem`), else the state
+    thrown away (which trains the parameters of the documented loop, since batch statistics
+    depend on no state, and returns the state it started from: thousands of bounds from the
+    other). Like every name of a mistake, feedback only: the run has failed either way."""
+    from grader import training_replay
+
+    initial, reference, ref_costs, steps = eval_mode_replay(training_replay.DOCUMENTED, F32)
+    problem = case_tools.trajectory_problem(costs, ref_costs, steps,
+                                            [("parameters", {**params, **state}, reference, initial)])
+    return HINTS["model_discards_state" if problem else "model_loss_in_eval_mode"]
+
+
+def _replays(key, X, Y, learning_rate: float, num_epochs: int, minibatch_size: int):
+    """``(replay, eval_mode_replay)`` of a case (:func:`grader.training_replay.replayer`): the
+    documented loop and its known mistakes, and the loop whose loss calls the network with
+    ``train=False``. Each trains only when asked for a verdict that needs it."""
+    from grader import training_replay
+
+    from . import trusted as T
+
+    def replayer(train: bool):
+        return training_replay.replayer(
+            lambda **loop: T.train_with_batchnorm(key, X, Y, learning_rate, num_epochs, minibatch_size, train=train,
+                                                  **loop),
+            lambda batch_costs, how: _costs(batch_costs, how, minibatch_size))
+
+    return replayer(True), replayer(False)
+
+
+def _model_validator(X_test, y_test, dims, num_epochs: int, eval_mode_replay, threshold: float = 0.9):
     def validate(out):
-        msg = _model_output_problem(out, dims, num_epochs)
+        msg = _model_output_problem(out, dims, num_epochs, eval_mode_replay)
         if msg:
             return msg
         params, state, _ = out
@@ -443,9 +481,13 @@ def _model_case(split_seed: int, key_seed: int, num_epochs: int = 10) -> Case:
     X_train, X_test = np.asarray(X_train), np.asarray(X_test)
     Y_train = np.eye(10, dtype=F32)[np.asarray(y_train)]
     dims = [X_train.shape[1], 64, 32, 10]
-    return Case(args=(jax.random.key(key_seed), X_train, Y_train),
-                kwargs={"learning_rate": 0.003, "num_epochs": num_epochs, "minibatch_size": 64, "print_cost": False},
-                validate=_model_validator(X_test, np.asarray(y_test), dims, num_epochs), replace=MODEL_HELPERS,
+    key, learning_rate, minibatch_size = jax.random.key(key_seed), 0.003, 64
+    eval_mode_replay = _replays(key, X_train, Y_train, learning_rate, num_epochs, minibatch_size)[1]
+    return Case(args=(key, X_train, Y_train),
+                kwargs={"learning_rate": learning_rate, "num_epochs": num_epochs, "minibatch_size": minibatch_size,
+                        "print_cost": False},
+                validate=_model_validator(X_test, np.asarray(y_test), dims, num_epochs, eval_mode_replay),
+                replace=MODEL_HELPERS,
                 label=f"model_with_batchnorm on the digits (split seed {split_seed}: {X_train.shape[0]} train / "
                       f"{X_test.shape[0]} held out), key {key_seed}, {num_epochs} epochs")
 
@@ -472,22 +514,17 @@ def _costs(batch_costs, how: str, minibatch_size: int) -> list[float]:
 def _trajectory_validator(key, X, Y, dims, learning_rate: float, num_epochs: int, minibatch_size: int):
     from grader import training_replay
 
-    from . import trusted as T
-
-    replay = training_replay.replayer(
-        lambda optimizer_state, shuffle, dtype: T.train_with_batchnorm(
-            key, X, Y, learning_rate, num_epochs, minibatch_size, dtype=dtype, optimizer_state=optimizer_state,
-            shuffle=shuffle),
-        lambda batch_costs, how: _costs(batch_costs, how, minibatch_size))
+    replay, eval_mode_replay = _replays(key, X, Y, learning_rate, num_epochs, minibatch_size)
 
     def validate(out):
-        msg = _model_output_problem(out, dims, num_epochs)
+        msg = _model_output_problem(out, dims, num_epochs, eval_mode_replay)
         if msg:
             return msg
         params, state, costs = out
         return case_tools.trajectory_verdict(costs, {**params, **state}, replay, training_replay.DOCUMENTED,
                                              training_replay.loop_variants(HINTS), CONVENTIONS,
-                                             what="parameters and running statistics")
+                                             what="parameters and running statistics",
+                                             accepted=training_replay.ACCEPTED)
 
     return validate
 

@@ -296,6 +296,45 @@ def model_with_batchnorm(key, X_train, Y_train, learning_rate=0.003, num_epochs=
 ''',
         'the returned running statistics are the initial ones (mean 0, variance 1): the new state from each training step is thrown away; return it from the step and carry it to the next.',
     ),
+    "model_loss_in_eval_mode": Mistake(
+        "model_with_batchnorm",
+        '''
+def model_with_batchnorm(key, X_train, Y_train, learning_rate=0.003, num_epochs=10, minibatch_size=64,
+                         print_cost=True):
+    X_train = jnp.asarray(X_train, jnp.float32)
+    Y_train = jnp.asarray(Y_train, jnp.float32)
+    m, n_x = X_train.shape
+    C = Y_train.shape[1]
+    layers_dims = [n_x, 64, 32, C]
+    costs = []
+    init_key, shuffle_key = jax.random.split(key)
+    parameters, state = initialize_parameters_with_batchnorm(init_key, layers_dims)
+    optimizer = jaxdl.optim.adam(learning_rate)
+    opt_state = optimizer.init(parameters)
+
+    def loss_fn(parameters, state, X, Y):
+        logits, new_state = forward_propagation_with_batchnorm(parameters, state, X, False)
+        return compute_cost(logits, Y), new_state
+
+    @jax.jit
+    def train_step(parameters, state, opt_state, X_batch, Y_batch):
+        (cost, state), grads = jax.value_and_grad(loss_fn, has_aux=True)(parameters, state, X_batch, Y_batch)
+        updates, opt_state = optimizer.update(grads, opt_state, parameters)
+        parameters = jaxdl.optim.apply_updates(parameters, updates)
+        return parameters, state, opt_state, cost
+
+    for epoch in range(num_epochs):
+        epoch_key = jax.random.fold_in(shuffle_key, epoch)
+        total = jnp.zeros((), jnp.float32)
+        for X_batch, Y_batch in jaxdl.data.random_minibatches(epoch_key, X_train, Y_train, minibatch_size):
+            parameters, state, opt_state, cost = train_step(parameters, state, opt_state, X_batch, Y_batch)
+            total = total + X_batch.shape[0] * cost
+        costs.append(float(total) / m)
+    return parameters, state, costs
+''',
+        "the loss calls the network with train=False: every batch is normalized with the initial running "
+        "statistics, never updated; call it with train=True in the loss and carry the state it returns.",
+    ),
     "model_optimizer_state_not_carried": Mistake(
         "model_with_batchnorm",
         '''

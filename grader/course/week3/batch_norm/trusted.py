@@ -90,11 +90,19 @@ def _mean_cost(parameters, state, X_batch, Y_batch):
     return compute_cost(logits, Y_batch), new_state
 
 
+def _mean_cost_eval_mode(parameters, state, X_batch, Y_batch):
+    logits, new_state = forward_propagation_with_batchnorm(parameters, state, X_batch, False)
+    return compute_cost(logits, Y_batch), new_state
+
+
 def train_with_batchnorm(key, X_train, Y_train, learning_rate, num_epochs, minibatch_size, *,
-                         dtype=np.float64, optimizer_state="carried", shuffle="fold_in_epoch"):
+                         dtype=np.float64, optimizer_state="carried", shuffle="fold_in_epoch", eps=1e-8,
+                         train=True):
     """The stub's ``model_with_batchnorm`` loop in ``dtype`` (:func:`grader.training_replay.adam_loop`:
-    the documented loop or a known mistake), each step on the batch's mean cost in training mode,
-    the running statistics carried beside the parameters.
+    the documented loop or a known mistake, with Adam's ``eps``), each step on the batch's mean
+    cost in training mode, the running statistics carried beside the parameters. ``train=False``:
+    the known mistake of a loss that calls the network in eval mode (the initial running
+    statistics normalize every batch and are never updated).
 
     Returns:
       ``(initial, trained, batch_costs)``: the initial and the trained ``{**parameters,
@@ -109,5 +117,5 @@ def train_with_batchnorm(key, X_train, Y_train, learning_rate, num_epochs, minib
     dims = (X_train.shape[1], 64, 32, Y_train.shape[1])
     return training_replay.adam_loop(
         key, X_train, Y_train, init_fn=lambda init_key: initialize_parameters_with_batchnorm(init_key, dims),
-        loss_fn=_mean_cost, learning_rate=learning_rate, num_epochs=num_epochs, minibatch_size=minibatch_size,
-        dtype=dtype, optimizer_state=optimizer_state, shuffle=shuffle)
+        loss_fn=_mean_cost if train else _mean_cost_eval_mode, learning_rate=learning_rate, num_epochs=num_epochs,
+        minibatch_size=minibatch_size, dtype=dtype, optimizer_state=optimizer_state, shuffle=shuffle, eps=eps)

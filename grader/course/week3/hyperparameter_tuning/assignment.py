@@ -27,6 +27,13 @@ the helpers of ``trusted.py`` (this folder), which follow the stub's docstrings:
   accuracy differ from the best by training cost, which names the "chosen by train cost"
   mistake; a second search with one key for everything names the key-splitting mistake.
 
+Hidden sizes are fixed for every seed (the shape rule of :mod:`grader.case_tools`): the
+samplers' ``n`` (:data:`HIDDEN_N`), the number of ``train_many`` trials (:data:`HIDDEN_TRIALS`)
+and of dev points (:data:`HIDDEN_DEV`), all other than the visible cases'; so are the ranges
+of the jitted sampler cases, which are static there (:data:`JIT_LR_RANGE`,
+:data:`JIT_BETA_RANGE`). Keys, data sets, learning rates, betas and the other ranges are drawn
+per seed.
+
 What the time limit can and cannot tell. The 64-learning-rate case must finish within 10 s
 (the vmapped reference: about 1-3 s, mostly one compilation). A Python loop that jits a new
 training function per learning rate compiles 64 programs (0.3-1 s each) and runs out of time,
@@ -66,6 +73,15 @@ SWEEP_SECONDS = 10.0
 KS_KEY = 20240611     # the fixed key of the distribution checks
 KS_N = 2000
 KS_P = 1e-3
+
+# Hidden sizes and static values, fixed (the shape rule of grader.case_tools); the visible cases
+# use n = 5, 6, four trials and 100 dev points, the ranges (1e-4, 1), (1e-3, 10), (0.9, 0.999),
+# (0.8, 0.9999).
+HIDDEN_N = (7, 11)
+HIDDEN_TRIALS = 5
+HIDDEN_DEV = 77
+JIT_LR_RANGE = (3e-5, 0.2)
+JIT_BETA_RANGE = (0.75, 0.9995)
 
 SAMPLER_STATIC = {"static_argnums": (1, 2, 3), "static_argnames": ("n", "low", "high")}  # Python int and floats
 SEARCH_HELPERS = {name: f"{TRUSTED}:{name}" for name in (
@@ -142,8 +158,8 @@ def lr_hidden(seed: int):
     r = _rng(seed)
     low = float(10.0 ** r.uniform(-5, -2))
     high = float(low * 10.0 ** r.uniform(1, 4))
-    return [_lr_case(seed, int(r.integers(3, 30)), (low, high)),
-            _lr_case(seed + 1, int(r.integers(3, 30)), (low, high), jit=True),
+    return [_lr_case(seed, HIDDEN_N[0], (low, high)),
+            _lr_case(seed + 1, HIDDEN_N[1], JIT_LR_RANGE, jit=True),
             _lr_ks_case(r)]
 
 
@@ -202,8 +218,8 @@ def beta_hidden(seed: int):
     r = _rng(seed)
     low = round(float(r.uniform(0.5, 0.9)), 3)
     high = round(float(1 - 10.0 ** r.uniform(-4, -2)), 5)
-    return [_beta_case(seed, int(r.integers(3, 30)), (low, high)),
-            _beta_case(seed + 1, int(r.integers(3, 30)), (low, high), jit=True),
+    return [_beta_case(seed, HIDDEN_N[0], (low, high)),
+            _beta_case(seed + 1, HIDDEN_N[1], JIT_BETA_RANGE, jit=True),
             _beta_ks_case(r)]
 
 
@@ -285,7 +301,7 @@ def train_visible():
 
 def train_hidden(seed: int):
     r = _rng(seed)
-    k = int(r.integers(3, 9))
+    k = HIDDEN_TRIALS
     lrs = (10.0 ** r.uniform(-3, math.log10(0.3), size=k)).astype(F32)
     betas = r.uniform(0.8, 0.99, size=k).astype(F32)
     data_seed = int(r.integers(4, 1000))
@@ -395,7 +411,7 @@ def search_hidden(seed: int):
     data_seed = int(r.integers(4, 1000))
     lr_range = (float(10.0 ** r.uniform(-4, -2)), float(10.0 ** r.uniform(0.5, 1.2)))
     beta_range = (round(float(r.uniform(0.8, 0.9)), 3), round(float(r.uniform(0.99, 0.999)), 4))
-    return [_search_case(seed, data_seed, n_test=int(r.integers(60, 141)), lr_range=lr_range, beta_range=beta_range,
+    return [_search_case(seed, data_seed, n_test=HIDDEN_DEV, lr_range=lr_range, beta_range=beta_range,
                          hidden=True),
             _search_case(seed + 1, data_seed, flipped=True, hidden=True),
             _search_case(seed + 2, data_seed, tie=True, hidden=True)]

@@ -9,9 +9,19 @@ or ``log`` of a softmax) overflows or underflows to inf/nan: that mistake is nam
 
 ``model`` is judged on what it produces, not on how it is written. The visible case: the parent
 evaluates the returned parameters on the digits test set with its own forward pass (accuracy
->= 0.9), and the call must finish inside a time limit that a step jitted once meets easily
-(about 1-3 s here) and an un-jitted or re-jitted-every-epoch loop does not (about 18 s and
-48 s). The hidden case: the stub fixes every choice that changes the numbers (keys, batches,
+>= 0.9), and the call must finish inside a time limit (10 s of processor time) that a step
+jitted once meets easily (about 1-3 s here) and an un-jitted or re-jitted-every-epoch loop
+does not (about 18-25 s and 48 s). An epoch jitted as a whole, its Python loop over the 45
+mini-batches unrolled while tracing, is compiled once but is not faster than no jit at all:
+XLA compiles the 45 copies of the step in about 18 s of processor time (0.4 s a copy, 2 s for
+5 copies; ``jax.lax.scan`` exists for this: "native Python loop constructs in a jit()
+function are unrolled, leading to large XLA computations", its documentation says). No limit
+passes it that does not pass the un-jitted loop too, which is what the time limit is for, so
+it fails like them; the stub says why, and the timeout hint (``SLOW_STEP``) lists the three
+causes without claiming one, since the time cannot tell them apart. The same loop over an
+epoch as one ``lax.scan`` is in the corpus of correct alternatives.
+
+The hidden case: the stub fixes every choice that changes the numbers (keys, batches,
 Adam, the summed loss, the cost history), so the parent replays the documented loop with the
 same key in float64 (``trusted.train``) on a few hundred digits for 4 epochs, and compares the
 returned cost history and parameters with it (``case_tools.trajectory_verdict``: the
@@ -19,7 +29,10 @@ trajectory rule of ``case_tools``). The training set ends in a mini-batch of 1 t
 so a cost averaged per mini-batch is far from the per-example one. When the run leaves the
 replay, the parent replays the known loop mistakes too and names the one it matches: Adam's
 state not carried from step to step (or reset every epoch), one shuffle for every epoch, the
-cost averaged per mini-batch.
+cost averaged per mini-batch. A run that follows the replay with Keras's Adam ``eps`` (1e-7
+instead of 1e-8) passes (``grader.training_replay.ACCEPTED``): not a mistake worth a zero, and
+0.08-0.9 of the bound from the documented replay here, so without its own replay it would
+pass or fail by the seed.
 
 Compilations are counted by the clock only: a step jitted anew in every iteration (a new
 function each time) traces and compiles again at every step, ~1800 times in the visible
@@ -46,15 +59,11 @@ from grader.case_tools import rng as _rng, key as _key
 from grader.judge import Symptom
 from grader.spec import Assignment, Case, Part
 
-from .mistakes import MISTAKES
+from .mistakes import MISTAKES, SLOW_STEP
 
 F32 = np.float32
 
 HINTS = {slug: mistake.message for slug, mistake in MISTAKES.items()}
-# Too slow to finish in the time limit: the same advice fits both ways of getting there.
-SLOW_STEP = ("a training step that is not jitted, or jitted again inside the loop, is this slow: "
-             "wrap the step in jax.jit once, before the epoch loop.")
-HINTS["model_rejits_every_epoch"] = HINTS["model_without_jit"] = SLOW_STEP
 
 # The trusted helpers ``model`` runs with (see the module docstring).
 TRUSTED_HELPERS = {
@@ -350,9 +359,7 @@ def _trajectory_validator(key, X, Y, learning_rate: float, num_epochs: int, mini
     from . import trusted as T
 
     replay = training_replay.replayer(
-        lambda optimizer_state, shuffle, dtype: T.train(key, X, Y, learning_rate, num_epochs, minibatch_size,
-                                                        dtype=dtype, optimizer_state=optimizer_state,
-                                                        shuffle=shuffle),
+        lambda **loop: T.train(key, X, Y, learning_rate, num_epochs, minibatch_size, **loop),
         lambda batch_losses, how: _costs(batch_losses, how, minibatch_size))
 
     def validate(out):
@@ -366,7 +373,8 @@ def _trajectory_validator(key, X, Y, learning_rate: float, num_epochs: int, mini
         if all(np.array_equal(params[k], initial[k]) for k in initial):
             return HINTS["model_mutates_parameters"]
         return case_tools.trajectory_verdict(costs, params, replay, training_replay.DOCUMENTED,
-                                             training_replay.loop_variants(HINTS), CONVENTIONS)
+                                             training_replay.loop_variants(HINTS), CONVENTIONS,
+                                             accepted=training_replay.ACCEPTED)
 
     return validate
 

@@ -53,9 +53,9 @@ def _summed_loss(parameters, state, X_batch, Y_batch):
 
 
 def train(key, X_train, Y_train, learning_rate, num_epochs, minibatch_size, *, dtype=np.float64,
-          optimizer_state="carried", shuffle="fold_in_epoch"):
+          optimizer_state="carried", shuffle="fold_in_epoch", eps=1e-8):
     """The stub's ``model`` loop in ``dtype`` (:func:`grader.training_replay.adam_loop`: the
-    documented loop or a known mistake), each step on the batch's summed loss.
+    documented loop or a known mistake, with Adam's ``eps``), each step on the batch's summed loss.
 
     Returns:
       ``(initial, parameters, batch_losses)``: the initial (float32) and trained parameters, and
@@ -69,4 +69,4 @@ def train(key, X_train, Y_train, learning_rate, num_epochs, minibatch_size, *, d
     return training_replay.adam_loop(
         key, X_train, Y_train, init_fn=functools.partial(_initial, n_x=X_train.shape[1], C=Y_train.shape[1]),
         loss_fn=_summed_loss, learning_rate=learning_rate, num_epochs=num_epochs, minibatch_size=minibatch_size,
-        dtype=dtype, optimizer_state=optimizer_state, shuffle=shuffle)
+        dtype=dtype, optimizer_state=optimizer_state, shuffle=shuffle, eps=eps)
