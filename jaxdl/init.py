@@ -180,6 +180,14 @@ def init_mlp(
     ``W_l = jax.random.normal(keys[l-1], (n_{l-1}, n_l), float32) * std``. Hence
     ``init_mlp(key, sizes, "he")["W2"] == he_normal(jax.random.split(key, L)[1], sizes[1:3])``.
 
+    Compiled programs (called eagerly with a threefry key, jax's default): one, shared by
+    every key, method and network whose layer count and largest ``n_{l-1} * n_l`` round up
+    to the same powers of two (up to 2**20 entries drawn; a fresh process's first
+    ``[2, 5, 2, 1]`` compiled four before, one per layer shape plus the keys); none for
+    ``"zeros"``. Traced (under ``jit``/``vmap``), with another PRNG implementation or for
+    larger networks: one program per layer shape plus one for the keys, as before. The
+    arrays are the same either way.
+
     >>> p = init_mlp(jax.random.key(0), [2, 4, 1], method="random", scale=5.0)
     >>> p["W1"].shape, p["b1"].shape, p["W2"].shape, float(p["b2"][0])
     ((2, 4), (4,), (4, 1), 0.0)
@@ -209,13 +217,71 @@ def init_mlp(
         scale = _DEFAULT_RANDOM_SCALE
 
     sizes = [int(n) for n in layer_sizes]
-    keys = _layer_keys(key, len(sizes) - 1)
+    shapes = list(zip(sizes[:-1], sizes[1:]))
+    stds = [0.0 if method == "zeros" else _weight_std(method, n_in, n_out, scale) for n_in, n_out in shapes]
+    weights = _weights_in_one_program(key, shapes, stds, method == "zeros")
     params: dict[str, jax.Array] = {}
-    for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
-        std = 0.0 if method == "zeros" else _weight_std(method, n_in, n_out, scale)
-        params[f"W{l}"], params[f"b{l}"] = _dense_layer(keys[l - 1], np.float32(std),
+    if weights is not None:
+        for l, (W, (n_in, n_out)) in enumerate(zip(weights, shapes), start=1):
+            params[f"W{l}"], params[f"b{l}"] = W, jax.device_put(np.zeros((n_out,), np.float32))
+        return params
+    keys = _layer_keys(key, len(shapes))
+    for l, (n_in, n_out) in enumerate(shapes, start=1):
+        params[f"W{l}"], params[f"b{l}"] = _dense_layer(keys[l - 1], np.float32(stds[l - 1]),
                                                         (n_in, n_out), method == "zeros")
     return params
+
+
+#: Most entries (layers x widest layer, both rounded up to powers of two) drawn by
+#: :func:`_weight_table`; larger networks take one program per layer shape.
+_TABLE_MAX_ENTRIES = 1 << 20
+
+
+def _next_power_of_two(n: int) -> int:
+    return 1 << max(0, n - 1).bit_length()
+
+
+def _is_threefry_key(key: Any) -> bool:
+    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        return str(jax.random.key_impl(key)) == "threefry2x32"
+    return jax.config.jax_default_prng_impl == "threefry2x32"
+
+
+def _weights_in_one_program(key: Any, shapes: list[tuple[int, int]], stds: list[float],
+                            zeros: bool) -> list[jax.Array] | None:
+    """The weights of :func:`init_mlp` from at most one compiled program, or None (then one per layer shape).
+
+    A threefry key with ``jax_threefry_partitionable`` (jax's default) draws entry ``i`` of
+    ``jax.random.normal(k, shape)`` from ``k`` and ``i`` alone, and ``split(key, L)`` is the
+    first ``L`` rows of ``split(key, L')`` for ``L' >= L``; so ``normal(keys[l], (n_in, n_out))``
+    is the first ``n_in * n_out`` entries of row ``l`` of :func:`_weight_table`'s draw with
+    the layer count and the widest layer's size rounded up to powers of two, reshaped. One
+    program then serves every network in the same size class, every key and method. The
+    rows are cut on the host (cutting them on the device compiled a program per slice).
+    Inside a transformation (a traced key), with another PRNG implementation or for large
+    networks, returns None.
+    """
+    if zeros and not isinstance(key, jax.core.Tracer):
+        return [jax.device_put(np.zeros(shape, np.float32)) for shape in shapes]
+    if isinstance(key, jax.core.Tracer) or not jax.config.jax_threefry_partitionable or not _is_threefry_key(key):
+        return None
+    rows = _next_power_of_two(len(shapes))
+    width = _next_power_of_two(max(n_in * n_out for n_in, n_out in shapes))
+    if rows * width > _TABLE_MAX_ENTRIES:
+        return None
+    row_stds = np.zeros((rows,), np.float32)
+    row_stds[: len(stds)] = stds
+    table = np.asarray(_weight_table(key, row_stds, rows, width))
+    return [jax.device_put(np.ascontiguousarray(table[l, : n_in * n_out].reshape(n_in, n_out)))
+            for l, (n_in, n_out) in enumerate(shapes)]
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3))
+def _weight_table(key: Any, stds: jax.Array, rows: int, width: int) -> jax.Array:
+    # Row l: normal(split(key, rows)[l], (width,)) * stds[l]; the barrier as in _dense_layer.
+    keys = jax.random.split(key, rows)
+    normals = jax.vmap(lambda k: jax.random.normal(k, (width,), jnp.float32))(keys)
+    return jax.lax.optimization_barrier(normals) * stds[:, None]
 
 
 @functools.partial(jax.jit, static_argnums=1)
@@ -229,13 +295,11 @@ def _layer_keys(key: Any, num_layers: int) -> tuple[jax.Array, ...]:
 @functools.partial(jax.jit, static_argnames=("shape", "zeros"))
 def _dense_layer(key: Any, std: jax.Array, shape: tuple[int, int],
                  zeros: bool) -> tuple[jax.Array, jax.Array]:
-    # One compiled program per layer shape (and key type), shared by every method, scale,
-    # depth and network with that shape: std is an argument, not a constant. Drawn op by op,
-    # each jax.random call and each new shape compiled programs of their own (13 for
-    # [2, 5, 2, 1]: now 3 layers + the keys); one program per whole network recompiled
-    # every depth of a deep-net study. Same draws as eager: the barrier keeps XLA from
-    # merging `* std` into normal's own last multiply (1 ulp off the normal(key) * std that
-    # he_normal and a student compute).
+    # The path of traced keys, other PRNG implementations and large networks: one compiled
+    # program per layer shape (and key type), shared by every method, scale, depth and
+    # network with that shape: std is an argument, not a constant. Same draws as eager: the
+    # barrier keeps XLA from merging `* std` into normal's own last multiply (1 ulp off the
+    # normal(key) * std that he_normal and a student compute).
     if zeros:
         W = jnp.zeros(shape, jnp.float32)
     else:

@@ -139,9 +139,13 @@ def test_init_mlp_determinism():
 
 
 def test_init_mlp_jittable():
+    """Traced (one program per layer shape) and eager (one program per size class) give the same arrays."""
     f = jax.jit(lambda k: init.init_mlp(k, [2, 3, 1], method="he"))
     p = f(jax.random.key(0))
-    np.testing.assert_array_equal(np.asarray(p["W1"]), np.asarray(init.init_mlp(jax.random.key(0), [2, 3, 1])["W1"]))
+    eager = init.init_mlp(jax.random.key(0), [2, 3, 1])
+    for name in ("W1", "b1", "W2", "b2"):
+        np.testing.assert_array_equal(np.asarray(p[name]), np.asarray(eager[name]))
+        assert p[name].dtype == eager[name].dtype == jnp.float32
 
 
 # --------------------------------------------------------------------------- bad input
