@@ -26,7 +26,8 @@ from tests.compile_count import compiles
 
 SEEDS = (11, 12)  # tests/grader/test_assignments.py's
 FOLLOWING_THE_RULE = ("week1/initialization", "week1/regularization", "week1/gradient_checking",
-                      "week2/optimization", "week3/hyperparameter_tuning", "selftest/basics")
+                      "week2/optimization", "week3/hyperparameter_tuning", "week3/jax_intro", "week3/batch_norm",
+                      "selftest/basics")
 
 _programs_loaded: list[list[str]] = []
 
@@ -66,8 +67,9 @@ def _hidden(assignment_id: str, seed: int) -> list[list]:
 
 
 # Parts whose Python ints are values of a formula, not sizes (``update_lr(lr0, epoch_num,
-# decay_rate)``): drawn per seed, compared by type.
-INTS_ARE_VALUES = {("week2/optimization", "update_lr"), ("week2/optimization", "schedule_lr_decay")}
+# decay_rate)``, ``sigmoid(3)``): drawn per seed, compared by type.
+INTS_ARE_VALUES = {("week2/optimization", "update_lr"), ("week2/optimization", "schedule_lr_decay"),
+                   ("week3/jax_intro", "sigmoid")}
 
 
 def _structure(value, static: bool = False, ints: bool = True):

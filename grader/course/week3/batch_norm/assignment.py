@@ -23,6 +23,12 @@ What shows each known mistake (``tests/mistakes/week3_batch_norm.py``):
   running statistics unlike the batch's; never updated / momentum swapped: ``train=True``;
 - the backward mistakes: any ``dout`` not constant over the batch.
 
+Hidden sizes are the same for every seed (the shape rule of :mod:`grader.case_tools`):
+the arrays' shapes, the layer sizes, and the trajectory case's numbers of examples and
+mini-batches and its learning rate (which a jitted step compiles in); all other than the
+visible cases'. Values, digits and keys are drawn per seed, so a resubmission compiles no new
+program in the parent, the worker or the executor.
+
 Most are recognised by a :class:`~grader.judge.Symptom` on the piece of the result they change
 (the output, the new running mean, dZ, ...), so the hint also appears when something else is
 off too.
@@ -40,10 +46,10 @@ known mistakes: the loss calling the network with ``train=False`` (every batch n
 with the initial statistics, which are never updated) when the run follows the parent's
 float32 replay of that loop, else the new state thrown away at every step (the parameters
 those of the documented loop). In the hidden case it replays the documented loop with the
-same key in float64 (``trusted.train_with_batchnorm``) on a few hundred digits for 4 epochs,
+same key in float64 (``trusted.train_with_batchnorm``) on 231 digits for 4 epochs,
 and compares the returned cost history, parameters and running statistics with it
 (``case_tools.trajectory_verdict``, the trajectory rule of ``case_tools``); the training set
-ends in a mini-batch of 5 to 8 examples, so a cost averaged per mini-batch is far from the
+ends in a mini-batch of 7 examples, so a cost averaged per mini-batch is far from the
 per-example one. A run that follows the replay with Keras's Adam ``eps`` (1e-7) passes too
 (``grader.training_replay.ACCEPTED``). A run that leaves the replays is compared with the
 replays of the known loop mistakes (Adam's state not carried, one shuffle for every epoch,
@@ -119,9 +125,24 @@ def softmax_visible():
             _softmax_case(big, "softmax of (2, 3) logits around +1000 and -1000")]
 
 
+# Hidden sizes and static values, fixed for every seed (the shape rule of grader.case_tools),
+# other than the visible cases' (softmax of (3, 4) and (2, 3); batchnorm_forward on (6, 4) and
+# (5, 4); batchnorm_backward on (5, 3); forward_propagation_with_batchnorm of 6 examples through
+# [5, 4, 3, 2]); rows and columns differ, and so do consecutive layer sizes. Values are drawn
+# per seed.
+SOFTMAX_SIZE = (7, 5)  # (m, C); the jitted case (m + 2, C + 1), the 3-d one (2, m, C)
+# (m, n) of the hidden batchnorm_forward cases, in the order of bn_forward_hidden: m <= 16 (the
+# unbiased variance shows), n >= 3 (two features of variance ~1e-5, where eps outside the
+# square root shows, and at least one ordinary one).
+BN_FORWARD_SIZES = ((7, 5), (9, 3), (11, 6), (5, 7), (13, 4), (1, 5), (3, 6))
+BN_BACKWARD_SIZES = ((13, 4), (8, 5), (10, 3))  # float32, jitted, float64
+# (m, layers) of the hidden forward_propagation_with_batchnorm cases: two, four and three layers.
+NET_SIZES = ((9, (4, 7, 3)), (11, (6, 3, 7, 4, 2)), (7, (5, 3, 6, 2)), (13, (5, 3, 6, 2)))
+
+
 def softmax_hidden(seed: int):
     r = _rng(seed)
-    m, C = int(r.integers(2, 12)), int(r.integers(2, 11))
+    m, C = SOFTMAX_SIZE
     Z1 = (4 * r.normal(size=(m, C))).astype(F32)
     Z2 = (3 * r.normal(size=(m + 2, C + 1))).astype(F32)
     shifts = r.choice([-1.0, 1.0], size=(m, 1)) * r.uniform(200.0, 1000.0, size=(m, 1))
@@ -228,17 +249,16 @@ def bn_forward_visible():
 
 def bn_forward_hidden(seed: int):
     r = _rng(seed)
-
-    def size():
-        return int(r.integers(2, 17)), int(r.integers(3, 9))
-
-    return [_bn_case(r, *size(), True),
-            _bn_case(r, *size(), False),
-            _bn_case(r, *size(), True, jit=True),
-            _bn_case(r, *size(), False, jit=True),
-            _bn_case(r, *size(), True, momentum=round(float(r.uniform(0.6, 0.95)), 3), eps=1e-3),
-            _bn_case(r, 1, int(r.integers(3, 9)), False, tiny=0),
-            _bn_case(r, int(r.integers(2, 9)), int(r.integers(3, 9)), False, tiny=0, zero_var=1)]
+    size = iter(BN_FORWARD_SIZES)
+    # momentum: a keyword of an eager (not jitted) case, an array operand in the worker's
+    # program and NumPy in the parent's, so it is drawn per seed.
+    return [_bn_case(r, *next(size), True),
+            _bn_case(r, *next(size), False),
+            _bn_case(r, *next(size), True, jit=True),
+            _bn_case(r, *next(size), False, jit=True),
+            _bn_case(r, *next(size), True, momentum=round(float(r.uniform(0.6, 0.95)), 3), eps=1e-3),
+            _bn_case(r, *next(size), False, tiny=0),
+            _bn_case(r, *next(size), False, tiny=0, zero_var=1)]
 
 
 # ------------------------------------------------------------------ batchnorm_backward
@@ -301,12 +321,9 @@ def bn_backward_visible():
 
 def bn_backward_hidden(seed: int):
     r = _rng(seed)
-
-    def size():
-        return int(r.integers(2, 21)), int(r.integers(2, 9))
-
-    return [_backward_case(r, *size()), _backward_case(r, *size(), jit=True),
-            _backward_case(r, *size(), dtype=np.float64)]
+    plain, jitted, wide = BN_BACKWARD_SIZES
+    return [_backward_case(r, *plain), _backward_case(r, *jitted, jit=True),
+            _backward_case(r, *wide, dtype=np.float64)]
 
 
 # ------------------------------------------------------------------ forward_propagation_with_batchnorm
@@ -371,14 +388,11 @@ def forward_visible():
 
 def forward_hidden(seed: int):
     r = _rng(seed)
-
-    def dims(n):
-        return [int(d) for d in r.integers(2, 9, size=n + 1)]
-
-    return [_forward_case(r, int(r.integers(3, 17)), dims(2), True),
-            _forward_case(r, int(r.integers(3, 17)), dims(4), False, jit=True),
-            _forward_case(r, int(r.integers(3, 17)), dims(3), True, jit=True),
-            _forward_case(r, int(r.integers(3, 17)), dims(3), True, twice=True)]
+    (m0, d0), (m1, d1), (m2, d2), (m3, d3) = NET_SIZES
+    return [_forward_case(r, m0, list(d0), True),
+            _forward_case(r, m1, list(d1), False, jit=True),
+            _forward_case(r, m2, list(d2), True, jit=True),
+            _forward_case(r, m3, list(d3), True, twice=True)]
 
 
 # ------------------------------------------------------------------ model_with_batchnorm
@@ -529,22 +543,30 @@ def _trajectory_validator(key, X, Y, dims, learning_rate: float, num_epochs: int
     return validate
 
 
+# The trajectory case's sizes and hyperparameters, fixed (the shape rule of grader.case_tools:
+# the student's jitted step compiles them in, and so does the parent's replay): 7 mini-batches
+# of 32 (the visible case's are 64) and a last one of 7, a learning rate that is not the
+# default 0.003 (a hard-coded rate fails). The digits, their order and the key are drawn per seed.
+TRAJECTORY_MINIBATCH, TRAJECTORY_FULL, TRAJECTORY_LAST = 32, 7, 7
+TRAJECTORY_LEARNING_RATE = 0.002
+
+
 def _trajectory_case(seed: int) -> Case:
-    """A few hundred digits ending in a mini-batch of 5 to 8 examples, 4 epochs, compared with
-    the parent's replay of the documented loop (module docstring). Not smaller: batch norm over
-    2 examples is ill-conditioned enough that a correct float32 loop left its float64 replay by
-    more than the trajectory bound (3 bounds, one seed in 8); over 5 or more it stays below
-    1/20 of it."""
+    """``TRAJECTORY_FULL * TRAJECTORY_MINIBATCH + TRAJECTORY_LAST`` digits drawn per seed, 4
+    epochs, compared with the parent's replay of the documented loop (module docstring). The
+    last mini-batch is smaller than the others (a cost averaged per mini-batch shows) but not
+    smaller than 5: batch norm over 2 examples is ill-conditioned enough that a correct float32
+    loop left its float64 replay by more than the trajectory bound (3 bounds, one seed in 8);
+    over 5 or more it stays below 1/20 of it."""
     import jaxdl
 
     r = _rng(seed)
     X_train, y_train, _, _ = jaxdl.datasets.digits(seed=int(r.integers(1, 1000)))
-    minibatch_size = 32
-    rows = r.choice(X_train.shape[0], size=int(r.integers(6, 10)) * minibatch_size + int(r.integers(5, 9)),
-                    replace=False)
+    minibatch_size = TRAJECTORY_MINIBATCH
+    rows = r.choice(X_train.shape[0], size=TRAJECTORY_FULL * minibatch_size + TRAJECTORY_LAST, replace=False)
     X, Y = np.asarray(X_train)[rows], np.eye(10, dtype=F32)[np.asarray(y_train)[rows]]
     dims = [X.shape[1], 64, 32, 10]
-    learning_rate = float(r.choice([0.001, 0.002]))  # never the default 0.003: a hard-coded rate fails
+    learning_rate = TRAJECTORY_LEARNING_RATE
     key = case_tools.key(int(r.integers(1, 2**31 - 1)))
     full, last = divmod(X.shape[0], minibatch_size)
     return Case(args=(key, X, Y),

@@ -23,16 +23,16 @@ epoch as one ``lax.scan`` is in the corpus of correct alternatives.
 
 The hidden case: the stub fixes every choice that changes the numbers (keys, batches,
 Adam, the summed loss, the cost history), so the parent replays the documented loop with the
-same key in float64 (``trusted.train``) on a few hundred digits for 4 epochs, and compares the
+same key in float64 (``trusted.train``) on 242 digits for 4 epochs, and compares the
 returned cost history and parameters with it (``case_tools.trajectory_verdict``: the
-trajectory rule of ``case_tools``). The training set ends in a mini-batch of 1 to 3 examples,
+trajectory rule of ``case_tools``). The training set ends in a mini-batch of 2 examples,
 so a cost averaged per mini-batch is far from the per-example one. When the run leaves the
 replay, the parent replays the known loop mistakes too and names the one it matches: Adam's
 state not carried from step to step (or reset every epoch), one shuffle for every epoch, the
 cost averaged per mini-batch. A run that follows the replay with Keras's Adam ``eps`` (1e-7
 instead of 1e-8) passes (``grader.training_replay.ACCEPTED``): not a mistake worth a zero, and
-0.08-0.9 of the bound from the documented replay here, so without its own replay it would
-pass or fail by the seed.
+0.06-6.3 bounds from the documented replay here (seeds 11-16), so without its own replay it
+would pass or fail by the seed.
 
 Compilations are counted by the clock only: a step jitted anew in every iteration (a new
 function each time) traces and compiles again at every step, ~1800 times in the visible
@@ -40,6 +40,12 @@ case, and runs out of its time limit like the re-jit-every-epoch mistake. ``jax.
 called in the loop on the *same* function is a cache hit in JAX (no trace, no compilation;
 as fast as jitting once): nothing to count, and not a mistake the numbers or the time show.
 Nothing the student's process reports about its compilations is trusted.
+
+Hidden sizes are the same for every seed (the shape rule of :mod:`grader.case_tools`): the
+arrays' shapes, ``C``, the layer sizes (:data:`grader.case_tools.HIDDEN_DIMS`), and the
+trajectory case's numbers of examples and mini-batches and its learning rate (which a jitted
+step compiles in); all other than the visible cases'. Values, labels, digits and keys are drawn
+per seed, so a resubmission compiles no new program in the parent, the worker or the executor.
 
 So that a mistake in ``forward_propagation``, ``compute_total_loss`` or
 ``initialize_parameters`` costs only its own part, the worker runs ``model`` with the grader's
@@ -119,9 +125,20 @@ def sigmoid_visible():
                           error_hint=HINTS["sigmoid_without_cast"])]
 
 
+# Hidden sizes and static values, fixed for every seed (the shape rule of grader.case_tools),
+# other than the visible cases': sigmoid of (3,) and (4,); one_hot_matrix of 6 labels, C=4;
+# initialize_parameters [12, 25, 12, 6]; forward_propagation of 5 examples through
+# [6, 5, 4, 3]; compute_total_loss of (4, 3) logits. Rows, columns and consecutive layer sizes
+# differ (a transposed or hard-coded shape shows); the values are drawn per seed.
+SIGMOID_SHAPE = (3, 5)
+ONE_HOT_C, ONE_HOT_M = 7, (11, 13)         # m > C: the wrong axis gives a (C, m) array
+FORWARD_M = (9, 11)                        # examples through case_tools.HIDDEN_DIMS[0], [1]
+LOSS_SIZES = ((13, 5), (9, 7), (11, 6))    # (m, C): plain, jitted, large logits (C >= 3)
+
+
 def sigmoid_hidden(seed: int):
     r = _rng(seed)
-    shape = (int(r.integers(2, 6)), int(r.integers(2, 6)))
+    shape = SIGMOID_SHAPE
     return [_sigmoid_case((4 * r.normal(size=shape)).astype(F32), f"sigmoid of a float32 {shape} array", jit=True),
             _sigmoid_case(r.integers(-6, 7, size=shape).astype(np.int32), f"sigmoid of an int32 {shape} array",
                           error_hint=HINTS["sigmoid_without_cast"]),
@@ -144,10 +161,9 @@ def one_hot_visible():
 
 def one_hot_hidden(seed: int):
     r = _rng(seed)
-    C = int(r.integers(3, 11))
-    m = int(r.integers(C + 1, 20))
-    return [_one_hot_case(r.integers(0, C, size=m).astype(np.int32), C),
-            _one_hot_case(r.integers(0, C, size=m + 3).astype(np.int32), C, jit=True)]
+    C = ONE_HOT_C
+    return [_one_hot_case(r.integers(0, C, size=ONE_HOT_M[0]).astype(np.int32), C),
+            _one_hot_case(r.integers(0, C, size=ONE_HOT_M[1]).astype(np.int32), C, jit=True)]
 
 
 # ------------------------------------------------------------------ initialize_parameters
@@ -189,10 +205,9 @@ def init_visible():
 
 
 def init_hidden(seed: int):
-    r = _rng(seed)
-    return [_init_case(seed, [int(d) for d in r.integers(2, 30, size=int(r.integers(3, 6)))]),
-            _init_case(seed + 3, [int(d) for d in r.integers(2, 30, size=4)],
-                       jit=True, static_argnums=(1,), static_argnames=("layers_dims",))]
+    dims, jit_dims = (list(d) for d in case_tools.HIDDEN_DIMS)
+    return [_init_case(seed, dims),
+            _init_case(seed + 3, jit_dims, jit=True, static_argnums=(1,), static_argnames=("layers_dims",))]
 
 
 # ------------------------------------------------------------------ forward_propagation
@@ -212,6 +227,13 @@ def _forward_case(r: np.random.Generator, m: int, dims: list[int], **kw) -> Case
 
     X = r.normal(size=(m, dims[0])).astype(F32)
     params = _params(r, dims)
+    L = len(dims) - 1
+    A = X.astype(np.float64)
+    for l in range(1, L + 1):
+        Z = A @ params[f"W{l}"] + params[f"b{l}"]
+        A = np.maximum(Z, 0.0)
+    if Z.min() >= 0:  # a ReLU on the logits must change something: make them all negative
+        params[f"b{L}"] = (params[f"b{L}"] - (Z.max() + 1.0)).astype(F32)
 
     def expected():
         return jaxdl.nn.mlp_apply(params, X)
@@ -227,8 +249,8 @@ def forward_visible():
 
 def forward_hidden(seed: int):
     r = _rng(seed)
-    return [_forward_case(r, int(r.integers(3, 20)), [int(d) for d in r.integers(2, 12, size=4)]),
-            _forward_case(r, int(r.integers(3, 20)), [int(d) for d in r.integers(2, 12, size=3)], jit=True)]
+    (m, jit_m), (dims, jit_dims) = FORWARD_M, case_tools.HIDDEN_DIMS
+    return [_forward_case(r, m, list(dims)), _forward_case(r, jit_m, list(jit_dims), jit=True)]
 
 
 # ------------------------------------------------------------------ compute_total_loss
@@ -281,9 +303,8 @@ def loss_visible():
 
 def loss_hidden(seed: int):
     r = _rng(seed)
-    return [_loss_case(r, int(r.integers(5, 30)), int(r.integers(2, 11))),
-            _loss_case(r, int(r.integers(5, 30)), int(r.integers(2, 11)), jit=True),
-            _loss_case(r, int(r.integers(5, 30)), int(r.integers(3, 11)), large=True)]
+    plain, jitted, large = LOSS_SIZES
+    return [_loss_case(r, *plain), _loss_case(r, *jitted, jit=True), _loss_case(r, *large, large=True)]
 
 
 # ------------------------------------------------------------------ model
@@ -379,19 +400,28 @@ def _trajectory_validator(key, X, Y, learning_rate: float, num_epochs: int, mini
     return validate
 
 
+# The trajectory case's sizes and hyperparameters, fixed (the shape rule of grader.case_tools:
+# the student's jitted step compiles them in, and so does the parent's replay): mini-batches of
+# 16 (the visible case's are 32), 15 full ones and a last one of 2 (smaller than the others: a
+# cost averaged per mini-batch is far from the per-example one), a learning rate that is not
+# the default 0.001 (a hard-coded rate fails). The digits, their order and the key are drawn
+# per seed.
+TRAJECTORY_MINIBATCH, TRAJECTORY_FULL, TRAJECTORY_LAST = 16, 15, 2
+TRAJECTORY_LEARNING_RATE = 0.002
+TRAJECTORY_TEST = 40  # held-out rows passed (the hidden case judges the trajectory, not them)
+
+
 def _trajectory_case(seed: int) -> Case:
-    """A few hundred digits ending in a mini-batch of 1 to 3 examples, 4 epochs, compared with
-    the parent's replay of the documented loop (module docstring)."""
+    """``TRAJECTORY_FULL * TRAJECTORY_MINIBATCH + TRAJECTORY_LAST`` digits drawn per seed, 4
+    epochs, compared with the parent's replay of the documented loop (module docstring)."""
     r = _rng(seed)
     X_train, Y_train, X_test, Y_test, _ = _digits_split(seed)
-    minibatch_size = int(r.choice([16, 32]))
-    full = int(r.integers(7, 11)) * (32 // minibatch_size)
-    last = int(r.integers(1, 4))
+    minibatch_size, full, last = TRAJECTORY_MINIBATCH, TRAJECTORY_FULL, TRAJECTORY_LAST
     rows = r.choice(X_train.shape[0], size=full * minibatch_size + last, replace=False)
     X, Y = X_train[rows], Y_train[rows]
-    learning_rate = float(r.choice([0.002, 0.003]))  # never the default 0.001: a hard-coded rate fails
+    learning_rate = TRAJECTORY_LEARNING_RATE
     key = _key(seed)
-    return Case(args=(key, X, Y, X_test[:40], Y_test[:40]),
+    return Case(args=(key, X, Y, X_test[:TRAJECTORY_TEST], Y_test[:TRAJECTORY_TEST]),
                 kwargs={"learning_rate": learning_rate, "num_epochs": TRAJECTORY_EPOCHS,
                         "minibatch_size": minibatch_size, "print_cost": False},
                 validate=_trajectory_validator(key, X, Y, learning_rate, TRAJECTORY_EPOCHS, minibatch_size),
