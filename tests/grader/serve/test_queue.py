@@ -190,13 +190,14 @@ def test_leases_follow_the_database_clock_not_the_workers(postgres, monkeypatch)
         (sid,) = _enqueue(engine, 1)
         real = jobs.utcnow
         monkeypatch.setattr(jobs, "utcnow", lambda: real() - dt.timedelta(hours=1))
-        slow = jobs.claim(engine, "behind", lease_seconds=1.0)
+        slow = jobs.claim(engine, "behind", lease_seconds=10.0)
         assert slow is not None and slow.submission_id == sid
         monkeypatch.setattr(jobs, "utcnow", lambda: real() + dt.timedelta(hours=1))
         assert jobs.claim(engine, "ahead", lease_seconds=60) is None
-        assert jobs.renew(engine, slow, 1.0)
+        assert jobs.renew(engine, slow, 10.0)
         assert jobs.claim(engine, "ahead", lease_seconds=60) is None
-        time.sleep(1.2)  # "behind" stopped renewing: its lease ends by the server's clock
+        assert jobs.renew(engine, slow, 0.2)  # its last heartbeat: then "behind" stops
+        time.sleep(0.5)  # its lease ends by the server's clock
         taken = jobs.claim(engine, "ahead", lease_seconds=60)
         assert taken is not None and taken.submission_id == sid and taken.attempts == 2
     finally:
