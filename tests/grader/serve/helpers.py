@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -93,3 +94,20 @@ def make_accounts(db: Path, tmp: Path) -> tuple[dict[str, str], str]:
     assert r.returncode == 0, r.stderr
     instructor = r.stdout.strip().splitlines()[-1]
     return students, instructor
+
+
+@contextlib.contextmanager
+def web_only_server(tmp: Path):
+    """A real ``grader serve --workers 0`` (nothing graded: the web side alone) on a free
+    loopback port, with ``tmp/grader.db`` holding alice, bob and an instructor; yields
+    ``{"url", "port", "db", "tmp", "proc", "log", "alice", "instructor"}``, stops it after."""
+    db, port, log = tmp / "grader.db", free_port(), tmp / "serve.log"
+    url = f"http://127.0.0.1:{port}"
+    proc = start("serve", "--db", str(db), "--port", str(port), "--workers", "0", log=log, cwd=tmp)
+    try:
+        wait_for_server(url, proc, log)
+        students, instructor = make_accounts(db, tmp)
+        yield {"url": url, "port": port, "db": db, "tmp": tmp, "proc": proc, "log": log,
+               "alice": students["alice"], "instructor": instructor}
+    finally:
+        stop(proc)

@@ -19,24 +19,13 @@ import pytest
 from grader.serve import server
 from grader.serve.request_body import FORM_BYTES
 
-from .helpers import bearer, free_port, make_accounts, start, stop, wait_for_server
+from .helpers import bearer, web_only_server
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("redteam_body")
-    db = tmp / "grader.db"
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = tmp / "serve.log"
-    proc = start("serve", "--db", str(db), "--port", str(port), "--workers", "0", log=log,
-                 cwd=tmp)
-    try:
-        wait_for_server(url, proc, log)
-        students, _ = make_accounts(db, tmp)
-        yield {"url": url, "port": port, "log": log, "alice": students["alice"]}
-    finally:
-        stop(proc)
+    with web_only_server(tmp_path_factory.mktemp("redteam_body")) as running:
+        yield running
 
 
 def _request(site, method: str, path: str, headers: list[tuple[str, str]]) -> bytes:

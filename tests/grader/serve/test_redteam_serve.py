@@ -38,10 +38,10 @@ from .helpers import (
     ASSIGNMENT,
     bearer,
     free_port,
-    make_accounts,
     start,
     stop,
     wait_for_server,
+    web_only_server,
 )
 from .test_auth_limits import _client, _failures, _form, _new_token, _throttled
 
@@ -52,22 +52,10 @@ BOUNDARY = "r3dt3am"
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("redteam_serve")
-    db = tmp / "grader.db"
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = tmp / "serve.log"
-    proc = start("serve", "--db", str(db), "--port", str(port), "--workers", "0", log=log,
-                 cwd=tmp)
-    try:
-        wait_for_server(url, proc, log)
-        students, instructor = make_accounts(db, tmp)
-        engine = make_engine(str(db))
-        yield {"url": url, "port": port, "db": db, "tmp": tmp, "proc": proc, "log": log,
-               "engine": engine, "alice": students["alice"], "instructor": instructor}
+    with web_only_server(tmp_path_factory.mktemp("redteam_serve")) as running:
+        engine = make_engine(str(running["db"]))
+        yield {**running, "engine": engine}
         engine.dispose()
-    finally:
-        stop(proc)
 
 
 # -- raw HTTP --------------------------------------------------------------------------------
