@@ -98,13 +98,19 @@ def parse_header(raw: bytes, max_payload: int = MAX_PAYLOAD_BYTES) -> tuple[dict
     if not isinstance(header, dict):
         raise ProtocolError("message header is not a JSON object")
     sizes = header.get("blobs", [])
+    _check_blob_sizes(sizes, max_payload)
+    return header, sizes
+
+
+def _check_blob_sizes(sizes: Any, max_payload: int) -> None:
+    """A frame's blob table: a list of at most ``MAX_BLOBS`` sizes totalling at most
+    ``max_payload`` bytes. Raises :class:`ProtocolError`."""
     if not isinstance(sizes, list) or len(sizes) > MAX_BLOBS:
         raise ProtocolError("malformed blob table")
     if not all(type(s) is int and 0 <= s <= max_payload for s in sizes):
         raise ProtocolError("malformed blob table")
     if sum(sizes) > max_payload:
         raise ProtocolError(f"message larger than {max_payload} bytes")
-    return header, sizes
 
 
 class FrameReader:
@@ -160,15 +166,15 @@ def pack_request(header: dict, blobs: list[bytes] | tuple[bytes, ...] = ()) -> b
     Raises:
         RequestTooLarge: the header or the blobs exceed what the worker reads.
     """
+    try:
+        _check_blob_sizes([len(b) for b in blobs], MAX_PAYLOAD_BYTES)
+    except ProtocolError as exc:
+        raise RequestTooLarge(f"a request the worker would refuse: {exc}") from None
     data = pack(header, blobs)
     (n,) = struct.unpack(">I", data[:4])
     if n > REQUEST_HEADER_BYTES:
         raise RequestTooLarge(f"a request header of {n} bytes (the worker reads at most "
                               f"{REQUEST_HEADER_BYTES})")
-    try:
-        parse_header(data[4:4 + n], MAX_PAYLOAD_BYTES)
-    except ProtocolError as exc:
-        raise RequestTooLarge(f"a request the worker would refuse: {exc}") from None
     return data
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import struct
 
 import numpy as np
@@ -166,3 +167,25 @@ def test_random_bytes_never_escape_as_other_exceptions():
                 protocol.decode_value(got[0].get("out"), got[1])
         except ProtocolError:
             pass
+
+
+def test_pack_request_refuses_what_the_worker_would_refuse(monkeypatch):
+    """The parent's own check (a request too large is the grader's error, never a worker that
+    stopped on it): the blob table's limits are the worker's reader's, the header's is
+    REQUEST_HEADER_BYTES; what passes reads back unchanged."""
+    r, w = os.pipe()
+    try:
+        os.write(w, protocol.pack_request({"op": "call", "x": 1}, [b"abc"]))
+        assert protocol.read_frame_blocking(r, max_header=protocol.REQUEST_HEADER_BYTES) == (
+            {"op": "call", "x": 1, "blobs": [3]}, [b"abc"])
+    finally:
+        os.close(r)
+        os.close(w)
+    with pytest.raises(protocol.RequestTooLarge, match="malformed blob table"):
+        protocol.pack_request({"op": "call"}, [b""] * (protocol.MAX_BLOBS + 1))
+    monkeypatch.setattr(protocol, "MAX_PAYLOAD_BYTES", 8)
+    with pytest.raises(protocol.RequestTooLarge, match="larger than 8 bytes"):
+        protocol.pack_request({"op": "call"}, [b"12345", b"6789"])
+    monkeypatch.setattr(protocol, "REQUEST_HEADER_BYTES", 20)
+    with pytest.raises(protocol.RequestTooLarge, match="the worker reads at most 20"):
+        protocol.pack_request({"op": "call", "pad": "x" * 40})
