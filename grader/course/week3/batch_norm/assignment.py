@@ -71,7 +71,7 @@ import functools
 import numpy as np
 
 from grader.judge import Symptom
-from grader import case_tools
+from grader import case_tools, training_replay
 from grader.case_tools import rng as _rng
 from grader.spec import Assignment, Case, Part
 
@@ -81,9 +81,6 @@ F32 = np.float32
 TRUSTED = "trusted"  # this folder's trusted.py (spec.Case.replace)
 
 HINTS = {slug: mistake.message for slug, mistake in MISTAKES.items()}
-# The part's timeout hint: the time alone cannot tell these apart, so it names none of them.
-SLOW_MODEL = ("one of these (time alone cannot tell which): a step not jitted, a new jax.jit every step or epoch, "
-              "or a jitted epoch whose Python loop is unrolled (use lax.scan). Jit the step once, before the loop.")
 
 MODEL_HELPERS = {name: f"{TRUSTED}:{name}" for name in (
     "batchnorm_forward", "forward_propagation_with_batchnorm", "initialize_parameters_with_batchnorm",
@@ -448,7 +445,6 @@ def _unchanged_state_mistake(params, state, costs, eval_mode_replay) -> str:
     thrown away (which trains the parameters of the documented loop, since batch statistics
     depend on no state, and returns the state it started from: thousands of bounds from the
     other). Like every name of a mistake, feedback only: the run has failed either way."""
-    from grader import training_replay
 
     initial, reference, ref_costs, steps = eval_mode_replay(training_replay.DOCUMENTED, F32)
     problem = case_tools.trajectory_problem(costs, ref_costs, steps,
@@ -460,7 +456,6 @@ def _replays(key, X, Y, learning_rate: float, num_epochs: int, minibatch_size: i
     """``(replay, eval_mode_replay)`` of a case (:func:`grader.training_replay.replayer`): the
     documented loop and its known mistakes, and the loop whose loss calls the network with
     ``train=False``. Each trains only when asked for a verdict that needs it."""
-    from grader import training_replay
 
     from . import trusted as T
 
@@ -526,7 +521,6 @@ def _costs(batch_costs, how: str, minibatch_size: int) -> list[float]:
 
 
 def _trajectory_validator(key, X, Y, dims, learning_rate: float, num_epochs: int, minibatch_size: int):
-    from grader import training_replay
 
     replay, eval_mode_replay = _replays(key, X, Y, learning_rate, num_epochs, minibatch_size)
 
@@ -599,7 +593,7 @@ ASSIGNMENT = Assignment(
         Part("forward_propagation_with_batchnorm", 10, "LINEAR -> BN -> RELU, state in, state out",
              forward_visible, forward_hidden),
         Part("model_with_batchnorm", 10, "Adam training: eval-mode held-out accuracy >= 0.9, the documented trajectory",
-             model_visible, model_hidden, limits={"time_per_call": 30.0}, timeout_hint=SLOW_MODEL),
+             model_visible, model_hidden, limits={"time_per_call": 30.0}, timeout_hint=training_replay.SLOW_LOOP),
     ),
     forbidden_imports=("jaxdl.nn", "jaxdl.losses", "jaxdl.train", "flax", "haiku", "optax"),
     allowed_imports=("`jax` (`jax.numpy`, `jax.random`, `jax.nn.relu`), `numpy`, `math`, and in "

@@ -9,11 +9,11 @@ use only the solution's globals."""
 from __future__ import annotations
 
 from grader.spec import Mistake
+from grader.training_replay import SLOW_LOOP
 
 # What the time limit shows, and only it (the numbers are right): the same message for every way
 # of getting there, since the time alone cannot tell them apart. Also the part's timeout hint.
-SLOW_STEP = ("one of these (time alone cannot tell which): a step not jitted, a new jax.jit every step or epoch, "
-             "or a jitted epoch whose Python loop is unrolled (use lax.scan). Jit the step once, before the loop.")
+SLOW_STEP = SLOW_LOOP
 
 MISTAKES = {
     # --- linear_function ------------------------------------------------------
