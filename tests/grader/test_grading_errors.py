@@ -197,9 +197,23 @@ import json as _json
 import os as _os
 import sys as _sys
 import threading as _threading
+import time as _time
 
 _fd = int(_json.loads(_sys.argv[-1])["req_fd"])
-_threading.Thread(target=lambda: _os.read(_fd, 3), daemon=True).start()
+_reading = _threading.Event()
+
+
+def _steal():
+    _reading.set()
+    _os.read(_fd, 3)
+
+
+_threading.Thread(target=_steal, daemon=True).start()
+# Hold the import until the thread is blocked in read(): it then waits on the pipe ahead of
+# the worker's own read of the next request, and a pipe wakes its readers in turn. (Without
+# this, a busy machine let the worker read the whole request first and the case passed.)
+_reading.wait(5)
+_time.sleep(0.3)
 '''
 
 
