@@ -362,6 +362,11 @@ class Grader:
                     exp = _resolve_or_failed(case.expected)
                     mistakes = tuple((m, _resolve_or_failed(w)) for m, w in case.mistakes)
                     pc.cases[i] = (_replace_case(case, expected=exp, mistakes=mistakes), name)
+                if case.prepare is not None:
+                    try:
+                        case.prepare()  # its result stays where it keeps it (a cache)
+                    except Exception:  # noqa: BLE001 - validate meets it again, on a submission
+                        pass
 
     # -- grading -----------------------------------------------------------------------
 
@@ -652,6 +657,8 @@ class Grader:
                 return (f"{fn}() gave the same result for two different keys on {label}: "
                         "it must draw its randomness from the key argument.")
         if case.validate is not None:
+            if self._ahead is not None:
+                self._ahead.prepared(case)
             # A validator digests the student's result, so what it raises on it is, by default,
             # that result being malformed (a red-team submission returned an int subclass
             # worth 10**400 to turn its zero into a "grading error"). Only faults of the
@@ -883,12 +890,16 @@ class _Ahead:
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="grader-expected")
         self._values: dict[int, concurrent.futures.Future] = {}
         self._by_part: list[list[concurrent.futures.Future]] = []
+        self._prepared: dict[int, concurrent.futures.Future] = {}
         for pc in parts:
             futures = []
             for case, _ in pc.cases:
                 if judge.is_lazy(case.expected) and id(case) not in self._values:
                     self._values[id(case)] = self._pool.submit(judge.resolve, case.expected)
                     futures.append(self._values[id(case)])
+                if case.prepare is not None and id(case) not in self._prepared:
+                    self._prepared[id(case)] = self._pool.submit(case.prepare)
+                    futures.append(self._prepared[id(case)])
             self._by_part.append(futures)
 
     def expected(self, case: Case) -> Any:
@@ -897,6 +908,14 @@ class _Ahead:
         if future is None or future.cancelled():
             return judge.resolve(case.expected)
         return future.result()
+
+    def prepared(self, case: Case) -> None:
+        """Wait for ``case.prepare`` if it was started ahead (so that ``validate`` finds its
+        work done instead of doing it a second time beside it). What it raised is ignored
+        here: ``validate`` meets it again, and judges it as it always did."""
+        future = self._prepared.pop(id(case), None)
+        if future is not None and not future.cancelled():
+            concurrent.futures.wait([future])
 
     def part_done(self, index: int) -> None:
         for future in self._by_part[index]:

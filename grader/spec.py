@@ -102,6 +102,9 @@ class Case:
     cold: bool = False  # run with JAX's persistent compilation cache off: time limits on
     #                     compiling (jit once vs every epoch) stay the same on a resubmission
     replace: Mapping[str, str] = field(default_factory=dict)  # name -> "module:function"
+    prepare: Callable[[], Any] | None = None  # work ``validate`` will need that does not depend
+    #   on the student's answer (the parent's replay of the documented training loop): started
+    #   ahead in the background, while the worker runs; what it raises is left to ``validate``
 
     def describe(self) -> str:
         how = " under jax.jit" if self.jit else " differentiated with jax.vjp" if self.vjp else ""

@@ -15,7 +15,7 @@ answer, so they are refused.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import functools
 
 import numpy as np
 
@@ -42,24 +42,40 @@ def _dims_label(dims) -> str:
 
 
 def _jnp_tree(tree):
-    import jax.numpy as jnp
+    import jax
 
-    return {k: jnp.asarray(v) for k, v in tree.items()}
+    return jax.device_put(dict(tree))  # not jnp.asarray: eagerly, that compiles a program per shape
 
 
 # ------------------------------------------------------------------ optimizer trajectories
 
 
-def _trajectory(make_optimizer: Callable[[], Any], params: dict, grads_seq: list[dict]):
-    """Run a jaxdl optimizer; yield (t, params_before, grads_t, state_before, params_after, state_after)."""
+@functools.cache
+def _programs(factory: str):
+    """``(init, step)`` of ``jaxdl.optim.<factory>``, jitted with the hyperparameters as
+    arguments: one program per optimizer and shapes, whatever the seed's hyperparameters
+    (driven eagerly, each step's operations compiled 126 programs in the parent)."""
+    import jax
     import jaxdl
 
-    opt = make_optimizer()
+    def init(hyper, params):
+        return getattr(jaxdl.optim, factory)(**hyper).init(params)
+
+    def step(hyper, grads, state, params):
+        updates, new_state = getattr(jaxdl.optim, factory)(**hyper).update(grads, state, params)
+        return jaxdl.optim.apply_updates(params, updates), new_state
+
+    return jax.jit(init), jax.jit(step)
+
+
+def _trajectory(factory: str, hyper: dict, params: dict, grads_seq: list[dict]):
+    """Run ``jaxdl.optim.<factory>(**hyper)``; yield (t, params_before, grads_t, state_before,
+    params_after, state_after)."""
+    init, step = _programs(factory)
     p = _jnp_tree(params)
-    state = opt.init(p)
+    state = init(hyper, p)
     for t, g in enumerate(grads_seq, start=1):
-        updates, new_state = opt.update(_jnp_tree(g), state, p)
-        new_p = jaxdl.optim.apply_updates(p, updates)
+        new_p, new_state = step(hyper, _jnp_tree(g), state, p)
         yield t, p, g, state, new_p, new_state
         p, state = new_p, new_state
 
@@ -195,16 +211,12 @@ adam_init_visible, adam_init_hidden = _init_parts(True, "adam_init_parameter_key
 def _ema_cases(kind: str, params, grads_seq, beta: float, lr: float, eps: float, label: str,
                jit_at: int | None = None) -> list[Case]:
     """One case per step of a jaxdl momentum/rmsprop trajectory."""
-    import jaxdl
-
     if kind == "momentum":
-        make = lambda: jaxdl.optim.momentum(lr, beta=beta)  # noqa: E731
-        field = "v"
+        factory, hyper, field = "momentum", {"learning_rate": lr, "beta": beta}, "v"
     else:
-        make = lambda: jaxdl.optim.rmsprop(lr, beta=beta, eps=eps)  # noqa: E731
-        field = "s"
+        factory, hyper, field = "rmsprop", {"learning_rate": lr, "beta": beta, "eps": eps}, "s"
     cases = []
-    for t, p, g, state, new_p, new_state in _trajectory(make, params, grads_seq):
+    for t, p, g, state, new_p, new_state in _trajectory(factory, hyper, params, grads_seq):
         p_np, old = as_numpy(p), as_numpy(getattr(state, field))
         expected = (as_numpy(new_p), to_grad_keys(as_numpy(getattr(new_state, field))))
         if kind == "momentum":
@@ -253,11 +265,9 @@ rmsprop_visible, rmsprop_hidden = _ema_parts("rmsprop")
 
 
 def _adam_cases(params, grads_seq, lr, b1, b2, eps, label, jit_at: int | None = None) -> list[Case]:
-    import jaxdl
-
-    make = lambda: jaxdl.optim.adam(lr, beta1=b1, beta2=b2, eps=eps)  # noqa: E731
+    hyper = {"learning_rate": lr, "beta1": b1, "beta2": b2, "eps": eps}
     cases = []
-    for t, p, g, state, new_p, new_state in _trajectory(make, params, grads_seq):
+    for t, p, g, state, new_p, new_state in _trajectory("adam", hyper, params, grads_seq):
         p_np, v0, s0 = as_numpy(p), as_numpy(state.v), as_numpy(state.s)
         v1, s1 = as_numpy(new_state.v), as_numpy(new_state.s)
         vc = {k: (v1[k] / F32(1 - b1**t)).astype(F32) for k in v1}

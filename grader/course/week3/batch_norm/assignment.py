@@ -520,10 +520,7 @@ def _costs(batch_costs, how: str, minibatch_size: int) -> list[float]:
     return [float(c) for c in out]
 
 
-def _trajectory_validator(key, X, Y, dims, learning_rate: float, num_epochs: int, minibatch_size: int):
-
-    replay, eval_mode_replay = _replays(key, X, Y, learning_rate, num_epochs, minibatch_size)
-
+def _trajectory_validator(replay, eval_mode_replay, dims, num_epochs: int):
     def validate(out):
         msg = _model_output_problem(out, dims, num_epochs, eval_mode_replay)
         if msg:
@@ -563,11 +560,12 @@ def _trajectory_case(seed: int) -> Case:
     learning_rate = TRAJECTORY_LEARNING_RATE
     key = case_tools.key(int(r.integers(1, 2**31 - 1)))
     full, last = divmod(X.shape[0], minibatch_size)
+    replay, eval_mode_replay = _replays(key, X, Y, learning_rate, TRAJECTORY_EPOCHS, minibatch_size)
     return Case(args=(key, X, Y),
                 kwargs={"learning_rate": learning_rate, "num_epochs": TRAJECTORY_EPOCHS,
                         "minibatch_size": minibatch_size, "print_cost": False},
-                validate=_trajectory_validator(key, X, Y, dims, learning_rate, TRAJECTORY_EPOCHS, minibatch_size),
-                replace=MODEL_HELPERS,
+                validate=_trajectory_validator(replay, eval_mode_replay, dims, TRAJECTORY_EPOCHS),
+                replace=MODEL_HELPERS, prepare=functools.partial(replay, training_replay.DOCUMENTED, np.float64),
                 label=(f"model_with_batchnorm on {X.shape[0]} digits ({full} mini-batches of {minibatch_size} and "
                        f"one of {last}), {TRAJECTORY_EPOCHS} epochs, learning rate {learning_rate:g}: costs, "
                        "parameters and running statistics against the replay of the documented loop with the same key"))

@@ -58,9 +58,11 @@ Import policy: ``optax``, ``flax`` and the ``jaxdl`` modules that would answer a
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
-from grader import case_tools
+from grader import case_tools, training_replay
 from grader.case_tools import rng as _rng, key as _key
 from grader.judge import Symptom
 from grader.spec import Assignment, Case, Part
@@ -374,15 +376,17 @@ def _costs(batch_losses, how: str, minibatch_size: int) -> list[float]:
     return [float(c) for c in out]
 
 
-def _trajectory_validator(key, X, Y, learning_rate: float, num_epochs: int, minibatch_size: int):
-    from grader import training_replay
-
+def _replay(key, X, Y, learning_rate: float, num_epochs: int, minibatch_size: int):
+    """The case's :func:`grader.training_replay.replayer`: the documented loop and its known
+    mistakes, each trained only when a verdict needs it."""
     from . import trusted as T
 
-    replay = training_replay.replayer(
+    return training_replay.replayer(
         lambda **loop: T.train(key, X, Y, learning_rate, num_epochs, minibatch_size, **loop),
         lambda batch_losses, how: _costs(batch_losses, how, minibatch_size))
 
+
+def _trajectory_validator(replay):
     def validate(out):
         if not isinstance(out, (list, tuple)) or len(out) != 2:
             return "model() must return (parameters, costs)"
@@ -421,11 +425,12 @@ def _trajectory_case(seed: int) -> Case:
     X, Y = X_train[rows], Y_train[rows]
     learning_rate = TRAJECTORY_LEARNING_RATE
     key = _key(seed)
+    replay = _replay(key, X, Y, learning_rate, TRAJECTORY_EPOCHS, minibatch_size)
     return Case(args=(key, X, Y, X_test[:TRAJECTORY_TEST], Y_test[:TRAJECTORY_TEST]),
                 kwargs={"learning_rate": learning_rate, "num_epochs": TRAJECTORY_EPOCHS,
                         "minibatch_size": minibatch_size, "print_cost": False},
-                validate=_trajectory_validator(key, X, Y, learning_rate, TRAJECTORY_EPOCHS, minibatch_size),
-                replace=TRUSTED_HELPERS,
+                validate=_trajectory_validator(replay), replace=TRUSTED_HELPERS,
+                prepare=functools.partial(replay, training_replay.DOCUMENTED, np.float64),
                 label=(f"model on {X.shape[0]} digits ({full} mini-batches of {minibatch_size} and one of {last}), "
                        f"{TRAJECTORY_EPOCHS} epochs, learning rate {learning_rate:g}: costs and parameters against "
                        "the replay of the documented loop with the same key"))
