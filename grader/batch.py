@@ -391,8 +391,9 @@ def _run(assignment: Assignment, root: Path, subs: list[Submission], rows: dict[
         if _not_a_file(sub.path, root):
             return Row(sub.path, None, NOT_A_FILE, _NOT_A_FILE_NOTE, sub.student, sub.shown)
         try:
+            # One lane each when submissions are graded side by side already (cores are busy).
             g = Grader(assignment, seed=seed, overrides=overrides, cache_root=cache_root,
-                       deny_read=[str(root)], cases=shared)
+                       deny_read=[str(root)], cases=shared, lanes=1 if jobs > 1 else 2)
             # Each student's files share one worker cache, never another student's.
             result = g.grade(sub.path, display_name=sub.shown, cache_owner="student\0" + sub.student)
         except Exception as exc:  # noqa: BLE001 - any fault here is this submission's row only

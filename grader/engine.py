@@ -40,6 +40,7 @@ import concurrent.futures
 import os
 import re
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -322,8 +323,13 @@ class Grader:
     def __init__(self, assignment: Assignment, *, seed: int | None = None, hidden: bool = True,
                  overrides: Mapping[str, Any] | None = None, deny_read: Sequence[str] = (),
                  cache_root: str | None = None, cases: list[_PartCases] | None = None,
-                 trusted_cache: bool = False):
+                 trusted_cache: bool = False, lanes: int = 2):
         self.assignment = assignment
+        # 2: the last parts needing a worker of their own are graded beside the first ones
+        # (_SecondLane); 1: one part after another (batch mode, which grades submissions in
+        # parallel already).
+        self.lanes = int(lanes)
+        self._executor_lock = threading.Lock()  # the executor serves one request at a time
         self.seed = new_seed() if seed is None else int(seed)
         self.hidden = hidden
         self.overrides = dict(overrides or {})
@@ -410,8 +416,11 @@ class Grader:
         executor = Worker(forbidden_names=("grader",), memory_bytes=self.limits.memory_bytes,
                           output_bytes=self.limits.output_bytes,
                           output_hard_bytes=self.limits.output_hard_bytes)
-        pool = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="grader-start")
+        # Starts (and so outlives) the workers: this part's, the next one's, the second lane's
+        # and the jit executor may all be starting at once.
+        pool = concurrent.futures.ThreadPoolExecutor(3, thread_name_prefix="grader-start")
         relay = _Relay(worker, pool, new_worker)
+        lane: _SecondLane | None = None
         try:
             started = pool.submit(worker.start)
             all_cases = self.cases()
@@ -427,28 +436,33 @@ class Grader:
                         else cache_dir) for pc in all_cases]
             if not any(case.cold for pc in all_cases for case, _ in pc.cases):
                 executor.reconfigure(cache_dir=executor_cache)  # not started yet: sets it
-            self._ahead = _Ahead(all_cases, pool, executor, relay, configs)
-            try:
-                failure = started.result()
-            except Exception as exc:  # noqa: BLE001 - the grader's fault, never the student's
-                raise GraderError(f"the grader could not start its worker process "
-                                  f"({type(exc).__name__}: {exc})") from exc
-            if failure is not None:
-                raise GraderError(failure.message)
+            split = _second_lane_start(configs) if self.lanes > 1 else None
+            self._ahead = _Ahead(all_cases, pool, executor, relay, configs[:split])
             deadline = t0 + self.limits.total_seconds
+            if split is not None:
+                lane = _SecondLane(new_worker(*configs[split]), pool, list(enumerate(all_cases))[split:],
+                                   lambda w, pc: self._grade_part(w, pc, source, shown, deadline, False,
+                                                                  executor),
+                                   self._ahead.part_done)
+            _started(started)
             first = True
             for index, pc in enumerate(all_cases):
                 if on_part:
                     on_part(index, len(all_cases), pc.part.function)
-                worker = relay.use(*configs[index])
-                part_result, fatal = self._grade_part(worker, pc, source, shown, deadline,
-                                                      first, executor)
+                if lane is not None and index >= split:
+                    part_result, fatal = lane.result(index)
+                else:
+                    worker = relay.use(*configs[index])
+                    part_result, fatal = self._grade_part(worker, pc, source, shown, deadline,
+                                                          first, executor)
+                    self._ahead.part_done(index)
                 if fatal is not None:  # the file itself cannot be loaded: same for every part
                     return self._all_zero(result, fatal, t0, output=part_result.output)
                 first = first and part_result.status == ERROR
                 result.parts.append(part_result)
-                self._ahead.part_done(index)
         finally:
+            if lane is not None:  # before the expected values stop: its thread may wait on one
+                lane.close()
             if self._ahead is not None:
                 self._ahead.close()
                 self._ahead = None
@@ -500,7 +514,11 @@ class Grader:
             if left <= 0:
                 return (f"Not graded: the submission used up its total time budget of "
                         f"{self.limits.total_seconds:g} s before this part.")
-            reply = target.request(header, blobs, timeout=timeout, what=what, wall_limit=left)
+            if target is executor:  # both lanes' jit cases use it
+                with self._executor_lock:
+                    reply = target.request(header, blobs, timeout=timeout, what=what, wall_limit=left)
+            else:
+                reply = target.request(header, blobs, timeout=timeout, what=what, wall_limit=left)
             if target is worker:  # the executor's own messages are not the student's output
                 if reply.output:
                     outputs.append(reply.output)
@@ -886,6 +904,7 @@ class _Ahead:
         self._relay, self._configs = relay, list(configs)
         self._index = {id(pc): i for i, pc in enumerate(parts)}
         self._executor_start: concurrent.futures.Future | None = None
+        self._lock = threading.Lock()  # the two lanes (_SecondLane) both report loads
         self._needs_executor = any(case.jit or case.vjp for pc in parts for case, _ in pc.cases)
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="grader-expected")
         self._values: dict[int, concurrent.futures.Future] = {}
@@ -922,16 +941,18 @@ class _Ahead:
             future.cancel()
 
     def file_loaded(self, pc: _PartCases) -> None:
-        """The student's file loaded in the worker of part ``pc``."""
-        if self._needs_executor:  # once: from then on the executor is started on demand
-            self._needs_executor = False
-            self._executor_start = self._starter.submit(self._executor.start)
+        """The student's file loaded in the worker of part ``pc`` (in either lane)."""
+        with self._lock:
+            if self._needs_executor:  # once: from then on the executor is started on demand
+                self._needs_executor = False
+                self._executor_start = self._starter.submit(self._executor.start)
         index = self._index.get(id(pc))
         if self._relay is not None and index is not None and index + 1 < len(self._configs):
             self._relay.prepare(*self._configs[index + 1])
 
     def executor_ready(self) -> None:
-        start, self._executor_start = self._executor_start, None
+        with self._lock:
+            start = self._executor_start
         if start is not None:
             concurrent.futures.wait([start])
 
@@ -951,6 +972,88 @@ def _cache_folder(folder: Path) -> str | None:
     except OSError:
         return None
     return str(folder)
+
+
+def _started(start: concurrent.futures.Future) -> None:
+    """Wait for a worker's start (``Worker.start`` run in the start-up pool).
+
+    Raises:
+      GraderError: it failed (the grader's fault, never the student's).
+    """
+    try:
+        failure = start.result()
+    except Exception as exc:  # noqa: BLE001 - the grader's fault, never the student's
+        raise GraderError(f"the grader could not start its worker process "
+                          f"({type(exc).__name__}: {exc})") from exc
+    if failure is not None:
+        raise GraderError(failure.message)
+
+
+def _second_lane_start(configs: Sequence[tuple[Mapping[str, str], str | None]]) -> int | None:
+    """The index of the first part graded in the second lane (:class:`_SecondLane`): the
+    first of the last run of parts that share one worker configuration, when there are two
+    runs or more (else ``None``). Those parts need a worker of their own anyway; splitting a
+    single run in two instead cost more processor time (a second worker started, programs
+    compiled twice) than it saved in the seven reference solutions (111 s against 103 s, for
+    the same wall time)."""
+    starts = [i for i in range(1, len(configs)) if configs[i] != configs[i - 1]]
+    return starts[-1] if starts else None
+
+
+class _SecondLane:
+    """The last parts that need a worker of their own configuration (:func:`_second_lane_start`),
+    graded in that worker by a thread of their own from the start, while the first parts are
+    graded: the two cores both work. (One worker's calls after another's left a quarter of
+    two cores idle over the seven reference solutions; the last parts are the course's
+    training loops, the longest calls.)
+
+    Nothing a part sees changes: its worker has the configuration it had (a fresh process for
+    a new configuration, as :class:`_Relay` gives), limits are processor time (a busy
+    neighbour does not turn correct code into a timeout), the executor serves one request at
+    a time (:class:`Grader`'s lock) and results keep the parts' order. The file's failure to
+    load is still judged by the first lane's first part (here a load failure is that part's).
+    ``close`` stops what is still running when the grading ends early (the file did not load,
+    an interrupt), and saves what the worker compiled.
+    """
+
+    def __init__(self, worker: Worker, starter: concurrent.futures.ThreadPoolExecutor,
+                 parts: list[tuple[int, _PartCases]],
+                 grade_part: Callable[[Worker, _PartCases], tuple[PartResult, str | None]],
+                 part_done: Callable[[int], None]):
+        self.worker = worker
+        self._start = starter.submit(worker.start)
+        self._stop = threading.Event()
+        self._results = {index: concurrent.futures.Future() for index, _ in parts}
+        self._thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="grader-lane")
+        self._done = self._thread.submit(self._run, parts, grade_part, part_done)
+
+    def _run(self, parts, grade_part, part_done) -> None:
+        try:
+            _started(self._start)
+            for index, pc in parts:
+                if self._stop.is_set():
+                    break
+                self._results[index].set_result(grade_part(self.worker, pc))
+                part_done(index)
+        except BaseException as exc:  # noqa: BLE001 - re-raised where the part's result is asked for
+            for future in self._results.values():
+                if not future.done():
+                    future.set_exception(exc)
+        for future in self._results.values():
+            future.cancel()  # parts not graded: the grading ended without them
+
+    def result(self, index: int) -> tuple[PartResult, str | None]:
+        """Part ``index``'s ``(result, fatal)``, once graded (what grading it raised, raised)."""
+        return self._results[index].result()
+
+    def close(self) -> None:
+        self._stop.set()
+        if not self._done.done():
+            self.worker.kill()  # a call still running: its result will not be used
+        concurrent.futures.wait([self._done, self._start])
+        self.worker.save_cache()  # before its thread ends (a restart there ties the worker to it)
+        self._thread.shutdown(wait=True)
+        self.worker.close()
 
 
 class _Relay:

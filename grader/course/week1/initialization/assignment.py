@@ -20,7 +20,9 @@ parameters. The He part also has a behavioural case: the parent trains the cours
 network ``[2, 10, 5, 1]`` from the student's parameters with its own compiled gradient
 descent (``jaxdl.nn.mlp_apply`` + ``jaxdl.losses.binary_cross_entropy``) on circles drawn
 from the seed and requires 80% accuracy on held-out points (the reference reaches ~96%;
-zero or x10 initializations stay near 50-70%).
+zero or x10 initializations stay near 50-70%), or 5 points less than the reference draw
+reaches from the same key where that is lower: 2 keys in 300 leave the network stuck near 50%
+from a correct He draw (a correct file scored 0 at seed 1391618088).
 
 Import policy: ``jaxdl.init`` would be the answer; ``optax`` and ``flax`` are refused too.
 """
@@ -49,6 +51,7 @@ TRAIN_DIMS = (2, 10, 5, 1)
 TRAIN_STEPS = 2000
 TRAIN_LR = 0.3
 TRAIN_THRESHOLD = 0.80
+TRAIN_SLACK = 0.05  # below the reference's accuracy, where that is under the threshold
 
 
 # The hidden layer sizes (fixed: programs compiled for them are reused across seeds). Each
@@ -219,7 +222,7 @@ def _random_parts(kind: str, visible_dims: Sequence[int]):
         ]
         if kind == "he":
             case = _random_case(kind, s[3], list(TRAIN_DIMS), validate=_training_validator(s[3]))
-            cases.append(dataclasses.replace(case, expected=_ahead_of_validation(case.expected, s[3])))
+            cases.append(dataclasses.replace(case, prepare=functools.partial(_reference_accuracy, s[3])))
         return cases
 
     return visible, hidden
@@ -264,17 +267,12 @@ def _data_seed(seed: int) -> int:
     return seed % 100_000
 
 
-def _ahead_of_validation(expected, seed: int):
-    """``expected`` that also prepares the validator: draws its circles and runs its trainer
-    once (on the expected parameters). The parent computes expected values ahead, while the
-    worker starts and runs (``grader.engine._Ahead``), so the validation after the student's
-    call waits neither for scikit-learn's import and the data nor for the trainer's program."""
-    def f():
-        value = expected()
-        train_and_score(value, _data_seed(seed))
-        return value
-
-    return f
+@functools.lru_cache(maxsize=8)
+def _reference_accuracy(seed: int) -> float:
+    """What the reference He draw for ``jax.random.key(seed)`` reaches (:func:`train_and_score`).
+    The case's ``prepare``: computed ahead, while the worker runs (the circles, the trainer's
+    program and its run), so the validation after the student's call waits for none of them."""
+    return train_and_score(_init_mlp(_key(seed), TRAIN_DIMS, "he")(), _data_seed(seed))
 
 
 def train_and_score(params: dict, data_seed: int) -> float:
@@ -291,6 +289,10 @@ def train_and_score(params: dict, data_seed: int) -> float:
 
 
 def _training_validator(seed: int):
+    """The behavioural He case: the network trained from the student's parameters reaches
+    ``TRAIN_THRESHOLD`` on held-out circles, or ``TRAIN_SLACK`` less than the reference draw
+    for the same key reaches when that is below the threshold (about one key in 150 leaves the
+    course network stuck near 50% from a correct He draw; such a key must not fail it)."""
     dims = TRAIN_DIMS
     template = {name: np.zeros(shape, F32) for l in range(1, len(dims))
                 for name, shape in ((f"W{l}", (dims[l - 1], dims[l])), (f"b{l}", (dims[l],)))}
@@ -301,11 +303,12 @@ def _training_validator(seed: int):
         if problem:
             return problem
         acc = train_and_score(out, data_seed)
-        if acc < TRAIN_THRESHOLD:
+        required = min(TRAIN_THRESHOLD, _reference_accuracy(seed) - TRAIN_SLACK)
+        if acc < required:
             return (f"the course network [2, 10, 5, 1] trained by the grader from your parameters "
                     f"({TRAIN_STEPS} gradient-descent steps, learning rate {TRAIN_LR}) classifies "
                     f"{acc:.0%} of held-out circle points correctly; at least "
-                    f"{TRAIN_THRESHOLD:.0%} is required")
+                    f"{required:.0%} is required")
         return None
 
     return validate
