@@ -12,7 +12,7 @@ import pytest
 
 from grader import engine, runner
 
-from .conftest import LIMITS, SEED, SOLUTION, by_function, child_pids
+from .conftest import LIMITS, SEED, SOLUTION, child_pids
 
 PARTS = ("relu", "sigmoid", "standardize")
 
