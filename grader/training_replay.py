@@ -172,7 +172,6 @@ def adam_loop(key, X_train, Y_train, *, init_fn: Callable, loss_fn: Callable, le
         raise ValueError(f"optimizer_state must be one of {OPTIMIZER_STATES} and shuffle one of {SHUFFLES}, "
                          f"got {optimizer_state!r}, {shuffle!r}")
     import jax
-    import jax.numpy as jnp
 
     m = X_train.shape[0]
     sizes = [minibatch_size] * (m // minibatch_size) + ([m % minibatch_size] if m % minibatch_size else [])
@@ -183,8 +182,9 @@ def adam_loop(key, X_train, Y_train, *, init_fn: Callable, loss_fn: Callable, le
                                         optimizer_state != "initial", float(eps))
     batch_losses = []
     with jax.enable_x64(np.dtype(dtype) == np.float64):
-        X_train, Y_train = (jnp.asarray(np.asarray(a).astype(dtype)) for a in (X_train, Y_train))
-        parameters, state = ({k: jnp.asarray(np.asarray(v).astype(dtype)) for k, v in t.items()}
+        # device_put, not jnp.asarray: eagerly, that compiles an identity program per shape.
+        X_train, Y_train = (jax.device_put(np.asarray(a).astype(dtype)) for a in (X_train, Y_train))
+        parameters, state = ({k: jax.device_put(np.asarray(v).astype(dtype)) for k, v in t.items()}
                              for t in (parameters, state))
         start = init_opt_state(parameters)
         opt_state = start

@@ -381,11 +381,10 @@ def _course_grad():
 def true_gradients(X, Y, params) -> dict:
     """``jax.grad`` of the cost (float64, compiled), keyed ``dW1, db1, ...``."""
     import jax
-    import jax.numpy as jnp
 
-    with jax.enable_x64(True):
-        g = _course_grad()({k: jnp.asarray(v, dtype=jnp.float64) for k, v in params.items()},
-                           jnp.asarray(X, dtype=jnp.float64), jnp.asarray(Y, dtype=jnp.float64))
+    with jax.enable_x64(True):  # device_put: jnp.asarray(..., dtype) compiled a cast per shape
+        g = _course_grad()(*jax.device_put(({k: np.asarray(v, np.float64) for k, v in params.items()},
+                                            np.asarray(X, np.float64), np.asarray(Y, np.float64))))
         return {"d" + k: np.asarray(v) for k, v in g.items()}
 
 

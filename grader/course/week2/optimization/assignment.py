@@ -88,12 +88,9 @@ def _grad_seq(r: np.random.Generator, params: dict, n: int, scale: float = 1.0) 
 
 
 def _gd_case(params, grads, lr, label, **kw) -> Case:
-    import jaxdl
-
     def expected():
-        opt = jaxdl.optim.sgd(lr)
-        updates, _ = opt.update(_jnp_tree(grads), opt.init(_jnp_tree(params)))
-        return jaxdl.optim.apply_updates(_jnp_tree(params), updates)
+        _, _, _, _, new_params, _ = next(_trajectory("sgd", {"learning_rate": lr}, params, [grads]))
+        return new_params
 
     wrong = {k: (params[k] + F32(lr) * grads[k]).astype(F32) for k in params}
     return Case(args=(params, to_grad_keys(grads), lr), expected=expected, label=label,

@@ -225,7 +225,6 @@ def _params(r: np.random.Generator, dims: list[int]) -> dict:
 
 def _forward_case(r: np.random.Generator, m: int, dims: list[int], **kw) -> Case:
     import jax
-    import jaxdl
 
     X = r.normal(size=(m, dims[0])).astype(F32)
     params = _params(r, dims)
@@ -238,7 +237,7 @@ def _forward_case(r: np.random.Generator, m: int, dims: list[int], **kw) -> Case
         params[f"b{L}"] = (params[f"b{L}"] - (Z.max() + 1.0)).astype(F32)
 
     def expected():
-        return jaxdl.nn.mlp_apply(params, X)
+        return _mlp_apply()(params, X)
 
     return Case(args=(X, params), expected=expected, rtol=1e-5, atol=1e-5,
                 mistakes=((HINTS["forward_relu_on_logits"], lambda: jax.nn.relu(expected())),),
@@ -264,6 +263,16 @@ def _loss_np(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     mx = z.max(axis=-1, keepdims=True)
     log_probs = z - mx - np.log(np.exp(z - mx).sum(axis=-1, keepdims=True))
     return np.asarray(-(np.asarray(labels, np.float64) * log_probs).sum(), F32)
+
+
+@functools.cache
+def _mlp_apply():
+    """``jaxdl.nn.mlp_apply`` compiled: one program per shape (called eagerly, each layer's
+    operations compiled one program each, ~20 per network in the parent)."""
+    import jax
+    import jaxdl
+
+    return jax.jit(jaxdl.nn.mlp_apply)
 
 
 def _not_finite(out) -> bool:
@@ -332,9 +341,8 @@ def _model_validator(X_test, y_test, init_params_fn, threshold: float = 0.9):
             return problem
         if all(np.array_equal(params[k], template[k]) for k in template):
             return HINTS["model_mutates_parameters"]
-        import jaxdl
 
-        logits = np.asarray(jaxdl.nn.mlp_apply(params, X_test))
+        logits = np.asarray(_mlp_apply()(params, X_test))
         return case_tools.held_out_accuracy_problem(np.argmax(logits, axis=-1), y_test, threshold,
                                                     data="the held-out digits")
 
