@@ -17,7 +17,12 @@ A case is judged in this order (first failure wins; the part is all-or-nothing):
 3. ``key_args``: the call is repeated with the same arguments (results must be identical) and
    once with ``key_args`` (another key: results must differ);
 4. ``validate(out)``: a parent-side check (for example the held-out accuracy a training
-   function reaches), returning ``None`` or a message for the student.
+   function reaches), returning ``None`` or a message for the student. ``prepare`` (a
+   zero-argument callable) is the work such a check needs that does not depend on the answer
+   (the replay of the documented training loop, an import): the parent starts it in the
+   background with the expected values, while the worker runs, and ``validate`` finds it done
+   (it keeps its result where ``validate`` looks, e.g. a ``functools`` cache); what it raises
+   is left to ``validate``.
 
 ``error_hint`` (a case) and ``timeout_hint`` (a part) name the likely mistake when the student's
 function raises on that case, or runs out of time, where no wrong answer can be compared.
