@@ -440,8 +440,10 @@ class Grader:
             self._ahead = _Ahead(all_cases, pool, executor, relay, configs[:split])
             deadline = t0 + self.limits.total_seconds
             if split is not None:
+                # Its parts report a file that does not load as fatal too; the loop below
+                # takes that only where every part before was a grading error (as one lane).
                 lane = _SecondLane(new_worker(*configs[split]), pool, list(enumerate(all_cases))[split:],
-                                   lambda w, pc: self._grade_part(w, pc, source, shown, deadline, False,
+                                   lambda w, pc: self._grade_part(w, pc, source, shown, deadline, True,
                                                                   executor),
                                    self._ahead.part_done)
             _started(started)
@@ -456,7 +458,12 @@ class Grader:
                     part_result, fatal = self._grade_part(worker, pc, source, shown, deadline,
                                                           first, executor)
                     self._ahead.part_done(index)
-                if fatal is not None:  # the file itself cannot be loaded: same for every part
+                    if lane is not None and index == split - 1:
+                        # The first lane is done: its worker stops now, not at the end (code it
+                        # left running would take the processor from the second lane).
+                        relay.current.save_cache()
+                        relay.current.close()
+                if fatal is not None and first:  # the file itself cannot be loaded: same for every part
                     return self._all_zero(result, fatal, t0, output=part_result.output)
                 first = first and part_result.status == ERROR
                 result.parts.append(part_result)
@@ -506,19 +513,25 @@ class Grader:
 
         def send(header: dict, blobs: list[bytes], timeout: float, what: str,
                  target: Worker | None = None) -> Reply | str:
-            nonlocal dropped
             target = worker if target is None else target
-            if target is executor and self._ahead is not None:
+            if target is not executor:
+                return exchange(header, blobs, timeout, what, target)
+            if self._ahead is not None:
                 self._ahead.executor_ready()  # never two threads on one worker
+            # Both lanes' jit cases use the executor: one exchange at a time, from the budget
+            # left once it is this one's turn to the kill of an executor that answered badly
+            # (killed beside the other lane's request, it failed that lane's innocent part).
+            with self._executor_lock:
+                return exchange(header, blobs, timeout, what, target)
+
+        def exchange(header: dict, blobs: list[bytes], timeout: float, what: str,
+                     target: Worker) -> Reply | str:
+            nonlocal dropped
             left = deadline - time.monotonic()
             if left <= 0:
                 return (f"Not graded: the submission used up its total time budget of "
                         f"{self.limits.total_seconds:g} s before this part.")
-            if target is executor:  # both lanes' jit cases use it
-                with self._executor_lock:
-                    reply = target.request(header, blobs, timeout=timeout, what=what, wall_limit=left)
-            else:
-                reply = target.request(header, blobs, timeout=timeout, what=what, wall_limit=left)
+            reply = target.request(header, blobs, timeout=timeout, what=what, wall_limit=left)
             if target is worker:  # the executor's own messages are not the student's output
                 if reply.output:
                     outputs.append(reply.output)
@@ -676,7 +689,9 @@ class Grader:
                         "it must draw its randomness from the key argument.")
         if case.validate is not None:
             if self._ahead is not None:
-                self._ahead.prepared(case)
+                self._ahead.prepared(case)  # raises: a grading error (_grade_part)
+            elif case.prepare is not None:
+                case.prepare()
             # A validator digests the student's result, so what it raises on it is, by default,
             # that result being malformed (a red-team submission returned an int subclass
             # worth 10**400 to turn its zero into a "grading error"). Only faults of the
@@ -930,11 +945,13 @@ class _Ahead:
 
     def prepared(self, case: Case) -> None:
         """Wait for ``case.prepare`` if it was started ahead (so that ``validate`` finds its
-        work done instead of doing it a second time beside it). What it raised is ignored
-        here: ``validate`` meets it again, and judges it as it always did."""
+        work done instead of doing it a second time beside it), and raise what it raised:
+        work that does not depend on the answer failed, the grader's fault (a grading error
+        of the part; left to ``validate``, which calls the same work again, it became the
+        student's zero as a "result that could not be checked")."""
         future = self._prepared.pop(id(case), None)
         if future is not None and not future.cancelled():
-            concurrent.futures.wait([future])
+            future.result()
 
     def part_done(self, index: int) -> None:
         for future in self._by_part[index]:
@@ -1033,7 +1050,13 @@ class _SecondLane:
             for index, pc in parts:
                 if self._stop.is_set():
                     break
-                self._results[index].set_result(grade_part(self.worker, pc))
+                result = grade_part(self.worker, pc)
+                if index == parts[-1][0]:
+                    # Its last part is graded: the worker stops now, not when the first lane
+                    # ends (code it left running would take the processor meanwhile).
+                    self.worker.save_cache()
+                    self.worker.close()
+                self._results[index].set_result(result)
                 part_done(index)
         except BaseException as exc:  # noqa: BLE001 - re-raised where the part's result is asked for
             for future in self._results.values():

@@ -1,6 +1,6 @@
 """``Case.prepare``: the parent's work for a verdict that does not depend on the student's
 answer (the replay of the documented training loop, an import) runs in the background while
-the worker runs, and ``validate`` finds it done; a failure there is left to ``validate``."""
+the worker runs, and ``validate`` finds it done; its failure is a grading error."""
 
 from __future__ import annotations
 
@@ -42,12 +42,15 @@ def test_prepare_runs_ahead_and_validate_waits_for_it(selftest):
     assert events[2][1] == threading.main_thread().name
 
 
-def test_a_failing_prepare_leaves_the_verdict_to_validate(selftest):
+def test_a_failing_prepare_is_a_grading_error_not_a_zero(selftest):
+    """Work that does not depend on the answer failed: the grader's fault. (Left to
+    ``validate``, which calls the same work again, it had become the student's zero, "the
+    result could not be checked"; found by a red-team helper.)"""
     calls = []
 
     def prepare():
         calls.append("prepare")
-        raise RuntimeError("the replay failed ahead")
+        raise RuntimeError("RESOURCE_EXHAUSTED: the replay failed ahead")
 
     def validate(out):
         calls.append("validate")
@@ -55,8 +58,10 @@ def test_a_failing_prepare_leaves_the_verdict_to_validate(selftest):
 
     result = _relu_grader(selftest, prepare, validate).grade(SOLUTION)
     relu = by_function(result)["relu"]
-    assert relu.status == "graded" and relu.passed, relu.feedback
-    assert calls == ["prepare", "validate"]
+    assert relu.status == "error" and not relu.passed, relu.feedback
+    assert relu.feedback.startswith("Grading error: the grader itself failed"), relu.feedback
+    assert "RESOURCE_EXHAUSTED" in relu.feedback
+    assert calls == ["prepare"]
 
 
 def test_batch_mode_prepares_once_for_every_submission(selftest):
