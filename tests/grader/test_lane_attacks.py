@@ -21,21 +21,9 @@ import pytest
 from grader import engine, runner
 
 from .conftest import FIXTURES, LIMITS, SEED, SOLUTION, by_function, child_pids
+from .two_lanes import PARTS, two_lanes
 
-PARTS = ("relu", "sigmoid", "standardize")
 LANE_THREAD = "grader-lane"
-
-
-def _two_lanes(selftest, tmp_path, *, hidden: bool = True) -> engine.Grader:
-    """relu and sigmoid (compile cache) in the first lane, standardize (timed cases, no cache)
-    in the second."""
-    a = dataclasses.replace(selftest, parts=tuple(p for p in selftest.parts if p.function in PARTS))
-    grader = engine.Grader(a, seed=SEED, hidden=hidden, overrides=LIMITS,
-                           cache_root=str(tmp_path / "cache"), lanes=2)
-    for pc in grader.cases():
-        if pc.part.function == "standardize":
-            pc.cases = [(dataclasses.replace(c, cold=True), n) for c, n in pc.cases]
-    return grader
 
 
 def _write(tmp_path, name: str, extra: str, head: str = "") -> str:
@@ -103,7 +91,7 @@ def test_an_unreadable_executor_reply_in_one_lane_costs_only_that_part(selftest,
     (``grader submit`` then exits 1, "the grader could not run"). The hooks below only make
     the two lanes meet there every time: standardize's jit case waits at the executor's lock
     while relu's runs, and relu's reply is read once standardize's request has begun."""
-    grader = _two_lanes(selftest, tmp_path)
+    grader = two_lanes(selftest, tmp_path)
     grader._executor_lock = lock = _OwnedLock()
     relu_in_executor, lane_at_executor, lane_in_executor = (threading.Event() for _ in range(3))
     request, ready, parse = runner.Worker.request, engine._Ahead.executor_ready, engine.protocol.parse_reply
@@ -182,7 +170,7 @@ def test_a_lane_that_is_done_leaves_no_student_code_running(selftest, tmp_path, 
     right answer keeps one core busy for the rest of the grading: measured 0.5 to 1 s of
     processor time per second while the other lane was graded (a student can do the same
     with processes, limited only by the worker's cgroup share)."""
-    grader = _two_lanes(selftest, tmp_path, hidden=False)
+    grader = two_lanes(selftest, tmp_path, hidden=False)
     fn = done_first
     source = _write(tmp_path, f"spinner_in_{fn}",
                     f"_{fn} = {fn}\n" + SPINNER.replace("{fn}", fn))
@@ -287,7 +275,7 @@ def test_a_file_the_first_lane_cannot_load_stops_the_second_lanes_call(selftest,
     t0 = time.monotonic()
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(runner.Worker, "request", watched)
-        result = _two_lanes(selftest, tmp_path).grade(source)
+        result = two_lanes(selftest, tmp_path).grade(source)
     assert time.monotonic() - t0 < 20  # not the hanging call's 24 s backstop
     assert calls == ["standardize"]  # the second lane was in its call
     assert [p.function for p in result.parts] == list(PARTS)
@@ -315,7 +303,7 @@ def test_an_interrupt_while_the_second_lane_hangs_stops_everything(selftest, tmp
     before = child_pids()
     source = _write(tmp_path, "lane_two_hangs", "import time\n" + HANGS)
     lane_called = threading.Event()
-    grader = _two_lanes(selftest, tmp_path, hidden=False)
+    grader = two_lanes(selftest, tmp_path, hidden=False)
     grade_part = engine.Grader._grade_part
 
     def interrupt(*_):
@@ -361,7 +349,7 @@ def standardize(X):
 
 def test_a_second_lane_that_ends_its_sandbox_costs_only_its_part(selftest, tmp_path):
     fence_off = (FIXTURES / "hostile" / "fence_off.py").read_text()  # the OS sandbox only
-    result = _two_lanes(selftest, tmp_path, hidden=False).grade(
+    result = two_lanes(selftest, tmp_path, hidden=False).grade(
         _write(tmp_path, "ends_its_sandbox", fence_off + "\n" + ENDS_ITS_SANDBOX))
     parts = by_function(result)
     assert parts["relu"].passed and parts["sigmoid"].passed, [p.feedback for p in result.parts]

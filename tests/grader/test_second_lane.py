@@ -5,29 +5,14 @@ zero, and nothing is left running."""
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 
 import pytest
 
 from grader import engine, runner
 
-from .conftest import LIMITS, SEED, SOLUTION, child_pids
-
-PARTS = ("relu", "sigmoid", "standardize")
-
-
-def _two_runs(selftest, tmp_path, lanes: int = 2) -> engine.Grader:
-    """relu and sigmoid with the compile cache, standardize with timed ("cold") cases and so
-    without it: two runs of worker configurations, the second one graded in the second lane."""
-    a = dataclasses.replace(selftest, parts=tuple(p for p in selftest.parts if p.function in PARTS))
-    grader = engine.Grader(a, seed=SEED, hidden=True, overrides=LIMITS, cache_root=str(tmp_path / "cache"),
-                           lanes=lanes)
-    for pc in grader.cases():
-        if pc.part.function == "standardize":
-            pc.cases = [(dataclasses.replace(c, cold=True), n) for c, n in pc.cases]
-    return grader
-
+from .conftest import SOLUTION, child_pids
+from .two_lanes import PARTS, two_lanes
 
 def _watch(monkeypatch, wait_seconds: float) -> dict:
     """Record which thread grades each part; relu's grading waits (up to ``wait_seconds``)
@@ -51,7 +36,7 @@ def _watch(monkeypatch, wait_seconds: float) -> dict:
 
 def test_the_last_run_of_parts_is_graded_beside_the_first(selftest, tmp_path, monkeypatch):
     seen = _watch(monkeypatch, wait_seconds=120.0)
-    result = _two_runs(selftest, tmp_path).grade(SOLUTION)
+    result = two_lanes(selftest, tmp_path).grade(SOLUTION)
     assert [p.function for p in result.parts] == list(PARTS)  # the parts' order, whatever finished first
     assert all(p.passed for p in result.parts), [p.feedback for p in result.parts]
     # relu (the first lane) waited for standardize's grading to begin: the lanes ran together.
@@ -64,7 +49,7 @@ def test_one_lane_grades_one_part_after_another(selftest, tmp_path, monkeypatch)
     """The same grading with ``lanes=1`` (batch mode): standardize cannot begin before relu is
     done, so the watch above times out; the verdicts are the same."""
     seen = _watch(monkeypatch, wait_seconds=1.0)
-    result = _two_runs(selftest, tmp_path, lanes=1).grade(SOLUTION)
+    result = two_lanes(selftest, tmp_path, lanes=1).grade(SOLUTION)
     assert seen["standardize began first"] is False
     assert set(seen["threads"].values()) == {threading.main_thread().name}
     assert all(p.passed for p in result.parts), [p.feedback for p in result.parts]
@@ -74,7 +59,7 @@ def test_a_file_that_does_not_load_is_every_parts_zero_and_stops_the_lane(selfte
     before = child_pids()
     path = tmp_path / "broken.py"
     path.write_text(SOLUTION.read_text() + "\n\ndef oops(:\n")
-    result = _two_runs(selftest, tmp_path).grade(path)
+    result = two_lanes(selftest, tmp_path).grade(path)
     assert [p.function for p in result.parts] == list(PARTS)
     assert all(p.score == 0 and "syntax error" in p.feedback.lower() for p in result.parts), \
         [p.feedback for p in result.parts]
@@ -93,7 +78,7 @@ def test_a_lane_whose_worker_cannot_start_is_a_grading_error(selftest, tmp_path,
 
     monkeypatch.setattr(runner.Worker, "start", start_unless_uncached)
     with pytest.raises(engine.GraderError, match="no room for another worker"):
-        _two_runs(selftest, tmp_path).grade(SOLUTION)
+        two_lanes(selftest, tmp_path).grade(SOLUTION)
 
 
 @pytest.mark.parametrize("configs, start", [
