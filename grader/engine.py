@@ -371,7 +371,7 @@ class Grader:
                 if case.prepare is not None:
                     try:
                         case.prepare()  # its result stays where it keeps it (a cache)
-                    except Exception:  # noqa: BLE001 - validate meets it again, on a submission
+                    except Exception:  # noqa: BLE001 - each grading runs it again and reports it
                         pass
 
     # -- grading -----------------------------------------------------------------------
@@ -1027,10 +1027,12 @@ class _SecondLane:
     Nothing a part sees changes: its worker has the configuration it had (a fresh process for
     a new configuration, as :class:`_Relay` gives), limits are processor time (a busy
     neighbour does not turn correct code into a timeout), the executor serves one request at
-    a time (:class:`Grader`'s lock) and results keep the parts' order. The file's failure to
-    load is still judged by the first lane's first part (here a load failure is that part's).
-    ``close`` stops what is still running when the grading ends early (the file did not load,
-    an interrupt), and saves what the worker compiled.
+    a time (:class:`Grader`'s lock) and results keep the parts' order. A file that does not
+    load is every part's zero, found by the first part that loads it (in either lane) where
+    every part before was a grading error, as with one lane. The worker stops after its last
+    part (code it left running would take the other lane's processor); ``close`` stops what
+    is still running when the grading ends early (the file did not load, an interrupt), and
+    saves what the worker compiled.
     """
 
     def __init__(self, worker: Worker, starter: concurrent.futures.ThreadPoolExecutor,
