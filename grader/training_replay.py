@@ -31,6 +31,8 @@ from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
+from grader import case_tools
+
 # A training loop that runs out of time (both week-3 stubs' ``model``): the part's timeout hint
 # and the message of its slow-loop mistakes. Time alone cannot tell the ways of getting there
 # apart, so it names them all and claims none.
@@ -182,10 +184,7 @@ def adam_loop(key, X_train, Y_train, *, init_fn: Callable, loss_fn: Callable, le
                                         optimizer_state != "initial", float(eps))
     batch_losses = []
     with jax.enable_x64(np.dtype(dtype) == np.float64):
-        # device_put, not jnp.asarray: eagerly, that compiles an identity program per shape.
-        X_train, Y_train = (jax.device_put(np.asarray(a).astype(dtype)) for a in (X_train, Y_train))
-        parameters, state = ({k: jax.device_put(np.asarray(v).astype(dtype)) for k, v in t.items()}
-                             for t in (parameters, state))
+        X_train, Y_train, parameters, state = case_tools.as_jax((X_train, Y_train, parameters, state), dtype)
         start = init_opt_state(parameters)
         opt_state = start
         for epoch_key in epoch_keys:
@@ -203,8 +202,6 @@ def replayer(train: Callable, costs: Callable[[Sequence, str], list[float]]):
     eps=..., dtype=...) -> adam_loop's result``) and its cost history formed by
     ``costs(batch_losses, loop.cost)``; ``steps``: the optimizer steps taken by the end of each
     epoch."""
-    from grader import case_tools
-
     @functools.cache
     def trained(optimizer_state: str, shuffle: str, eps: float, dtype):
         initial, final, batch_losses = train(optimizer_state=optimizer_state, shuffle=shuffle, eps=eps, dtype=dtype)

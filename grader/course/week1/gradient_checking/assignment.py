@@ -52,6 +52,7 @@ import functools
 import numpy as np
 
 from grader.judge import Symptom
+from grader import case_tools
 from grader.case_tools import rng as _rng
 from grader.spec import Assignment, Case, Part
 
@@ -382,9 +383,8 @@ def true_gradients(X, Y, params) -> dict:
     """``jax.grad`` of the cost (float64, compiled), keyed ``dW1, db1, ...``."""
     import jax
 
-    with jax.enable_x64(True):  # device_put: jnp.asarray(..., dtype) compiled a cast per shape
-        g = _course_grad()(*jax.device_put(({k: np.asarray(v, np.float64) for k, v in params.items()},
-                                            np.asarray(X, np.float64), np.asarray(Y, np.float64))))
+    with jax.enable_x64(True):
+        g = _course_grad()(*case_tools.as_jax((dict(params), X, Y), np.float64))
         return {"d" + k: np.asarray(v) for k, v in g.items()}
 
 

@@ -43,6 +43,7 @@ import functools
 import numpy as np
 
 from grader.judge import Symptom
+from grader import case_tools
 from grader.case_tools import rng as _rng
 from grader.spec import Assignment, Case, Part
 
@@ -249,11 +250,8 @@ def _course_grad():
 def jax_gradients(X, Y, params, *, lambd: float = 0.0, masks=None, keep_prob: float = 1.0) -> dict:
     """``jax.grad`` (float32, compiled) of the course's cost: L2-regularized, or through the
     dropout forward pass with the given masks; keyed ``dW1, db1, ...``."""
-    import jax
-
     D1, D2 = masks if masks is not None else (np.zeros((), F32), np.zeros((), F32))
-    # device_put, not jnp.asarray: eagerly, that compiles an identity program per shape.
-    grads = _course_grad()(*jax.device_put((dict(params), X, Y, D1, D2)), F32(lambd), F32(keep_prob),
+    grads = _course_grad()(*case_tools.as_jax((dict(params), X, Y, D1, D2)), F32(lambd), F32(keep_prob),
                            dropout=masks is not None)
     return {"d" + k: np.asarray(v) for k, v in grads.items()}
 

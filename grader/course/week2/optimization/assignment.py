@@ -19,7 +19,7 @@ import functools
 
 import numpy as np
 
-from grader.case_tools import F32, HIDDEN_DIMS, as_numpy, random_params, to_grad_keys
+from grader.case_tools import F32, HIDDEN_DIMS, as_jax, as_numpy, random_params, to_grad_keys
 from grader.case_tools import rng as _rng
 from grader.judge import Symptom
 from grader.spec import Assignment, Case, Part
@@ -39,12 +39,6 @@ def _net(r: np.random.Generator, dims):
 
 def _dims_label(dims) -> str:
     return "layers_dims " + str(list(dims))
-
-
-def _jnp_tree(tree):
-    import jax
-
-    return jax.device_put(dict(tree))  # not jnp.asarray: eagerly, that compiles a program per shape
 
 
 # ------------------------------------------------------------------ optimizer trajectories
@@ -72,10 +66,10 @@ def _trajectory(factory: str, hyper: dict, params: dict, grads_seq: list[dict]):
     """Run ``jaxdl.optim.<factory>(**hyper)``; yield (t, params_before, grads_t, state_before,
     params_after, state_after)."""
     init, step = _programs(factory)
-    p = _jnp_tree(params)
+    p = as_jax(params)
     state = init(hyper, p)
     for t, g in enumerate(grads_seq, start=1):
-        new_p, new_state = step(hyper, _jnp_tree(g), state, p)
+        new_p, new_state = step(hyper, as_jax(g), state, p)
         yield t, p, g, state, new_p, new_state
         p, state = new_p, new_state
 
