@@ -64,6 +64,8 @@ from pathlib import Path
 
 from rich.console import Console
 
+from grader import compile_flags
+
 USAGE_ERROR = 2
 
 
@@ -288,6 +290,8 @@ def _usage(console: Console, message: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Before anything starts JAX's backend: this process and its workers compile alike, fast.
+    compile_flags.use_fast_compile()
     parser = _parser()
     try:
         args = parser.parse_args(argv)

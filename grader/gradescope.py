@@ -37,7 +37,7 @@ import sys
 import time
 from pathlib import Path
 
-from grader import atomic_file
+from grader import atomic_file, compile_flags
 
 SUBMISSION_SUFFIXES = (".py", ".ipynb")
 _IGNORED_DIRS = {"__MACOSX", ".ipynb_checkpoints", "__pycache__"}
@@ -123,6 +123,7 @@ def run(root: Path, assignment_id: str, hidden_visibility: str, *, seed: int | N
 
 
 def main(argv: list[str] | None = None) -> int:
+    compile_flags.use_fast_compile()  # before JAX's backend starts (grader.compile_flags)
     parser = argparse.ArgumentParser(prog="python -m grader.gradescope", description=__doc__.splitlines()[0])
     parser.add_argument("--root", default=os.environ.get("GRADER_GRADESCOPE_ROOT", "/autograder"))
     parser.add_argument("--config", required=True, help="the bundle's gradescope.json")

@@ -5,7 +5,8 @@
   temporary directory, stdin ``/dev/null``, stdout+stderr appended to ``output.log`` next to
   ``work/`` (outside the student's write roots), and a scrubbed environment: ``PATH``,
   ``LANG``, ``HOME``/``TMPDIR`` pointing into ``work/``, ``JAX_PLATFORMS=cpu``,
-  ``PYTHONHASHSEED=0`` (reproducible set/dict-of-str iteration), unbuffered output. No
+  ``PYTHONHASHSEED=0`` (reproducible set/dict-of-str iteration), unbuffered output, the
+  parent's ``XLA_FLAGS`` (:mod:`grader.compile_flags`: compiled as the parent compiles). No
   credentials or other variables of the caller's environment reach student code.
 - Every request has a time limit in processor time (the worker's control group's running
   total, else its process tree's, read every 0.25 s) and a wall-clock backstop of
@@ -44,7 +45,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import bubblewrap, cgroups, processes, protocol, seccomp, worker_cache
+from grader import bubblewrap, cgroups, compile_flags, processes, protocol, seccomp, worker_cache
 from grader.processes import session_members  # noqa: F401 - part of this module's API
 
 _ROOT = str(Path(__file__).resolve().parent.parent)
@@ -259,6 +260,8 @@ class Worker:
             "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONIOENCODING": "utf-8:backslashreplace",
             "TF_CPP_MIN_LOG_LEVEL": "2",
+            # Compiled as the parent compiles (grader.compile_flags: the flags change rounding).
+            "XLA_FLAGS": compile_flags.for_worker(),
         }
         argv = [sys.executable, *_FLAGS, "-c", _BOOTSTRAP.format(root=_ROOT), json.dumps(cfg)]
         pass_fds = [req_r, resp_w]

@@ -249,16 +249,46 @@ def random_minibatches(key: Any, X: Any, Y: Any, batch_size: int = 64) -> list[t
     m = v.shape_of(X)[0]
     if m == 0:
         return []
-    cuts = tuple((start, min(start + batch_size, m)) for start in range(0, m, batch_size))
-    return list(_shuffle_and_cut(key, X, Y, cuts))
+    full, last = divmod(m, batch_size)
+    X_full, X_last, Y_full, Y_last = _shuffle_and_stack(key, X, Y, batch_size)
+    batches = [_batch(X_full, Y_full, k) for k in range(full)]
+    if last:
+        batches.append((X_last, Y_last))
+    return batches
+
+
+@functools.partial(jax.jit, static_argnums=3)
+def _shuffle_and_stack(key: Any, X: Any, Y: Any, batch_size: int):
+    """``(X_full, X_last, Y_full, Y_last)``: ``X[perm]`` (``perm = permutation(key, m)``) with its
+    full batches stacked, shape ``(m // batch_size, batch_size, ...)``, and the last
+    ``m % batch_size`` rows; the same for ``Y``. One compiled program per shapes and batch size,
+    and :func:`_batch` one more, shared by every batch: returning every batch as an output of
+    its own made XLA compile one slice per batch (1.06 s for the 45 batches of the digits at
+    32, against 0.27 s for the stacks and 0.02 s for ``_batch``); eagerly, the shuffle, the two
+    gathers and every slice each compiled a program of their own."""
+    m = X.shape[0]
+    cut = m - m % batch_size
+    perm = permutation(key, m)
+
+    def stack(A):
+        A = jnp.take(A, perm, axis=0)
+        return A[:cut].reshape(cut // batch_size, batch_size, *A.shape[1:]), A[cut:]
+
+    return (*stack(X), *stack(Y))
+
+
+@jax.jit
+def _batch(X_full: Any, Y_full: Any, k: Any) -> tuple[jax.Array, jax.Array]:
+    """``(X_full[k], Y_full[k])``, ``k`` traced: one program for every batch of an epoch."""
+    return X_full[k], Y_full[k]
 
 
 @functools.partial(jax.jit, static_argnums=3)
 def _shuffle_and_cut(key: Any, X: Any, Y: Any, cuts: tuple[tuple[int, int], ...]):
     """``((X[perm][a:b], Y[perm][a:b]) for (a, b) in cuts)`` with ``perm =
-    permutation(key, m)``: one compiled program per shapes and cuts (eagerly, the shuffle, the
-    two gathers and every slice each compiled a program of their own: 21 for one epoch of
-    the course's moons at batch size 64)."""
+    permutation(key, m)``: one compiled program per shapes and cuts, for a few cuts
+    (:func:`split`'s three; eagerly, the shuffle, the two gathers and every slice each compiled
+    a program of their own)."""
     perm = permutation(key, X.shape[0])
     Xs = jnp.take(X, perm, axis=0)
     Ys = jnp.take(Y, perm, axis=0)

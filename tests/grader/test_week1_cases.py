@@ -214,12 +214,13 @@ def test_he_training_validator_passes_he_and_fails_zeros():
 
 
 def test_he_training_case_passes_a_correct_draw_where_the_network_gets_stuck():
-    """Seed 1391618088's behavioural He case draws a key from which the course network does not
-    train (the reference draw reaches 50%): a correct file scored 0 there. The bar is then
-    what the reference reaches, less the slack; the exact draw is judged by the case's
-    expected value anyway."""
+    """Seed 146's behavioural He case draws a key from which the course network does not train
+    (the reference draw reaches 52%), as seed 1391618088's did before the grader's compile flags
+    (grader.compile_flags: whether a draw gets stuck depends on the last bits): a correct file
+    scored 0 there. The bar is then what the reference reaches, less the slack; the exact draw
+    is judged by the case's expected value anyway."""
     M = _module("initialization")
-    part_seed = engine.part_seed(1391618088, 2)  # initialize_parameters_he is part 3
+    part_seed = engine.part_seed(146, 2)  # initialize_parameters_he is part 3
     case = M.he_hidden(part_seed)[3]
     key_seed = int(np.random.default_rng(part_seed).integers(0, 2**31 - 1, size=4)[3])  # as he_hidden draws it
     assert M._reference_accuracy(key_seed) < M.TRAIN_THRESHOLD  # the stuck key (else this tests nothing)
