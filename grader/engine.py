@@ -948,10 +948,13 @@ class _Ahead:
         work done instead of doing it a second time beside it), and raise what it raised:
         work that does not depend on the answer failed, the grader's fault (a grading error
         of the part; left to ``validate``, which calls the same work again, it became the
-        student's zero as a "result that could not be checked")."""
+        student's zero as a "result that could not be checked"). Not started ahead (or
+        cancelled): run here, with the same rule."""
         future = self._prepared.pop(id(case), None)
         if future is not None and not future.cancelled():
             future.result()
+        elif case.prepare is not None:
+            case.prepare()
 
     def part_done(self, index: int) -> None:
         for future in self._by_part[index]:

@@ -40,7 +40,7 @@ def test_init_mlp_costs_one_program_per_size_class():
                                       np.asarray(init.he_normal(keys[l - 1], (sizes[l - 1], sizes[l]))))
 
 
-def test_eager_entry_points_cost_one_compiled_program_each():
+def test_eager_entry_points_compile_a_fixed_number_of_programs():
     """Issue 16: an epoch's mini-batches compile two programs whatever their number (the
     shuffle, and one batch getter shared by every batch; 21 before: the shuffle's rounds, the
     gathers and every slice compiled one each; one program holding every batch as an output

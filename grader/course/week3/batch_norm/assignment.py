@@ -565,7 +565,7 @@ def _trajectory_case(seed: int) -> Case:
                 kwargs={"learning_rate": learning_rate, "num_epochs": TRAJECTORY_EPOCHS,
                         "minibatch_size": minibatch_size, "print_cost": False},
                 validate=_trajectory_validator(replay, eval_mode_replay, dims, TRAJECTORY_EPOCHS),
-                replace=MODEL_HELPERS, prepare=functools.partial(replay, training_replay.DOCUMENTED, np.float64),
+                replace=MODEL_HELPERS, prepare=replay.documented,
                 label=(f"model_with_batchnorm on {X.shape[0]} digits ({full} mini-batches of {minibatch_size} and "
                        f"one of {last}), {TRAJECTORY_EPOCHS} epochs, learning rate {learning_rate:g}: costs, "
                        "parameters and running statistics against the replay of the documented loop with the same key"))

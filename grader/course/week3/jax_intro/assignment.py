@@ -399,7 +399,7 @@ def _trajectory_validator(replay):
         if not isinstance(out, (list, tuple)) or len(out) != 2:
             return "model() must return (parameters, costs)"
         params, costs = out
-        initial = replay(training_replay.DOCUMENTED, np.float64)[0]
+        initial = replay.documented()[0]
         msg = case_tools.trained_params_problem(params, initial)
         if msg:
             return msg
@@ -438,7 +438,7 @@ def _trajectory_case(seed: int) -> Case:
                 kwargs={"learning_rate": learning_rate, "num_epochs": TRAJECTORY_EPOCHS,
                         "minibatch_size": minibatch_size, "print_cost": False},
                 validate=_trajectory_validator(replay), replace=TRUSTED_HELPERS,
-                prepare=functools.partial(replay, training_replay.DOCUMENTED, np.float64),
+                prepare=replay.documented,
                 label=(f"model on {X.shape[0]} digits ({full} mini-batches of {minibatch_size} and one of {last}), "
                        f"{TRAJECTORY_EPOCHS} epochs, learning rate {learning_rate:g}: costs and parameters against "
                        "the replay of the documented loop with the same key"))
