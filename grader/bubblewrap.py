@@ -59,7 +59,7 @@ GRADER_DIR = Path(__file__).resolve().parent
 # The grader modules a worker imports (``worker`` and what it imports); nothing else of the
 # grader (case builders, engine, judge, tests' fixtures) exists inside the sandbox.
 WORKER_MODULES = ("__init__.py", "worker.py", "protocol.py", "sandbox.py", "worker_cache.py",
-                  "absent_module.py", "nbexec.py")
+                  "absent_module.py", "nbexec.py", "compile_flags.py")
 SCRATCH_BYTES = 512 * 2**20
 SANDBOX_UID = 65534
 # Where the worker's scratch tmpfs (cwd, HOME, TMPDIR) goes: the first that does not

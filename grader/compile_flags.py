@@ -23,13 +23,22 @@ to 97% with them. So every process of one grading must compile alike: :func:`use
 sets the flags in the command-line process before JAX's backend starts, and the workers and the
 jit executor get the parent's ``XLA_FLAGS`` (:func:`for_worker`, read by :mod:`grader.runner`).
 A process whose backend had already started (a notebook kernel calling ``grader.check``) keeps
-its own flags, and so do its workers. Flags of the caller's own in ``XLA_FLAGS`` win over these.
+its own flags, and so do its workers. Flags of the caller's own in ``XLA_FLAGS`` win over these;
+an ``XLA_FLAGS`` that names a file of flags (XLA reads a value not starting with ``-`` so) is
+read here, since the sandbox does not show the file. And because XLA reads its flags once per
+process, ``XLA_FLAGS`` changed after that (``%env`` in a kernel) would give the workers other
+flags than the parent's: every worker reports :func:`options_digest` when it starts, and one
+that differs from the parent's is refused (:mod:`grader.runner`: a grading error, never a
+student's zero).
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import sys
+from pathlib import Path
 
 FAST_COMPILE = ("--xla_backend_optimization_level=1", "--xla_cpu_use_fusion_emitters=false")
 ENV = "XLA_FLAGS"
@@ -46,13 +55,25 @@ def _backend_started() -> bool:
         return True
 
 
+def _flags_text() -> str:
+    """This process's ``XLA_FLAGS`` as flags: the text of the file it names if it names one
+    (xla/parse_flags_from_env.cc). A file that cannot be read is left to XLA, which names it."""
+    value = os.environ.get(ENV, "")
+    if value.strip() and not value.lstrip().startswith("-"):
+        try:
+            return " ".join(Path(value.strip()).read_text(encoding="utf-8").split())
+        except (OSError, UnicodeDecodeError):
+            return value
+    return value
+
+
 def use_fast_compile() -> bool:
     """Put :data:`FAST_COMPILE` into this process's ``XLA_FLAGS`` (before any flag the caller
     set there, so that the caller's choice of the same flag wins) if JAX's backend has not
     started yet; returns whether it did."""
     if _backend_started():
         return False
-    own = os.environ.get(ENV, "").split()
+    own = _flags_text().split()
     named = {flag.split("=", 1)[0] for flag in own}
     ours = [flag for flag in FAST_COMPILE if flag.split("=", 1)[0] not in named]
     os.environ[ENV] = " ".join([*ours, *own])
@@ -62,4 +83,14 @@ def use_fast_compile() -> bool:
 def for_worker() -> str:
     """The ``XLA_FLAGS`` a worker of this process starts with: this process's own, so that a
     student's results and the parent's expected values are compiled alike."""
-    return os.environ.get(ENV, "")
+    return _flags_text()
+
+
+@functools.cache
+def options_digest() -> str:
+    """A digest of the compile options XLA's flags give this process (sha256 of a default
+    ``CompileOptions``, whose ``DebugOptions`` come from the flags XLA parsed, once per process;
+    calling this parses them if nothing has yet). Equal in two processes that compile alike."""
+    from jax._src.lib import xla_client
+
+    return hashlib.sha256(xla_client.CompileOptions().SerializeAsString()).hexdigest()[:16]

@@ -6,7 +6,8 @@
   ``work/`` (outside the student's write roots), and a scrubbed environment: ``PATH``,
   ``LANG``, ``HOME``/``TMPDIR`` pointing into ``work/``, ``JAX_PLATFORMS=cpu``,
   ``PYTHONHASHSEED=0`` (reproducible set/dict-of-str iteration), unbuffered output, the
-  parent's ``XLA_FLAGS`` (:mod:`grader.compile_flags`: compiled as the parent compiles). No
+  parent's ``XLA_FLAGS`` (:mod:`grader.compile_flags`: compiled as the parent compiles; a
+  worker whose compile options still differ from the parent's is refused at start). No
   credentials or other variables of the caller's environment reach student code.
 - Every request has a time limit in processor time (the worker's control group's running
   total, else its process tree's, read every 0.25 s) and a wall-clock backstop of
@@ -300,6 +301,12 @@ class Worker:
             msg = reply.failure.message if reply.failure else "unexpected first message"
             return Failure("start", "the grader could not start its worker process: " + msg
                            + ("\n" + "\n".join(detail) if detail else ""))
+        if reply.header.get("compile_options") != compile_flags.options_digest():
+            self.kill()  # its results could differ from the expected values in the last bit
+            return Failure("start", "the grader's worker would compile with other XLA options than "
+                                    "the grader itself: XLA_FLAGS changed after JAX started in this "
+                                    "process; restart it (the kernel, or the command) with the "
+                                    "XLA_FLAGS you want")
         return None
 
     def _group_memory(self) -> int:

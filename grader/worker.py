@@ -57,7 +57,7 @@ import traceback
 import types
 from collections.abc import Iterator, Mapping
 
-from grader import nbexec, protocol, worker_cache
+from grader import compile_flags, nbexec, protocol, worker_cache
 
 _MODULE_NAME = "submission"
 _MISSING = object()
@@ -576,6 +576,7 @@ def main(argv: list[str] | None = None) -> None:
     faulthandler.enable(file=sys.stderr, all_threads=False)
     jax = _configure_jax(cfg)
     key_data = _key_data(jax)
+    compile_options = compile_flags.options_digest()  # the parent refuses a worker unlike it
     import importlib
     import importlib.util
 
@@ -601,7 +602,8 @@ def main(argv: list[str] | None = None) -> None:
     policy.install()
     _State.policy = policy
     write = protocol.write_frame
-    write(resp_fd, {"op": "ready", "pid": os.getpid(), "jax": jax.__version__})
+    write(resp_fd, {"op": "ready", "pid": os.getpid(), "jax": jax.__version__,
+                    "compile_options": compile_options})
     while True:
         try:
             header, blobs = protocol.read_frame_blocking(req_fd, max_header=protocol.REQUEST_HEADER_BYTES)

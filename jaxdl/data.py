@@ -250,7 +250,9 @@ def random_minibatches(key: Any, X: Any, Y: Any, batch_size: int = 64) -> list[t
     if m == 0:
         return []
     full, last = divmod(m, batch_size)
-    X_full, X_last, Y_full, Y_last = _shuffle_and_stack(key, X, Y, batch_size)
+    # A batch size past m is one batch whatever its value (and one compiled program; 2**63 and
+    # more would not fit the stack's shape).
+    X_full, X_last, Y_full, Y_last = _shuffle_and_stack(key, X, Y, min(batch_size, m + 1))
     batches = [_batch(X_full, Y_full, k) for k in range(full)]
     if last:
         batches.append((X_last, Y_last))
