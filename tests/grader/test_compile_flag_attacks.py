@@ -15,10 +15,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from grader import compile_flags, protocol
-from grader.engine import PROJECT_ROOT
+from grader import compile_flags
 from grader.runner import Worker
 from jaxdl import data
+from tests.grader.test_compile_flags import in_worker, run_python
 
 # What XLA actually compiles with (its flags are parsed once, when the backend starts): the
 # optimization level of a fresh CompileOptions, whose DebugOptions come from the parsed flags.
@@ -36,34 +36,6 @@ def _effective_level() -> int:
     return xla_client.CompileOptions().executable_build_options.debug_options.xla_backend_optimization_level
 
 
-def _in_worker(source: str, fn: str):
-    """``fn()`` of ``source`` run in a fresh grading worker of this process (its environment as
-    :mod:`grader.runner` builds it now)."""
-    w = Worker(memory_bytes=2**30, output_bytes=4096, output_hard_bytes=2**20)
-    try:
-        failure = w.start()
-        assert failure is None, failure
-        load = w.request({"op": "load", "source": source, "filename": "probe.py"}, timeout=30, what="loading")
-        assert load.header["ok"], load.header
-        blobs: list[bytes] = []
-        reply = w.request({"op": "call", "fn": fn, "kwargs": {"dict": []},
-                           "args": protocol.encode_value((), blobs)}, blobs, timeout=30, what="calling")
-        assert reply.failure is None and reply.header["ok"], reply
-        return protocol.decode_value(reply.header["out"], reply.blobs)
-    finally:
-        w.kill()
-
-
-def _python(code: str, xla_flags: str | None) -> dict:
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    if xla_flags is not None:
-        env["XLA_FLAGS"] = xla_flags
-    proc = subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(PROJECT_ROOT)!r})\n" + code],
-                          env=env, capture_output=True, text=True, timeout=120, check=False)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
 # -- the caller's XLA_FLAGS naming a file of flags ----------------------------------------------
 # XLA reads XLA_FLAGS as the name of a file of flags when it does not start with "-"
 # (xla/parse_flags_from_env.cc).
@@ -73,7 +45,7 @@ def test_flags_from_a_file_named_by_xla_flags_are_the_callers_choice(tmp_path):
     """The caller chose LLVM -O2 in a flags file; use_fast_compile must not override it."""
     flags_file = tmp_path / "xla.flags"
     flags_file.write_text("--xla_backend_optimization_level=2\n")
-    out = _python("import json\n"
+    out = run_python("import json\n"
                   "from grader import compile_flags\n"
                   "compile_flags.use_fast_compile()\n" + _EFFECTIVE_LEVEL +
                   "print(json.dumps({'level': level()}))\n", str(flags_file))
@@ -87,7 +59,7 @@ def test_a_worker_starts_when_the_parents_xla_flags_name_a_file(tmp_path, monkey
     flags_file = tmp_path / "xla.flags"
     flags_file.write_text(" ".join(compile_flags.FAST_COMPILE) + "\n")
     monkeypatch.setenv("XLA_FLAGS", str(flags_file))
-    assert _in_worker(_EFFECTIVE_LEVEL, "level") == _effective_level()
+    assert in_worker(_EFFECTIVE_LEVEL, "level") == _effective_level()
 
 
 def test_xla_flags_changed_after_the_backend_started_give_no_worker_that_compiles_otherwise(monkeypatch):
@@ -103,7 +75,7 @@ def test_xla_flags_changed_after_the_backend_started_give_no_worker_that_compile
         w.kill()
     assert failure is not None and failure.kind == "start" and "XLA_FLAGS" in failure.message, failure
     monkeypatch.setenv("XLA_FLAGS", " ".join(compile_flags.FAST_COMPILE))  # as it started: runs
-    assert _in_worker(_EFFECTIVE_LEVEL, "level") == _effective_level()
+    assert in_worker(_EFFECTIVE_LEVEL, "level") == _effective_level()
 
 
 # -- attacks that failed (the boundary held) ----------------------------------------------------
@@ -152,10 +124,10 @@ def test_a_dump_flag_of_the_caller_writes_nothing_on_the_host(tmp_path):
     dumps.mkdir()
     src = "import jax.numpy as jnp\n\ndef f():\n    return float(jnp.sum(jnp.arange(3.0) * 2))\n"
     code = ("import json\n"
-            "from tests.grader.test_compile_flag_attacks import _in_worker\n"
-            f"print(json.dumps({{'out': _in_worker({src!r}, 'f')}}))\n")
+            "from tests.grader.test_compile_flags import in_worker\n"
+            f"print(json.dumps({{'out': in_worker({src!r}, 'f')}}))\n")
     flags = f"{' '.join(compile_flags.FAST_COMPILE)} --xla_dump_to={dumps} --xla_dump_hlo_as_text"
-    assert _python(code, flags)["out"] == 6.0
+    assert run_python(code, flags)["out"] == 6.0
     assert list(dumps.iterdir()) == []
 
 

@@ -14,8 +14,7 @@ from grader.engine import PROJECT_ROOT
 from grader.runner import Worker
 
 _PROBE = """
-import json, os, sys
-sys.path.insert(0, {root!r})
+import json, os
 from grader import compile_flags
 if {start_backend!r}:
     import jax.numpy as jnp
@@ -25,14 +24,20 @@ print(json.dumps({{"did": did, "flags": os.environ.get("XLA_FLAGS"), "worker": c
 """
 
 
-def _probe(xla_flags: str | None, start_backend: bool = False) -> dict:
+def run_python(code: str, xla_flags: str | None) -> dict:
+    """The JSON object the last line of ``code``'s output holds, ``code`` run by a fresh Python
+    with this project importable and ``XLA_FLAGS`` set to ``xla_flags`` (None: unset)."""
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
     if xla_flags is not None:
         env["XLA_FLAGS"] = xla_flags
-    code = _PROBE.format(root=str(PROJECT_ROOT), start_backend=start_backend)
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
-                          check=True)
+    proc = subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(PROJECT_ROOT)!r})\n" + code],
+                          env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _probe(xla_flags: str | None, start_backend: bool = False) -> dict:
+    return run_python(_PROBE.format(start_backend=start_backend), xla_flags)
 
 
 def test_flags_are_set_before_the_backend_starts():
@@ -56,22 +61,28 @@ def test_a_started_backend_keeps_its_flags_and_so_do_its_workers():
     assert out["flags"] == out["worker"] == "--xla_cpu_enable_fast_math=false"
 
 
+def in_worker(source: str, fn: str):
+    """``fn()`` of ``source`` run in a fresh grading worker of this process (its environment as
+    :mod:`grader.runner` builds it now)."""
+    w = Worker(memory_bytes=2**30, output_bytes=4096, output_hard_bytes=2**20)
+    try:
+        failure = w.start()
+        assert failure is None, failure
+        load = w.request({"op": "load", "source": source, "filename": "probe.py"}, timeout=30, what="loading")
+        assert load.header["ok"], load.header
+        blobs: list[bytes] = []
+        reply = w.request({"op": "call", "fn": fn, "kwargs": {"dict": []},
+                           "args": protocol.encode_value((), blobs)}, blobs, timeout=30, what="calling")
+        assert reply.failure is None and reply.header["ok"], reply
+        return protocol.decode_value(reply.header["out"], reply.blobs)
+    finally:
+        w.kill()
+
+
 def test_a_worker_compiles_with_the_parents_flags():
     """The worker's environment is scrubbed (test_sandbox), except for what it must share with
     the parent: a worker started here sees exactly this process's XLA_FLAGS."""
-    w = Worker(memory_bytes=2**30, output_bytes=4096, output_hard_bytes=2**20)
-    try:
-        assert w.start() is None
-        src = "import os\n\ndef flags():\n    return os.environ.get('XLA_FLAGS')\n"
-        load = w.request({"op": "load", "source": src, "filename": "flags.py"}, timeout=30, what="loading")
-        assert load.header["ok"], load.header
-        blobs: list[bytes] = []
-        reply = w.request({"op": "call", "fn": "flags", "kwargs": {"dict": []},
-                           "args": protocol.encode_value((), blobs)}, blobs, timeout=30, what="calling")
-        assert reply.failure is None and reply.header["ok"], reply
-        seen = protocol.decode_value(reply.header["out"], reply.blobs)
-    finally:
-        w.kill()
+    seen = in_worker("import os\n\ndef flags():\n    return os.environ.get('XLA_FLAGS')\n", "flags")
     assert seen == os.environ.get("XLA_FLAGS", "")
     # The suite runs as the grader does (tests/conftest.py), so these are the fast flags.
     assert set(compile_flags.FAST_COMPILE) <= set(seen.split())
