@@ -317,3 +317,52 @@ def test_split_sizes_follow_scikit_learn():
                 continue
             parts = data.train_dev_test_split(jax.random.key(0), X, Y, f)
             assert tuple(p[0].shape[0] for p in parts) == (n_train, sk[0], sk[1]), (m, f)
+
+
+# -- random_minibatches: the same batches as the one-program-per-cut version it replaced (issue 16)
+
+
+def _before(key, X, Y, batch_size):
+    """``random_minibatches`` as of 01e67db: one program returning every cut."""
+    m = X.shape[0]
+    if m == 0:
+        return []
+    cuts = tuple((start, min(start + batch_size, m)) for start in range(0, m, batch_size))
+    return list(data._shuffle_and_cut(key, X, Y, cuts))
+
+
+def _assert_same(got, want):
+    assert jax.tree.structure(got) == jax.tree.structure(want)
+    for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+        assert (g.shape, g.dtype, g.weak_type) == (w.shape, w.dtype, w.weak_type)
+        np.testing.assert_array_equal(np.asarray(g), np.asarray(w))
+
+
+@pytest.mark.parametrize("m,batch_size", [(1, 1), (3, 5), (5, 5), (10, 5), (11, 5), (13, 1), (2, 2**40)])
+@pytest.mark.parametrize("x_tail,x_dtype,y_tail,y_dtype", [((2, 3), jnp.int8, (), jnp.int32),
+                                                          ((), jnp.bfloat16, (1,), jnp.bool_)])
+def test_random_minibatches_are_the_cuts_of_before(m, batch_size, x_tail, x_dtype, y_tail, y_dtype):
+    X = jnp.arange(m * int(np.prod(x_tail))).reshape(m, *x_tail).astype(x_dtype)
+    Y = (jnp.arange(m * int(np.prod(y_tail))).reshape(m, *y_tail) % 3).astype(y_dtype)
+    for key in (jax.random.key(3), jax.random.PRNGKey(4)):
+        _assert_same(data.random_minibatches(key, X, Y, batch_size), _before(key, X, Y, batch_size))
+
+
+def test_random_minibatches_under_jit_and_vmap_are_the_cuts_of_before():
+    X, Y = jnp.arange(22.0).reshape(11, 2), jnp.arange(11)
+    keys = jax.random.split(jax.random.key(5), 3)
+    for batch_size in (3, 12):
+        def epoch(fn, key, batch_size=batch_size):
+            return fn(key, X, Y, batch_size)
+        _assert_same(jax.jit(lambda k: epoch(data.random_minibatches, k))(keys[0]),
+                     jax.jit(lambda k: epoch(_before, k))(keys[0]))
+        _assert_same(jax.vmap(lambda k: epoch(data.random_minibatches, k))(keys),
+                     jax.vmap(lambda k: epoch(_before, k))(keys))
+
+
+def test_random_minibatches_with_a_batch_size_past_int64_is_one_batch_as_before():
+    """Any Python int > 0 is a valid batch size (``check_positive_int``): one batch, as the
+    cut version gave, not an XLA shape error about ``get(): incompatible function arguments``."""
+    X, Y = jnp.arange(6.0).reshape(3, 2), jnp.arange(3)
+    key = jax.random.key(0)
+    _assert_same(data.random_minibatches(key, X, Y, 2**64), _before(key, X, Y, 2**64))

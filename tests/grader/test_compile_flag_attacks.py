@@ -1,7 +1,6 @@
 """Red-team attacks on the grader's compile flags (:mod:`grader.compile_flags`): the parent, its
 workers and the jit executor must compile alike, the caller's own choice of a flag wins, and
-forwarding ``XLA_FLAGS`` into the worker opens nothing; and ``jaxdl.data.random_minibatches``'
-stacked batches are the batches of the one-program-per-cut version it replaced."""
+forwarding ``XLA_FLAGS`` into the worker opens nothing."""
 
 from __future__ import annotations
 
@@ -11,13 +10,9 @@ import subprocess
 import sys
 
 import jax
-import jax.numpy as jnp
-import numpy as np
-import pytest
 
 from grader import compile_flags
 from grader.runner import Worker
-from jaxdl import data
 from tests.grader.test_compile_flags import in_worker, run_python
 
 # What XLA actually compiles with (its flags are parsed once, when the backend starts): the
@@ -129,52 +124,3 @@ def test_a_dump_flag_of_the_caller_writes_nothing_on_the_host(tmp_path):
     flags = f"{' '.join(compile_flags.FAST_COMPILE)} --xla_dump_to={dumps} --xla_dump_hlo_as_text"
     assert run_python(code, flags)["out"] == 6.0
     assert list(dumps.iterdir()) == []
-
-
-# -- random_minibatches: the same batches as the version it replaced ----------------------------
-
-
-def _before(key, X, Y, batch_size):
-    """``random_minibatches`` as of 01e67db: one program returning every cut."""
-    m = X.shape[0]
-    if m == 0:
-        return []
-    cuts = tuple((start, min(start + batch_size, m)) for start in range(0, m, batch_size))
-    return list(data._shuffle_and_cut(key, X, Y, cuts))
-
-
-def _assert_same(got, want):
-    assert jax.tree.structure(got) == jax.tree.structure(want)
-    for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
-        assert (g.shape, g.dtype, g.weak_type) == (w.shape, w.dtype, w.weak_type)
-        np.testing.assert_array_equal(np.asarray(g), np.asarray(w))
-
-
-@pytest.mark.parametrize("m,batch_size", [(1, 1), (3, 5), (5, 5), (10, 5), (11, 5), (13, 1), (2, 2**40)])
-@pytest.mark.parametrize("x_tail,x_dtype,y_tail,y_dtype", [((2, 3), jnp.int8, (), jnp.int32),
-                                                          ((), jnp.bfloat16, (1,), jnp.bool_)])
-def test_random_minibatches_are_the_cuts_of_before(m, batch_size, x_tail, x_dtype, y_tail, y_dtype):
-    X = jnp.arange(m * int(np.prod(x_tail))).reshape(m, *x_tail).astype(x_dtype)
-    Y = (jnp.arange(m * int(np.prod(y_tail))).reshape(m, *y_tail) % 3).astype(y_dtype)
-    for key in (jax.random.key(3), jax.random.PRNGKey(4)):
-        _assert_same(data.random_minibatches(key, X, Y, batch_size), _before(key, X, Y, batch_size))
-
-
-def test_random_minibatches_under_jit_and_vmap_are_the_cuts_of_before():
-    X, Y = jnp.arange(22.0).reshape(11, 2), jnp.arange(11)
-    keys = jax.random.split(jax.random.key(5), 3)
-    for batch_size in (3, 12):
-        def epoch(fn, key, batch_size=batch_size):
-            return fn(key, X, Y, batch_size)
-        _assert_same(jax.jit(lambda k: epoch(data.random_minibatches, k))(keys[0]),
-                     jax.jit(lambda k: epoch(_before, k))(keys[0]))
-        _assert_same(jax.vmap(lambda k: epoch(data.random_minibatches, k))(keys),
-                     jax.vmap(lambda k: epoch(_before, k))(keys))
-
-
-def test_random_minibatches_with_a_batch_size_past_int64_is_one_batch_as_before():
-    """Any Python int > 0 is a valid batch size (``check_positive_int``): one batch, as the
-    cut version gave, not an XLA shape error about ``get(): incompatible function arguments``."""
-    X, Y = jnp.arange(6.0).reshape(3, 2), jnp.arange(3)
-    key = jax.random.key(0)
-    _assert_same(data.random_minibatches(key, X, Y, 2**64), _before(key, X, Y, 2**64))
