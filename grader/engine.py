@@ -461,8 +461,7 @@ class Grader:
                     if lane is not None and index == split - 1:
                         # The first lane is done: its worker stops now, not at the end (code it
                         # left running would take the processor from the second lane).
-                        relay.current.save_cache()
-                        relay.current.close()
+                        relay.current.retire()
                 if fatal is not None and first:  # the file itself cannot be loaded: same for every part
                     return self._all_zero(result, fatal, t0, output=part_result.output)
                 first = first and part_result.status == ERROR
@@ -1059,8 +1058,7 @@ class _SecondLane:
                 if index == parts[-1][0]:
                     # Its last part is graded: the worker stops now, not when the first lane
                     # ends (code it left running would take the processor meanwhile).
-                    self.worker.save_cache()
-                    self.worker.close()
+                    self.worker.retire()
                 self._results[index].set_result(result)
                 part_done(index)
         except BaseException as exc:  # noqa: BLE001 - re-raised where the part's result is asked for
@@ -1123,8 +1121,7 @@ class _Relay:
             return self.current
         spare = self._take_spare()
         if spare is not None and self._fits(spare, trusted, cache_dir):
-            self.current.save_cache()
-            self.current.close()
+            self.current.retire()
             self.current = spare
         else:
             if spare is not None:

@@ -338,6 +338,11 @@ class Worker:
         except OSError:
             return 0
 
+    def retire(self) -> None:
+        """Save what this worker compiled (:meth:`save_cache`), then stop it (:meth:`close`)."""
+        self.save_cache()
+        self.close()
+
     def reconfigure(self, **changes) -> None:
         """Stop the worker (its compiled programs saved first) and change its configuration
         (``preload``, ``cache_dir``, ...); the next request starts it anew with it."""

@@ -21,8 +21,8 @@ A case is judged in this order (first failure wins; the part is all-or-nothing):
    zero-argument callable) is the work such a check needs that does not depend on the answer
    (the replay of the documented training loop, an import): the parent starts it in the
    background with the expected values, while the worker runs, and ``validate`` finds it done
-   (it keeps its result where ``validate`` looks, e.g. a ``functools`` cache); what it raises
-   is left to ``validate``.
+   (it keeps its result where ``validate`` looks, e.g. a ``functools`` cache). What it
+   raises is the grader's fault: a grading error of the part, never the student's zero.
 
 ``error_hint`` (a case) and ``timeout_hint`` (a part) name the likely mistake when the student's
 function raises on that case, or runs out of time, where no wrong answer can be compared.
